@@ -1,0 +1,30 @@
+# Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+STAMP := .make/installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	@mkdir -p .make
+	@if command -v apt-get >/dev/null 2>&1 && [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+		|| echo "note: dataset-fashion-mnist not installed; the fashion scenario will say how to get it"; \
+	fi
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test,plot]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PYTHON) -m obliviate bench digits --out runs/demo --seeds 1
+
+test: $(STAMP)
+	$(PYTHON) -m pytest -q
+
+bench: $(STAMP)
+	$(PYTHON) benchmarks/baselines.py --out benchmarks/results
+
+clean:
+	rm -rf .make runs build src/*.egg-info

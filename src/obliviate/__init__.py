@@ -1,0 +1,35 @@
+"""obliviate: make trained models forget chosen training data, and measure how well they forgot.
+
+Example:
+    >>> import obliviate as ob
+    >>> sc = ob.load_scenario("digits", forget="random:0.1", seed=0)
+    >>> original = sc.train_original(seed=0)
+    >>> unlearned = ob.unlearn(original, forget=sc.forget_loader(), retain=sc.retain_loader(),
+    ...                        method="finetune", epochs=1)
+    >>> report = ob.audit(unlearned, sc, reference=sc.train_retrained(seed=0))
+"""
+
+from obliviate import errors
+from obliviate.data import Scenario, load_scenario
+from obliviate.errors import (
+    ConfigError,
+    DataError,
+    ForgetSpecError,
+    ObliviateError,
+    StoreError,
+    TrainingDivergedError,
+    UnknownNameError,
+)
+from obliviate.train import Recipe
+from obliviate.unlearning import METHODS, UnlearnData, register_method, unlearn
+
+from obliviate import methods  # noqa: E402,F401,I001  (registers the built-in methods)
+from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS", "AuditReport", "ConfigError", "DataError", "ForgetSpecError", "ObliviateError",
+    "Recipe", "Scenario", "StoreError", "TrainingDivergedError", "UnknownNameError",
+    "UnlearnData", "audit", "errors", "load_scenario", "register_method", "unlearn",
+]

@@ -1,0 +1,66 @@
+"""Reference models (originals, retrained) stored once as safetensors and reused.
+
+A file is named by the scenario's fingerprint of the model (scenario, model, recipe, split
+hashes, seed) and carries that description and its training time in its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+
+class ModelCache:
+    """A folder of ``<fingerprint>.safetensors`` files."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, fingerprint: str) -> Path:
+        return self.root / f"{fingerprint}.safetensors"
+
+    def load(self, fingerprint: str, model: nn.Module) -> tuple[nn.Module, dict] | None:
+        """Load weights into ``model``; None when absent or unreadable (then it is retrained)."""
+        path = self.path(fingerprint)
+        if not path.exists():
+            return None
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+            model.load_state_dict(load_file(str(path)))
+        except Exception:
+            return None  # a torn or foreign file: train again and overwrite it
+        model.eval()
+        return model, {**json.loads(meta.get("info", "{}"))}
+
+    def save(self, fingerprint: str, model: nn.Module, info: dict) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(fingerprint)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp), metadata={"info": json.dumps(info, sort_keys=True)})
+        os.replace(tmp, path)
+        return path
+
+    def get_or_train(
+        self,
+        fingerprint: str,
+        empty: Callable[[], nn.Module],
+        train: Callable[[], tuple[nn.Module, float]],
+        info: dict,
+    ) -> tuple[nn.Module, float, bool]:
+        """(model, training seconds, loaded-from-cache) for ``fingerprint``."""
+        hit = self.load(fingerprint, empty())
+        if hit is not None:
+            model, meta = hit
+            return model, float(meta.get("train_seconds", float("nan"))), True
+        model, seconds = train()
+        self.save(fingerprint, model, {**info, "train_seconds": seconds})
+        return model, seconds, False

@@ -1,0 +1,93 @@
+"""The leaderboard: per-method mean and spread over seeds, the retrained model beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from obliviate.bench.store import ResultStore, atomic_write_text
+from obliviate.evaluate.audit import GAP_METRICS, METRICS
+
+VALUE_COLUMNS = ("RA", "FA", "TA", "MIA", "avg_gap", "time_s", "time_ratio")
+REFERENCE_ROWS = ("original", "retrain (reference)")
+
+
+def _reference_gaps(store: ResultStore, jobs: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """Gaps of each seed's original to that seed's retrained model."""
+    by_seed: dict[int, dict[str, dict[str, float]]] = {}
+    for job in jobs:
+        if job.kind in ("original", "retrain"):
+            by_seed.setdefault(job.seed, {})[job.kind] = store.metrics(job.key)
+    out = {}
+    for job in jobs:
+        if job.kind == "original":
+            pair = by_seed.get(job.seed, {})
+            if "original" in pair and "retrain" in pair and pair["retrain"]:
+                gaps = {f"{m}_gap": pair["original"][m] - pair["retrain"][m] for m in GAP_METRICS}
+                gaps["avg_gap"] = float(np.mean([abs(v) for v in gaps.values()]))
+                out[job.key] = gaps
+    return out
+
+
+def build_leaderboard(store: ResultStore, jobs: Sequence[Any]) -> pd.DataFrame:
+    """One row per method (references first, then methods by mean avg_gap, best first)."""
+    ref_gaps = _reference_gaps(store, jobs)
+    records: dict[str, list[dict[str, float]]] = {}
+    status: dict[str, str] = {}
+    order: list[str] = []
+    for job in jobs:
+        if job.method not in order:
+            order.append(job.method)
+        run = store.run(job.key)
+        if run is None:
+            status.setdefault(job.method, "incomplete")
+            continue
+        if run["status"] != "done":
+            status[job.method] = f"failed: {run['error']}"
+            continue
+        values = store.metrics(job.key)
+        values.update(ref_gaps.get(job.key, {}))
+        if job.kind == "original":
+            values["time_s"] = run["wall_s"]
+        elif job.kind == "retrain":
+            values.update({"time_s": run["wall_s"], "time_ratio": 1.0, "avg_gap": 0.0,
+                           **{f"{m}_gap": 0.0 for m in GAP_METRICS}})
+        records.setdefault(job.method, []).append(values)
+    rows = []
+    for method in order:
+        vals = records.get(method, [])
+        row: dict[str, Any] = {"method": method, "seeds": len(vals),
+                               "status": status.get(method, "ok")}
+        names = [*VALUE_COLUMNS, *(f"{m}_gap" for m in GAP_METRICS)]
+        for name in names:
+            xs = np.array([v[name] for v in vals if v.get(name) is not None], dtype=float)
+            row[name] = float(np.mean(xs)) if xs.size else np.nan
+            row[f"{name}_std"] = float(np.std(xs)) if xs.size > 1 else (0.0 if xs.size else np.nan)
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if board.empty:
+        return board
+    refs = board[board["method"].isin(REFERENCE_ROWS)]
+    rest = board[~board["method"].isin(REFERENCE_ROWS)].sort_values("avg_gap", kind="stable",
+                                                                     na_position="last")
+    return pd.concat([refs, rest], ignore_index=True)
+
+
+def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:
+    path = Path(out) / "leaderboard.csv"
+    atomic_write_text(path, board.to_csv(index=False, float_format="%.6g"))
+    return path
+
+
+def legend() -> str:
+    """One line per metric: meaning, direction and ideal."""
+    lines = [f"{m}: {i.label}; {i.direction}; ideal: {i.ideal}" for m, i in METRICS.items()]
+    lines.append("X_gap: metric - retrain's metric, same seed; ideal: 0")
+    lines.append("avg_gap: mean |metric - retrain| over RA, FA, TA, MIA; lower is better; "
+                 "ideal: 0")
+    lines.append("time_ratio: wall time / retrain's training time; lower is better")
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Forget specifications: parse a spec string, select training indices deterministically."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from obliviate.errors import ForgetSpecError
+
+SPEC_HELP = (
+    "Use random:FRACTION (e.g. random:0.1), random:COUNT (e.g. random:100), class:K, "
+    "classes:K,L or ids:FILE (one training index per line)."
+)
+KINDS = ("random", "class", "classes", "ids")
+
+
+@dataclass(frozen=True)
+class ForgetSpec:
+    """A parsed forget specification."""
+
+    kind: str
+    arg: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind}:{self.arg}"
+
+
+def parse_forget_spec(text: str) -> ForgetSpec:
+    """Parse ``random:0.1``, ``random:500``, ``class:3``, ``classes:3,5`` or ``ids:FILE``."""
+    if not isinstance(text, str) or ":" not in text:
+        raise ForgetSpecError(f"Malformed forget spec {text!r}. {SPEC_HELP}")
+    kind, arg = text.split(":", 1)
+    kind, arg = kind.strip().lower(), arg.strip()
+    if kind not in KINDS:
+        from obliviate.registry import did_you_mean
+
+        raise ForgetSpecError(
+            f"Unknown forget kind '{kind}' in {text!r}. {did_you_mean(kind, list(KINDS))}{SPEC_HELP}"
+        )
+    if not arg:
+        raise ForgetSpecError(f"Forget spec {text!r} has nothing after the colon. {SPEC_HELP}")
+    spec = ForgetSpec(kind, arg)
+    if kind == "random":
+        _random_amount(spec)
+    elif kind in ("class", "classes"):
+        _class_list(spec)
+    return spec
+
+
+def _random_amount(spec: ForgetSpec) -> float | int:
+    try:
+        value = float(spec.arg)
+    except ValueError:
+        raise ForgetSpecError(
+            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a number. {SPEC_HELP}"
+        ) from None
+    if "." in spec.arg or "e" in spec.arg.lower():
+        if not 0.0 < value < 1.0:
+            raise ForgetSpecError(
+                f"Forget fraction in '{spec.text}' must be strictly between 0 and 1 "
+                f"(random:0.1 forgets 10%); use random:COUNT for a number of examples."
+            )
+        return value
+    if value < 1:
+        raise ForgetSpecError(
+            f"Forget count in '{spec.text}' must be at least 1; an empty forget set has nothing "
+            f"to unlearn."
+        )
+    return int(value)
+
+
+def _class_list(spec: ForgetSpec) -> list[int]:
+    try:
+        classes = [int(p) for p in spec.arg.split(",") if p.strip()]
+    except ValueError:
+        raise ForgetSpecError(
+            f"Malformed forget spec '{spec.text}': classes must be integers. {SPEC_HELP}"
+        ) from None
+    if spec.kind == "class" and len(classes) != 1:
+        raise ForgetSpecError(f"'{spec.text}' names several classes; write classes:{spec.arg}.")
+    if not classes:
+        raise ForgetSpecError(f"'{spec.text}' names no class. {SPEC_HELP}")
+    return classes
+
+
+def read_ids_file(path: Path) -> np.ndarray:
+    """One integer index per line; blank lines and ``#`` comments are ignored."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise ForgetSpecError(f"The ids file {path} does not exist. {SPEC_HELP}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ForgetSpecError(f"Cannot read the ids file {path}: {exc}.") from None
+    ids = []
+    for number, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            ids.append(int(line))
+        except ValueError:
+            raise ForgetSpecError(
+                f"{path}, line {number}: {line!r} is not an integer training index; "
+                f"write one index per line."
+            ) from None
+    return np.asarray(ids, dtype=np.int64)
+
+
+def select_forget(
+    spec: ForgetSpec | str, labels: np.ndarray, seed: int, *, class_names: tuple[str, ...] = ()
+) -> np.ndarray:
+    """Sorted training indices selected by ``spec``; deterministic given ``seed``.
+
+    Raises:
+        ForgetSpecError: the selection is empty, covers the whole training set, or names
+            indices or classes that do not exist.
+    """
+    if isinstance(spec, str):
+        spec = parse_forget_spec(spec)
+    n = len(labels)
+    if spec.kind == "random":
+        amount = _random_amount(spec)
+        count = int(round(amount * n)) if isinstance(amount, float) else amount
+        if count < 1:
+            raise ForgetSpecError(
+                f"'{spec.text}' selects no example out of {n}; use a larger fraction or a count."
+            )
+        if count > n:
+            raise ForgetSpecError(
+                f"'{spec.text}' asks for {count} examples but the training set has only {n}."
+            )
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(n, size=count, replace=False)
+    elif spec.kind in ("class", "classes"):
+        classes = _class_list(spec)
+        present = set(np.unique(labels).tolist())
+        for k in classes:
+            if k not in present:
+                raise ForgetSpecError(
+                    f"Class {k} in '{spec.text}' has no training example; classes present: "
+                    f"{sorted(present)}."
+                )
+        idx = np.flatnonzero(np.isin(labels, classes))
+    else:
+        path = Path(spec.arg)
+        idx = read_ids_file(path)
+        if idx.size == 0:
+            raise ForgetSpecError(f"The ids file {path} lists no index; the forget set is empty.")
+        bad = idx[(idx < 0) | (idx >= n)]
+        if bad.size:
+            raise ForgetSpecError(
+                f"The ids file {path} has index {int(bad[0])} out of range; training indices run "
+                f"from 0 to {n - 1}."
+            )
+        uniq, counts = np.unique(idx, return_counts=True)
+        if (counts > 1).any():
+            raise ForgetSpecError(
+                f"The ids file {path} lists index {int(uniq[counts > 1][0])} more than once; "
+                f"list each index once."
+            )
+    idx = np.sort(np.asarray(idx, dtype=np.int64))
+    if idx.size >= n:
+        raise ForgetSpecError(
+            f"'{spec.text}' selects all {n} training examples, leaving nothing to retain; "
+            f"forget a smaller part."
+        )
+    return idx
+
+
+def index_hash(idx: np.ndarray) -> str:
+    """A short, stable fingerprint of an index set (sha256 of sorted int64 values)."""
+    arr = np.sort(np.asarray(idx, dtype=np.int64))
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:16]

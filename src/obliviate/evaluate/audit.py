@@ -1,0 +1,125 @@
+"""The ``quick`` protocol: RA, FA, TA and the loss MIA of one model, with gaps to retrain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from obliviate.data.scenario import Scenario
+from obliviate.evaluate.mia import simple_mia
+from obliviate.evaluate.utility import accuracy, per_example_loss, predict, tensor_batches
+
+PROTOCOL = "quick/1"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric means, which way is better, and what the ideal is."""
+
+    label: str
+    direction: str
+    ideal: str
+
+
+METRICS: dict[str, MetricInfo] = {
+    "RA": MetricInfo("retain accuracy", "higher is better", "retrain's value or above"),
+    "FA": MetricInfo("forget accuracy", "closer to retrain is better", "retrain's value"),
+    "TA": MetricInfo("test accuracy", "higher is better", "retrain's value or above"),
+    "MIA": MetricInfo("loss-MIA accuracy, forget vs test", "closer to retrain is better",
+                      "retrain's value (about 0.5)"),
+}
+GAP_METRICS = ("RA", "FA", "TA", "MIA")
+
+
+@dataclass
+class AuditReport:
+    """Metrics of one model; with a reference (the retrained model) also the gaps to it.
+
+    ``gaps[m]`` is ``metrics[m] - reference[m]``; ``avg_gap`` is the mean absolute gap over
+    RA, FA, TA and MIA (SalUn's "Avg. Gap"; lower is better, 0 is ideal).
+    """
+
+    metrics: dict[str, float]
+    losses: dict[str, np.ndarray] = field(repr=False)
+    reference: dict[str, float] | None = None
+    protocol: str = PROTOCOL
+
+    @property
+    def gaps(self) -> dict[str, float]:
+        if self.reference is None:
+            return {}
+        return {m: self.metrics[m] - self.reference[m] for m in GAP_METRICS}
+
+    @property
+    def avg_gap(self) -> float:
+        gaps = self.gaps
+        return float(np.mean([abs(v) for v in gaps.values()])) if gaps else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.metrics)
+        for m, v in self.gaps.items():
+            out[f"{m}_gap"] = v
+        if self.reference is not None:
+            out["avg_gap"] = self.avg_gap
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"{'metric':<6} {'value':>8} {'retrain':>8} {'gap':>8}  meaning"]
+        for m, info in METRICS.items():
+            ref = "" if self.reference is None else f"{self.reference[m]:8.4f}"
+            gap = "" if self.reference is None else f"{self.gaps[m]:+8.4f}"
+            lines.append(f"{m:<6} {self.metrics[m]:8.4f} {ref:>8} {gap:>8}  {info.label}; "
+                         f"{info.direction}")
+        if self.reference is not None:
+            lines.append(f"avg |gap| to retrain: {self.avg_gap:.4f} (lower is better, 0 ideal)")
+        return "\n".join(lines)
+
+
+def measure(model: nn.Module, scenario: Scenario, *, seed: int = 0
+            ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """RA, FA, TA and the loss MIA (forget vs test) of ``model`` on ``scenario``."""
+    s = scenario.splits
+    parts = {
+        "retain": (scenario.x_retain, scenario.y_retain),
+        "forget": (scenario.x_forget, scenario.y_forget),
+        "test": (s.x_test, s.y_test),
+    }
+    metrics, losses = {}, {}
+    for part, (x, y) in parts.items():
+        logits, labels = predict(model, tensor_batches(x, y))
+        metrics[f"{part[0].upper()}A"] = accuracy(logits, labels)
+        if part != "retain":
+            losses[part] = per_example_loss(logits, labels)
+    metrics["MIA"] = simple_mia(losses["forget"], losses["test"], seed=seed)
+    return metrics, losses
+
+
+def audit(
+    model: nn.Module,
+    scenario: Scenario,
+    reference: nn.Module | AuditReport | None = None,
+    *,
+    seed: int = 0,
+) -> AuditReport:
+    """Audit ``model`` on ``scenario`` under the quick protocol.
+
+    Args:
+        model: the model to audit (usually unlearned).
+        scenario: supplies the forget, retain and test sets.
+        reference: the retrained model (or its AuditReport); adds the gaps to retrain.
+        seed: seeds the MIA's balancing subsample.
+
+    Example:
+        >>> report = audit(unlearned, sc, reference=sc.train_retrained(seed=0))
+        >>> report.metrics["FA"], report.gaps["MIA"]
+    """
+    metrics, losses = measure(model, scenario, seed=seed)
+    ref = None
+    if isinstance(reference, AuditReport):
+        ref = dict(reference.metrics)
+    elif reference is not None:
+        ref = measure(reference, scenario, seed=seed)[0]
+    return AuditReport(metrics, losses, ref)

@@ -1,0 +1,48 @@
+"""Per-example outputs and accuracy of a classifier on a loader or on tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from obliviate.train import model_device, to_device
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batches: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (n, classes) as float64 and labels (n,) over every batch, in loader order."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    logits, labels = [], []
+    for batch in batches:
+        x, y = to_device(batch, device)
+        logits.append(model(x).double().cpu())
+        labels.append(y.cpu())
+    model.train(was_training)
+    if not logits:
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy()
+
+
+def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024):
+    """Unshuffled (x, y) batches of in-memory tensors, without DataLoader overhead."""
+    for i in range(0, len(y), batch_size):
+        yield x[i:i + batch_size], y[i:i + batch_size]
+
+
+def per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of each example, computed stably in float64."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1))
+    return log_norm - z[np.arange(len(labels)), labels]
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of examples whose arg-max logit is the label (nan for no examples)."""
+    if len(labels) == 0:
+        return float("nan")
+    return float((logits.argmax(axis=1) == labels).mean())

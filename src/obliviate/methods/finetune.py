@@ -1,0 +1,39 @@
+"""Fine-tuning on the retain set (the NeurIPS 2023 challenge starting kit's baseline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from obliviate.config import param
+from obliviate.train import cross_entropy_loss, make_optimizer, make_scheduler, run_loop
+from obliviate.unlearning import UnlearnData, register_method
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Defaults: the starting kit's recipe (5 epochs, SGD lr 0.1, momentum 0.9, wd 5e-4, cosine)."""
+
+    epochs: int = param(5, ge=1, help="epochs over the retain set")
+    lr: float = param(0.1, gt=0, help="SGD learning rate")
+    momentum: float = param(0.9, ge=0, lt=1, help="SGD momentum")
+    weight_decay: float = param(5e-4, ge=0, help="L2 weight decay")
+    schedule: str = param("cosine", choices=("cosine", "constant"), help="lr schedule per epoch")
+
+
+@register_method("finetune", family="gradient", needs_retain=True,
+                 paper="Triantafillou et al. 2023, NeurIPS Machine Unlearning Challenge kit")
+def finetune(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig) -> nn.Module:
+    """Fine-tune on the retain set only, minimising retain cross-entropy so the forget set fades.
+
+    Forgetting comes only from catastrophic forgetting: the forget set is never looked at.
+
+    References:
+        Triantafillou et al., "NeurIPS 2023 Machine Unlearning Challenge", starting kit
+        ``unlearning-CIFAR10.ipynb`` (2023).
+    """
+    optimizer = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
+    scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs)
+    return run_loop(model, lambda epoch: data.retain, cross_entropy_loss, optimizer, cfg.epochs,
+                    scheduler=scheduler, owner="finetune")
