@@ -152,6 +152,10 @@ def bench(
     else:
         print_leaderboard(board, f"{cfg.scenario} · forget {cfg.forget} · {cfg.protocol} · "
                                  f"{cfg.seeds} seed(s)")
+        tuned = run.tuned_defaults()
+        if tuned:
+            console.print(f"{cfg.scenario} adjusts these defaults for its scale: "
+                          f"{', '.join(tuned)} (see config.json)", style="dim")
         console.print(f"results: {cfg.out}/results.sqlite, leaderboard.csv, config.json")
     for failure in run.failures:
         err_console.print(f"failed: {failure}")

@@ -87,6 +87,14 @@ class BenchRun:
         self.cache = ModelCache(self.out / "models")
         self.failures: list[str] = []
 
+    def tuned_defaults(self) -> list[str]:
+        """The scenario's adjustments to methods' defaults that this bench uses."""
+        tuned = self.rb.scenario.method_defaults
+        sets = self.rb.config.set
+        return [f"{name}.{k}={v}" for name in self.rb.methods
+                for k, v in tuned.get(self.rb.methods[name].name, {}).items()
+                if not any(s.startswith(f"{name}.{k}=") for s in sets)]
+
     # ------------------------------------------------------------------ references
     def _reference(self, job: Job) -> tuple[torch.nn.Module, float]:
         sc = self.rb.scenario

@@ -109,6 +109,10 @@ SCENARIOS.add("fashion", ScenarioSpec(
         "cnn": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=128),
         "mlp": Recipe(optimizer="sgd", lr=0.05, epochs=15, batch_size=128),
     },
+    # Picked on seed 0 as the smallest values that move forget accuracy without collapse: the
+    # authors' GA lr 1e-4 changes nothing here and 1e-3 collapses the model; random labels at
+    # the authors' 0.01 cost 11 points of test accuracy, at 0.003 they cost 1.
+    method_defaults={"neggrad": {"lr": 5e-4}, "random-label": {"lr": 3e-3}},
 ))
 
 

@@ -1,0 +1,323 @@
+"""Forgetting quality of the NeurIPS 2023 Machine Unlearning Challenge, as the official code scores it.
+
+Pipeline: logit-scaled confidences of each forget example under N unlearned and N retrained
+models -> one epsilon per example from the best threshold attack -> a score H per example from
+half-unit epsilon bins -> forgetting quality F (mean H) -> final score F * RA ratio * TA ratio.
+
+This is a numpy reimplementation of ``metric.py`` and the scoring lines of ``main.py`` in
+google-deepmind/unlearning_evaluation (commit ffae0ff). Rates come from counting with
+``np.searchsorted`` on each side sorted once, instead of tiled GPU tensors.
+
+Details of the code that the team's summary (shared reference, challenge-protocol.md §2.3-2.6)
+leaves out or states differently; this module follows the code:
+
+1. Confidence: the max logit is subtracted and the exponential taken in the logits' own dtype
+   (float32 for a network's output); only the probabilities are float64. With float32 logits a
+   wrong-class gap beyond about 104 underflows to 0 and phi saturates at -log(1e-45) = 103.6.
+2. Positive side: the retrained models are positive only if their median is strictly larger;
+   ties make the unlearned side positive. In the interval family, equal ranges make the side that
+   was negative the "peakier" one.
+3. Peaky rule: it compares min/max of the two ranges; when both ranges are 0 that is 0/0 = NaN,
+   so the rule does not fire and the attack families run.
+4. Single-threshold grid: ``torch.linspace`` with the default float32 dtype, so the thresholds are
+   float32 values (computed torch-style from both ends, with a fused multiply-add), compared
+   against float64 confidences. If the union range is under 0.01 the grid has 0 or 1 points.
+5. Rates are float32 (torch mean of 0/1 floats; on CUDA count * float32(1/N)) and the
+   per-threshold epsilon is evaluated in float32 numpy, so each epsilon is a float32 value.
+6. A threshold is also discarded when both log terms are NaN (FPR = FNR = 1, possible for an
+   interval); a term is NaN when 1 - delta - rate < 0.
+7. Bins use the number of unlearned models, ``ceil(log(N - 1))`` with the natural log, so N = 2
+   has no bins and scores 0.
+
+Where the official code cannot be followed, this module departs from it:
+
+a. ``assert thr_eps`` is applied to a numpy array, which raises ValueError whenever more than one
+   threshold survives (the code only runs under ``python -O``); the intended check is kept.
+b. If no threshold survives (for example both sides the same constant), the official code stops
+   with an error; here the example gets epsilon 0: no rule in the family tells the sides apart.
+c. ``np.where`` on the (examples,) mask needs both sides to have the same number of models; here
+   each side's rates use its own count, and the bins use the unlearned count as in the code.
+
+References:
+    Triantafillou et al., "Are we making progress in unlearning? Findings from the first NeurIPS
+    unlearning competition", arXiv 2406.09073 (2024); github.com/google-deepmind/
+    unlearning_evaluation, metric.py and main.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from obliviate.errors import ConfigError, DataError
+
+DELTA = 1e-5
+EPSILON_CAP = 50
+NUM_THRESHOLDS_PER_UNIT = 100
+PROTOCOL = "challenge/1"
+
+_PEAKY_RATIO = 0.01
+_BUFFER = 2.0
+_BIN_WIDTH = 0.5
+_TINY = 1e-45
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    """Forgetting quality and its per-example parts.
+
+    Attributes:
+        forgetting_quality: F, the mean of ``example_scores``.
+        epsilons: Per-example epsilon in [0, EPSILON_CAP], shape (examples,).
+        example_scores: Per-example bin score H, shape (examples,).
+        n_models: Number of unlearned models, which sets the bins.
+        protocol: Version tag of this metric.
+    """
+
+    forgetting_quality: float
+    epsilons: np.ndarray
+    example_scores: np.ndarray
+    n_models: int
+    protocol: str = PROTOCOL
+
+
+def logit_scaled_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Logit-scaled confidence log(p_y + 1e-45) - log(sum of the other p + 1e-45).
+
+    Args:
+        logits: Shape (..., n, classes). Integer input is taken as float64; a float dtype is kept
+            for the exponential, as in the official code.
+        labels: Integer class of each example, shape (..., n).
+
+    Returns:
+        float64 array of shape (..., n); always finite (within about +-103.6).
+
+    Raises:
+        DataError: If the shapes disagree, a label is out of range or a logit is not finite.
+    """
+    x = np.asarray(logits)
+    y = np.asarray(labels)
+    if x.ndim < 2 or y.shape != x.shape[:-1]:
+        raise DataError(f"logits of shape {x.shape} and labels of shape {y.shape} do not match; "
+                        "pass logits (..., n, classes) and labels (..., n).")
+    if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= x.shape[-1]):
+        raise DataError(f"labels must be integers in [0, {x.shape[-1]}); convert or fix them.")
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise DataError("logits contain NaN or infinite values; check the model's outputs.")
+    probs = np.ascontiguousarray(np.exp(x - x.max(axis=-1, keepdims=True)), dtype=np.float64)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    idx = y[..., None].astype(np.intp)
+    p_true = np.take_along_axis(probs, idx, axis=-1)[..., 0]
+    np.put_along_axis(probs, idx, 0.0, axis=-1)
+    return np.log(p_true + _TINY) - np.log(probs.sum(axis=-1) + _TINY)
+
+
+def _check_confidences(unlearned_conf: np.ndarray,
+                       retrained_conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out = []
+    for name, conf in (("unlearned_conf", unlearned_conf), ("retrained_conf", retrained_conf)):
+        a = np.asarray(conf, dtype=np.float64)
+        if a.ndim != 2:
+            raise DataError(f"{name} has shape {a.shape} but must be 2-D (models, examples); "
+                            "stack one row of confidences per model.")
+        if a.shape[0] < 2:
+            raise DataError(f"{name} holds {a.shape[0]} model(s); the metric needs at least 2 "
+                            "per side, so evaluate more runs.")
+        if a.shape[1] < 1:
+            raise DataError(f"{name} holds no examples; pass at least one forget example.")
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"{name} contains NaN or infinite confidences; recompute them with "
+                            "logit_scaled_confidence, which is always finite.")
+        out.append(a)
+    if out[0].shape[1] != out[1].shape[1]:
+        raise DataError(f"unlearned_conf has {out[0].shape[1]} examples but retrained_conf has "
+                        f"{out[1].shape[1]}; score the same forget examples in the same order.")
+    return out[0], out[1]
+
+
+@functools.lru_cache(maxsize=32)
+def _epsilon_table(n_pos: int, n_neg: int, delta: float) -> np.ndarray:
+    """Epsilon for FNR = i / n_pos and FPR = j / n_neg at [i, j]; NaN marks a discarded threshold."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fnr = (np.arange(n_pos + 1, dtype=np.float32) * (np.float32(1) / np.float32(n_pos)))[:, None]
+        fpr = (np.arange(n_neg + 1, dtype=np.float32) * (np.float32(1) / np.float32(n_neg)))[None]
+        keep = np.float32(1 - delta)
+        eps = np.fmax(np.log(keep - fpr) - np.log(fnr), np.log(keep - fnr) - np.log(fpr))
+        eps = np.clip(eps, np.float32(0), None)
+    eps[0, :] = np.nan
+    eps[:, 0] = np.nan
+    eps[0, 0] = np.inf
+    eps.setflags(write=False)
+    return eps
+
+
+def _float32_linspace(start: float, end: float, steps: int) -> np.ndarray:
+    """``torch.linspace(start, end, steps)`` in float32, as torch's CPU kernel computes it."""
+    s, e = np.float32(start), np.float32(end)
+    if steps <= 1:
+        return np.full(steps, s, dtype=np.float32)
+    step = np.float32(e - s) / np.float32(steps - 1)
+    i = np.arange(steps)
+    lower = i < steps // 2
+    base = np.where(lower, s, e).astype(np.float64)
+    offset = np.where(lower, i, -(steps - 1 - i)) * np.float64(step)  # exact in float64
+    exact = base + offset
+    # One rounding to float32, as a fused multiply-add gives: round the float64 sum to odd first.
+    err = (base - (exact - (exact - base))) + (offset - (exact - base))
+    bits = exact.view(np.uint64)
+    fix = (err != 0) & (bits & 1 == 0)
+    exact[fix] = np.nextafter(exact[fix], np.where(err[fix] > 0, np.inf, -np.inf))
+    return exact.astype(np.float32)
+
+
+def _single_threshold_epsilons(pos: np.ndarray, neg: np.ndarray, delta: float) -> np.ndarray:
+    lo, hi = min(pos[0], neg[0]), max(pos[-1], neg[-1])
+    thresholds = _float32_linspace(lo, hi, int(np.ceil((hi - lo) * NUM_THRESHOLDS_PER_UNIT)))
+    thresholds = thresholds.astype(np.float64)
+    fn = np.searchsorted(pos, thresholds, side="left")  # positives below t
+    fp = neg.size - np.searchsorted(neg, thresholds, side="left")  # negatives at or above t
+    return _epsilon_table(pos.size, neg.size, delta)[fn, fp]
+
+
+def _interval_epsilons(pos: np.ndarray, neg: np.ndarray, pos_range: float, neg_range: float,
+                       delta: float) -> np.ndarray:
+    width = neg_range if pos_range > neg_range else pos_range
+    inner, outer = (neg, pos) if pos_range >= neg_range else (pos, neg)
+    lo, hi = inner[0] + width - _BUFFER, inner[-1] + _BUFFER
+    right = np.linspace(lo, hi, int(np.ceil((hi - lo) * NUM_THRESHOLDS_PER_UNIT)))
+    n_left = int(np.ceil(2 * _BUFFER * NUM_THRESHOLDS_PER_UNIT))
+    left = np.linspace(right - width - _BUFFER, right - width + _BUFFER, n_left, axis=-1)
+
+    def inside(side: np.ndarray) -> np.ndarray:  # members with left <= x <= right
+        upto = np.searchsorted(side, right, side="right")[:, None]
+        return np.maximum(upto - np.searchsorted(side, left, side="left"), 0).ravel()
+
+    fn, fp = inner.size - inside(inner), inside(outer)
+    return _epsilon_table(inner.size, outer.size, delta)[fn, fp]
+
+
+def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
+    pos_range, neg_range = pos.max() - pos.min(), neg.max() - neg.min()
+    larger, smaller = (pos_range, neg_range) if pos_range > neg_range else (neg_range, pos_range)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.float64(smaller) / np.float64(larger) < _PEAKY_RATIO:
+            return float(EPSILON_CAP)
+    pos, neg = np.sort(pos), np.sort(neg)
+    eps = np.concatenate([_interval_epsilons(pos, neg, pos_range, neg_range, delta),
+                          _single_threshold_epsilons(pos, neg, delta)])
+    kept = eps[~np.isnan(eps)]
+    return float(kept.max()) if kept.size else 0.0
+
+
+def per_example_epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray,
+                         delta: float = DELTA) -> np.ndarray:
+    """Epsilon of the best single- or double-threshold attack on each forget example.
+
+    Args:
+        unlearned_conf: Confidences (models, examples) under the unlearned models.
+        retrained_conf: Confidences (models, examples) under the retrained models; the number of
+            models may differ from the unlearned side.
+        delta: The delta of (epsilon, delta)-unlearning.
+
+    Returns:
+        float64 array (examples,) in [0, EPSILON_CAP]; EPSILON_CAP for a peaky side or perfect
+        separation.
+
+    Raises:
+        DataError: If a shape is wrong, a side has fewer than 2 models or a value is not finite.
+    """
+    if not 0.0 <= delta < 1.0:
+        raise ConfigError(f"delta must be in [0, 1), got {delta}; use the challenge's {DELTA}.")
+    u, r = _check_confidences(unlearned_conf, retrained_conf)
+    retrained_positive = np.median(r, axis=0) > np.median(u, axis=0)
+    u, r = np.ascontiguousarray(u.T), np.ascontiguousarray(r.T)
+    eps = np.array([_example_epsilon(r[i], u[i], delta) if retrained_positive[i]
+                    else _example_epsilon(u[i], r[i], delta) for i in range(u.shape[0])])
+    return np.clip(eps, 0.0, EPSILON_CAP)
+
+
+def num_bins(n_models: int) -> int:
+    """Number of half-unit epsilon bins the code uses for ``n_models`` models per side."""
+    if n_models < 2:
+        raise DataError(f"n_models is {n_models}; the bins need at least 2 models per side.")
+    return 2 * max(math.ceil(math.log(n_models - 1)), 0)
+
+
+def bin_scores(epsilons: np.ndarray, n_models: int) -> np.ndarray:
+    """Per-example score H = 2 / 2**(floor(eps / 0.5) + 1), and 0 past the last bin.
+
+    Args:
+        epsilons: Per-example epsilons.
+        n_models: Models per side (the unlearned count), which sets the bins via ``num_bins``.
+
+    Returns:
+        float64 array of H in {0} U {2**-k}; NaN or eps >= num_bins(n_models) / 2 scores 0.
+    """
+    eps = np.asarray(epsilons, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        k = np.floor(np.maximum(eps, 0.0) / _BIN_WIDTH)
+        scored = k < num_bins(n_models)
+    return np.where(scored, 0.5 ** np.where(scored, k, 0.0), 0.0)
+
+
+def evaluate_forgetting(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) -> ChallengeResult:
+    """Forgetting quality F with its per-example epsilons and scores.
+
+    Args:
+        unlearned_conf: Confidences (models, examples) under the unlearned models.
+        retrained_conf: Confidences (models, examples) under the retrained models.
+
+    Returns:
+        The ChallengeResult.
+
+    Raises:
+        DataError: On malformed confidences, as ``per_example_epsilons``.
+    """
+    u, r = _check_confidences(unlearned_conf, retrained_conf)
+    eps = per_example_epsilons(u, r)
+    scores = bin_scores(eps, u.shape[0])
+    eps.setflags(write=False)
+    scores.setflags(write=False)
+    return ChallengeResult(float(scores.sum()) / scores.size, eps, scores, int(u.shape[0]))
+
+
+def forgetting_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) -> float:
+    """Forgetting quality F in [0, 1] of the challenge (1 would be indistinguishable from retrain).
+
+    Args:
+        unlearned_conf: Confidences (models, examples) under the unlearned models.
+        retrained_conf: Confidences (models, examples) under the retrained models.
+
+    Returns:
+        F, the mean per-example bin score.
+    """
+    return evaluate_forgetting(unlearned_conf, retrained_conf).forgetting_quality
+
+
+def final_score(F: float, ra_u: float, ra_r: float, ta_u: float, ta_r: float) -> float:
+    """Challenge score F * (RA_U / RA_R) * (TA_U / TA_R); ratios above 1 are not clipped.
+
+    Args:
+        F: Forgetting quality.
+        ra_u: Mean retain accuracy of the unlearned models.
+        ra_r: Mean retain accuracy of the retrained models.
+        ta_u: Mean test accuracy of the unlearned models.
+        ta_r: Mean test accuracy of the retrained models.
+
+    Returns:
+        The final score.
+
+    Raises:
+        DataError: If a value is not finite or a retrained accuracy is not positive.
+    """
+    values = [float(v) for v in (F, ra_u, ra_r, ta_u, ta_r)]
+    if not all(math.isfinite(v) for v in values) or values[2] <= 0 or values[4] <= 0:
+        raise DataError(f"final_score got {values}; pass finite values and positive retrained "
+                        "accuracies.")
+    f, ra_u, ra_r, ta_u, ta_r = values
+    return f * (ra_u / ra_r) * (ta_u / ta_r)
