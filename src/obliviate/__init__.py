@@ -9,7 +9,10 @@ Example:
     >>> report = ob.audit(unlearned, sc, reference=sc.train_retrained(seed=0))
 """
 
-from obliviate import errors
+from obliviate import (
+    errors,
+    methods,  # noqa: E402,F401,I001  (registers the built-in methods)
+)
 from obliviate.data import Scenario, load_scenario
 from obliviate.errors import (
     ConfigError,
@@ -20,11 +23,9 @@ from obliviate.errors import (
     TrainingDivergedError,
     UnknownNameError,
 )
+from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
 from obliviate.train import Recipe
 from obliviate.unlearning import METHODS, UnlearnData, register_method, unlearn
-
-from obliviate import methods  # noqa: E402,F401,I001  (registers the built-in methods)
-from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -78,13 +78,19 @@ def _fmt(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}±{std:.{digits}f}"
 
 
-def print_leaderboard(board: Any, title: str) -> None:
+COLUMNS = {
+    "quick": [("RA", 3), ("FA", 3), ("TA", 3), ("MIA", 3), ("RA_gap", 3), ("FA_gap", 3),
+              ("TA_gap", 3), ("MIA_gap", 3), ("avg_gap", 3), ("time_s", 2), ("time_ratio", 3)],
+    "challenge": [("F", 4), ("F_ratio", 3), ("score", 4), ("RA_ratio", 3), ("TA_ratio", 3),
+                  ("FA", 3), ("time_s", 2), ("time_ratio", 3)],
+}
+
+
+def print_leaderboard(board: Any, title: str, protocol: str = "quick") -> None:
     from obliviate.bench.leaderboard import legend
 
     table = Table(title=title)
-    cols = [("method", None), ("RA", 3), ("FA", 3), ("TA", 3), ("MIA", 3), ("RA_gap", 3),
-            ("FA_gap", 3), ("TA_gap", 3), ("MIA_gap", 3), ("avg_gap", 3), ("time_s", 2),
-            ("time_ratio", 3)]
+    cols = [("method", None), *[(c, d) for c, d in COLUMNS[protocol] if c in board]]
     for col, _ in cols:
         table.add_column(col, justify="left" if col == "method" else "right",
                          no_wrap=col == "method")
@@ -92,11 +98,11 @@ def print_leaderboard(board: Any, title: str) -> None:
     for _, row in board.iterrows():
         cells = [str(row["method"])]
         for col, digits in cols[1:]:
-            cells.append(_fmt(row[col], row[f"{col}_std"], digits))
+            cells.append(_fmt(row.get(col), row.get(f"{col}_std"), digits))
         style = "bold" if row["method"] == "retrain (reference)" else None
         table.add_row(*cells, str(row["status"]), style=style)
     console.print(table)
-    console.print(legend(), style="dim")
+    console.print(legend(protocol), style="dim")
 
 
 @app.command()
@@ -113,6 +119,8 @@ def bench(
     set_: Annotated[list[str] | None, typer.Option("--set",
                     help="OWNER.PARAM=VALUE, e.g. finetune.lr=0.01")] = None,
     config: Annotated[Path | None, typer.Option(help="flat YAML bench description")] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="reference-model cache shared across runs (default OUT/models)")] = None,
     save_models: Annotated[bool, typer.Option(help="also keep unlearned weights")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the leaderboard as JSON")] = False,
@@ -124,7 +132,7 @@ def bench(
     data: dict[str, Any] = load_yaml(config) if config else {}
     given = {"scenario": scenario, "methods": method or None, "forget": forget,
              "protocol": protocol, "seeds": seeds, "models": models, "executor": executor,
-             "out": out, "set": set_ or None}
+             "out": out, "set": set_ or None, "cache": cache}
     data.update({k: v for k, v in given.items() if v is not None})
     if save_models:
         data["save_models"] = True
@@ -138,7 +146,7 @@ def bench(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,
                   transient=False) as bar:
-        task = bar.add_task("starting", total=len(run.jobs))
+        task = bar.add_task("starting", total=run.total_steps)
         try:
             board = run.run(progress=lambda msg: bar.update(task, description=msg),
                             advance=lambda: bar.advance(task))
@@ -150,8 +158,9 @@ def bench(
     if as_json:
         console.print_json(board.to_json(orient="records"))
     else:
-        print_leaderboard(board, f"{cfg.scenario} · forget {cfg.forget} · {cfg.protocol} · "
-                                 f"{cfg.seeds} seed(s)")
+        n = f" · N={run.rb.n_models}" if cfg.protocol == "challenge" else ""
+        print_leaderboard(board, f"{cfg.scenario} · forget {cfg.forget} · {cfg.protocol}{n} · "
+                                 f"{cfg.seeds} seed(s)", cfg.protocol)
         tuned = run.tuned_defaults()
         if tuned:
             console.print(f"{cfg.scenario} adjusts these defaults for its scale: "
@@ -200,7 +209,7 @@ def validate(path: Annotated[Path, typer.Argument(help="bench YAML file")]) -> N
             try:
                 resolve(BenchConfig(**{**cfg.__dict__, "methods": [m],
                                        "set": [s for s in cfg.set
-                                               if not s.split(".")[0] in cfg.methods
+                                               if s.rpartition(".")[0] not in cfg.methods
                                                or s.startswith(m + ".")]}))
             except ObliviateError as exc:
                 if str(exc) not in problems:

@@ -11,11 +11,14 @@ Models with fewer members take fewer real steps; their padded steps change nothi
 Example:
     >>> import torch, obliviate as ob
     >>> sc = ob.load_scenario("digits", model="mlp", recipe={"epochs": 1})
-    >>> masks = torch.rand(4, len(sc.splits.y_train), generator=torch.Generator().manual_seed(0)) < 0.5
-    >>> pop = train_population(sc.model_name, sc.input_shape, sc.num_classes,
-    ...                        sc.splits.x_train, sc.splits.y_train, masks, [0, 1, 2, 3], sc.recipe)
-    >>> predict_population(pop, sc.splits.x_test).shape
+    >>> s = sc.splits
+    >>> masks = torch.rand(4, len(s.y_train), generator=torch.Generator().manual_seed(0)) < 0.5
+    >>> pop = train_population(sc.model_name, sc.input_shape, sc.num_classes, s.x_train,
+    ...                        s.y_train, masks, seeds=[0, 1, 2, 3], recipe=sc.recipe)
+    >>> predict_population(pop, s.x_test).shape
     (4, 359, 10)
+    >>> len(pop.models())
+    4
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Population:
         return len(next(iter(self.params.values())))
 
     def state_dicts(self) -> list[Tensors]:
+        """One state dict per model, in order, as ``model.state_dict()`` would give it."""
         stacked = {**self.params, **self.buffers}
         return [{k: v[i].clone() for k, v in stacked.items()} for i in range(len(self))]
 
@@ -143,19 +147,24 @@ def _train_chunk(model_name, input_shape, num_classes, x, y, masks, seeds, recip
     members = [torch.nonzero(m).flatten() for m in masks]
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     real_steps = [math.ceil(len(m) / bs) for m in members]
-    state = _init_state(params, recipe)
+    state = _init_state(list(params.values()), recipe)
+    tensors = [*params.values(), *(t for ts in state.values() for t in ts)]
+    update = _adam_update if recipe.optimizer == "adam" else _sgd_update
     pop.skeleton.train()
     grads_of = vmap(grad(_masked_loss(pop.skeleton)))
     for epoch, lr in enumerate(_epoch_lrs(recipe)):
-        order, weight = (t.to(device) for t in _epoch_order(members, generators, max(real_steps) * bs))
+        order, weight = _epoch_order(members, generators, max(real_steps) * bs)
+        order, weight = order.to(device), weight.to(device)
         for step in range(max(real_steps)):
             cols = slice(step * bs, (step + 1) * bs)
             grads = grads_of(params, buffers, x[order[:, cols]], y[order[:, cols]], weight[:, cols])
-            # None when every model has real examples this step: no masking needed.
-            active = None if step < min(real_steps) else torch.tensor(
-                [step < r for r in real_steps], device=device)
-            update = _adam_update if recipe.optimizer == "adam" else _sgd_update
-            update(params, grads, state, recipe, lr, active)
+            # A model whose members ran out this epoch sees an all-padding batch: its weights and
+            # optimizer state are put back as they were, so that step never happened for it.
+            frozen = torch.tensor([step >= r for r in real_steps], device=device)
+            saved = [t[frozen] for t in tensors] if step >= min(real_steps) else []
+            update(list(params.values()), list(grads.values()), state, recipe, lr)
+            for t, rows in zip(tensors, saved, strict=False):
+                t[frozen] = rows
         _check_finite(params, seeds, epoch)
     return pop
 
@@ -201,49 +210,40 @@ def _epoch_lrs(recipe: Recipe) -> list[float]:
     return lrs
 
 
-def _init_state(params: Tensors, recipe: Recipe) -> dict:
-    zeros = lambda: {k: torch.zeros_like(p) for k, p in params.items()}  # noqa: E731
+def _init_state(params: list[torch.Tensor], recipe: Recipe) -> dict[str, list[torch.Tensor]]:
+    zeros = lambda: [torch.zeros_like(p) for p in params]  # noqa: E731
     if recipe.optimizer == "adam":
-        m = len(next(iter(params.values())))
-        return {"m": zeros(), "v": zeros(), "step": torch.zeros(m, dtype=torch.float64)}
-    return {"buf": zeros()}
+        return {"m": zeros(), "v": zeros(), "step": [torch.zeros(len(params[0]))]}
+    return {"buf": zeros()} if recipe.momentum else {}
 
 
-def _keep(active: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-    """``new`` for the models that took a real step, ``old`` for the others."""
-    if active is None:
-        return new
-    return torch.where(active.view(-1, *[1] * (new.dim() - 1)), new, old)
-
-
-def _sgd_update(params, grads, state, recipe, lr, active):
-    """torch.optim.SGD: decay added to the gradient, momentum without dampening or Nesterov.
+def _sgd_update(ps, gs, state, recipe, lr) -> None:
+    """torch.optim.SGD in place: decay added to the gradient, momentum without dampening.
 
     A zero buffer on the first step gives ``buf = d`` exactly, as torch's first-step clone does.
     """
-    for k, p in params.items():
-        d = grads[k].add(p, alpha=recipe.weight_decay)
-        if recipe.momentum:
-            d = state["buf"][k] = _keep(active, state["buf"][k].mul(recipe.momentum).add_(d),
-                                        state["buf"][k])
-        params[k] = _keep(active, p.add(d, alpha=-lr), p)
+    torch._foreach_add_(gs, ps, alpha=recipe.weight_decay)
+    if recipe.momentum:
+        torch._foreach_mul_(state["buf"], recipe.momentum)
+        torch._foreach_add_(state["buf"], gs)
+        gs = state["buf"]
+    torch._foreach_add_(ps, gs, alpha=-lr)
 
 
-def _adam_update(params, grads, state, recipe, lr, active):
-    """torch.optim.Adam (L2 decay added to the gradient), with a step count per model."""
-    (beta1, beta2), shape = ADAM_BETAS, (-1,) + (1,) * 8
-    state["step"] = state["step"] + (1 if active is None else active.to(torch.float64))
-    step = state["step"].clamp(min=1)
-    step_size = (lr / (1 - beta1 ** step)).float()
-    bias2_sqrt = (1 - beta2 ** step).sqrt().float()
-    for k, p in params.items():
-        g = grads[k].add(p, alpha=recipe.weight_decay)
-        m = _keep(active, state["m"][k].lerp(g, 1 - beta1), state["m"][k])
-        v = _keep(active, state["v"][k].mul(beta2).addcmul_(g, g, value=1 - beta2), state["v"][k])
-        state["m"][k], state["v"][k] = m, v
-        view = shape[:p.dim()]
-        denom = (v.sqrt() / bias2_sqrt.view(view)).add_(ADAM_EPS)
-        params[k] = _keep(active, p - step_size.view(view) * m / denom, p)
+def _adam_update(ps, gs, state, recipe, lr) -> None:
+    """torch.optim.Adam in place (L2 decay added to the gradient), with a step count per model."""
+    (beta1, beta2), (step,) = ADAM_BETAS, state["step"]
+    step += 1
+    step_size = lr / (1 - beta1 ** step.double())
+    bias2_sqrt = (1 - beta2 ** step.double()).sqrt()
+    torch._foreach_add_(gs, ps, alpha=recipe.weight_decay)
+    torch._foreach_lerp_(state["m"], gs, 1 - beta1)
+    torch._foreach_mul_(state["v"], beta2)
+    torch._foreach_addcmul_(state["v"], gs, gs, value=1 - beta2)
+    for p, m, v in zip(ps, state["m"], state["v"], strict=True):
+        per_model = (-1,) + (1,) * (p.dim() - 1)
+        denom = (v.sqrt() / bias2_sqrt.float().view(per_model)).add_(ADAM_EPS)
+        p.sub_(step_size.float().view(per_model) * m / denom)
 
 
 def _check_finite(params: Tensors, seeds: list[int], epoch: int) -> None:

@@ -49,6 +49,29 @@ class ModelCache:
         os.replace(tmp, path)
         return path
 
+    def save_population(self, fingerprint: str, population, info: dict) -> Path:
+        """Store a population's stacked weights in one file."""
+        model = _Stacked(population)
+        return self.save(fingerprint, model, info)
+
+    def load_population(self, fingerprint: str, skeleton: nn.Module):
+        """The cached population for ``fingerprint`` built on ``skeleton``, or None."""
+        from obliviate.population import Population
+
+        path = self.path(fingerprint)
+        if not path.exists():
+            return None
+        try:
+            state = load_file(str(path))
+        except Exception:
+            return None
+        params = {k[2:]: v for k, v in state.items() if k.startswith("p.")}
+        buffers = {k[2:]: v for k, v in state.items() if k.startswith("b.")}
+        names = set(dict(skeleton.named_parameters()))
+        if set(params) != names:
+            return None
+        return Population(skeleton.to("meta"), params, buffers)
+
     def get_or_train(
         self,
         fingerprint: str,
@@ -64,3 +87,15 @@ class ModelCache:
         model, seconds = train()
         self.save(fingerprint, model, {**info, "train_seconds": seconds})
         return model, seconds, False
+
+
+class _Stacked(nn.Module):
+    """Adapter so a population's stacked tensors save through :meth:`ModelCache.save`."""
+
+    def __init__(self, population) -> None:
+        super().__init__()
+        self._tensors = {**{f"p.{k}": v for k, v in population.params.items()},
+                         **{f"b.{k}": v for k, v in population.buffers.items()}}
+
+    def state_dict(self, *args, **kwargs):  # noqa: D102
+        return dict(self._tensors)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obliviate.config import config_dict
+from obliviate.config import build_config, config_dict
 from obliviate.data import SCENARIOS, load_scenario, parse_forget_spec
 from obliviate.data.scenario import Scenario
 from obliviate.errors import ConfigError
@@ -16,10 +16,11 @@ from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo, resolve_method
 
 DEFAULT_METHODS = ("retrain", "finetune", "neggrad", "neggrad+", "random-label")
-PROTOCOLS = ("quick",)
+PROTOCOLS = ("quick", "challenge")
+DEFAULT_MODELS = 64
 EXECUTORS = ("local",)
 YAML_KEYS = ("scenario", "methods", "forget", "protocol", "seeds", "models", "executor", "out",
-             "set", "quiet", "save_models")
+             "set", "quiet", "save_models", "cache")
 
 
 @dataclass
@@ -37,6 +38,11 @@ class BenchConfig:
     set: list[str] = field(default_factory=list)
     save_models: bool = False
     quiet: bool = False
+    cache: Path | None = None  # reference-model cache; default OUT/models
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.cache) if self.cache is not None else Path(self.out) / "models"
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BenchConfig:
@@ -53,13 +59,15 @@ class BenchConfig:
             values["methods"] = [values["methods"]]
         if isinstance(values.get("set"), Mapping):
             values["set"] = [f"{k}={v}" for k, v in values["set"].items()]
-        if "out" in values:
-            values["out"] = Path(values["out"])
+        for key in ("out", "cache"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["out"] = str(self.out)
+        out["cache"] = str(self.cache_dir)
         return out
 
 
@@ -72,6 +80,11 @@ class ResolvedBench:
     methods: dict[str, MethodInfo]
     method_configs: dict[str, Any]
     seeds: list[int]
+    protocol_options: Any = None
+
+    @property
+    def n_models(self) -> int:
+        return self.config.models or DEFAULT_MODELS
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -100,13 +113,17 @@ def _check_choice(kind: str, value: str, choices: tuple[str, ...], later: str) -
 def resolve(cfg: BenchConfig) -> ResolvedBench:
     """Check every part of ``cfg`` and load what it names; raises on the first problem."""
     SCENARIOS.get(cfg.scenario)
-    _check_choice("protocol", cfg.protocol, PROTOCOLS, " (challenge and ulira are planned)")
+    _check_choice("protocol", cfg.protocol, PROTOCOLS, " (ulira is planned)")
     _check_choice("executor", cfg.executor, EXECUTORS, " (ray is planned)")
     if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
         raise ConfigError(f"--seeds must be an int >= 1. Got {cfg.seeds!r} instead.")
-    if cfg.models is not None:
+    if cfg.models is not None and cfg.protocol == "quick":
         raise ConfigError("--models sets the number of models of the challenge protocol; the "
                           "quick protocol trains one of each per seed. Drop --models.")
+    if cfg.models is not None and (isinstance(cfg.models, bool) or not isinstance(cfg.models, int)
+                                   or cfg.models < 3):
+        raise ConfigError(f"--models must be an int >= 3 (the challenge used 512; 64 is the CPU "
+                          f"default). Got {cfg.models!r} instead.")
     if not cfg.methods:
         raise ConfigError("No method given; pass -m METHOD (see 'obliviate methods').")
     parse_forget_spec(cfg.forget)
@@ -117,12 +134,14 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
             raise ConfigError(f"Method '{name}' is listed twice; list each method once.")
         infos[name] = resolve_method(name)
     owners = {"recipe", "scenario", cfg.scenario, *infos}
+    if cfg.protocol != "quick":
+        owners.add("protocol")
     for owner in sets:
         if owner not in owners:
+            others = " or ".join(f"'{o}'" for o in sorted(owners - set(infos) - {cfg.scenario}))
             raise ConfigError(
-                f"--set names '{owner}', which is neither a method of this bench nor 'recipe' or "
-                f"'scenario'. {did_you_mean(owner, sorted(owners))}Methods here: "
-                f"{', '.join(infos)}."
+                f"--set names '{owner}', which is neither a method of this bench nor {others}. "
+                f"{did_you_mean(owner, sorted(owners))}Methods here: {', '.join(infos)}."
             )
     options = {**sets.get("scenario", {}), **sets.get(cfg.scenario, {})}
     scenario = load_scenario(cfg.scenario, forget=cfg.forget, seed=0,
@@ -131,7 +150,12 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
     for name, info in infos.items():
         tuned = scenario.method_defaults.get(info.name, {})
         configs[name] = info.build_config({**tuned, **sets.get(name, {})})
-    return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)))
+    protocol_options = None
+    if cfg.protocol == "challenge":
+        from obliviate.bench.challenge_run import ChallengeOptions
+
+        protocol_options = build_config(ChallengeOptions, sets.get("protocol"), "protocol challenge")
+    return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)), protocol_options)
 
 
 def method_config_dict(cfg: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import pandas as pd
 from obliviate.bench.store import ResultStore, atomic_write_text
 from obliviate.evaluate.audit import GAP_METRICS, METRICS
 
-VALUE_COLUMNS = ("RA", "FA", "TA", "MIA", "avg_gap", "time_s", "time_ratio")
 REFERENCE_ROWS = ("original", "retrain (reference)")
 
 
@@ -26,19 +25,24 @@ def _reference_gaps(store: ResultStore, jobs: Sequence[Any]) -> dict[str, dict[s
     for job in jobs:
         if job.kind == "original":
             pair = by_seed.get(job.seed, {})
-            if "original" in pair and "retrain" in pair and pair["retrain"]:
+            if all(m in pair.get(k, {}) for k in ("original", "retrain") for m in GAP_METRICS):
                 gaps = {f"{m}_gap": pair["original"][m] - pair["retrain"][m] for m in GAP_METRICS}
                 gaps["avg_gap"] = float(np.mean([abs(v) for v in gaps.values()]))
                 out[job.key] = gaps
     return out
 
 
-def build_leaderboard(store: ResultStore, jobs: Sequence[Any]) -> pd.DataFrame:
-    """One row per method (references first, then methods by mean avg_gap, best first)."""
+def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str = "avg_gap",
+                      ascending: bool = True) -> pd.DataFrame:
+    """One row per method: references first, then methods ranked by ``sort_by`` (mean over seeds).
+
+    Every metric gets a ``NAME`` (mean) and ``NAME_std`` (spread over seeds) column.
+    """
     ref_gaps = _reference_gaps(store, jobs)
     records: dict[str, list[dict[str, float]]] = {}
     status: dict[str, str] = {}
     order: list[str] = []
+    names: list[str] = []
     for job in jobs:
         if job.method not in order:
             order.append(job.method)
@@ -52,17 +56,19 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any]) -> pd.DataFrame:
         values = store.metrics(job.key)
         values.update(ref_gaps.get(job.key, {}))
         if job.kind == "original":
-            values["time_s"] = run["wall_s"]
-        elif job.kind == "retrain":
+            values.setdefault("time_s", run["wall_s"])
+        elif job.kind == "retrain" and "MIA" in values:
             values.update({"time_s": run["wall_s"], "time_ratio": 1.0, "avg_gap": 0.0,
                            **{f"{m}_gap": 0.0 for m in GAP_METRICS}})
+        if values.get("over_cutoff"):
+            status[job.method] = "over the runtime cut-off: scores 0"
+        names += [n for n in values if n not in names]
         records.setdefault(job.method, []).append(values)
     rows = []
     for method in order:
         vals = records.get(method, [])
         row: dict[str, Any] = {"method": method, "seeds": len(vals),
                                "status": status.get(method, "ok")}
-        names = [*VALUE_COLUMNS, *(f"{m}_gap" for m in GAP_METRICS)]
         for name in names:
             xs = np.array([v[name] for v in vals if v.get(name) is not None], dtype=float)
             row[name] = float(np.mean(xs)) if xs.size else np.nan
@@ -72,8 +78,9 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any]) -> pd.DataFrame:
     if board.empty:
         return board
     refs = board[board["method"].isin(REFERENCE_ROWS)]
-    rest = board[~board["method"].isin(REFERENCE_ROWS)].sort_values("avg_gap", kind="stable",
-                                                                     na_position="last")
+    rest = board[~board["method"].isin(REFERENCE_ROWS)]
+    if sort_by in rest:
+        rest = rest.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
     return pd.concat([refs, rest], ignore_index=True)
 
 
@@ -83,8 +90,19 @@ def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:
     return path
 
 
-def legend() -> str:
+def legend(protocol: str = "quick") -> str:
     """One line per metric: meaning, direction and ideal."""
+    if protocol == "challenge":
+        return "\n".join([
+            "F: forgetting quality (challenge metric, mean of 2/2^n over forget examples); "
+            "higher is better; ideal: the ceiling",
+            "F_ratio: F / ceiling, where the ceiling is F of N retrained models against N other "
+            "retrained models; ideal: 1",
+            "score: F x RA_ratio x TA_ratio (0 when over the runtime cut-off); higher is better",
+            "RA_ratio, TA_ratio: mean accuracy / the retrained models' mean; ideal: 1 or above",
+            "FA: mean forget accuracy; time_ratio: mean run time / retrain time (cut-off 0.2 "
+            "unless set)",
+        ])
     lines = [f"{m}: {i.label}; {i.direction}; ideal: {i.ideal}" for m, i in METRICS.items()]
     lines.append("X_gap: metric - retrain's metric, same seed; ideal: 0")
     lines.append("avg_gap: mean |metric - retrain| over RA, FA, TA, MIA; lower is better; "

@@ -38,10 +38,20 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+def protocol_version(rb: ResolvedBench) -> str:
+    if rb.config.protocol == "challenge":
+        from obliviate.evaluate.challenge import PROTOCOL as CHALLENGE
+
+        return CHALLENGE
+    return PROTOCOL
+
+
 def plan(rb: ResolvedBench) -> list[Job]:
     """Every job of the bench, references first for each seed; keys identify finished work."""
     sc = rb.scenario
-    base = (sc.describe(), PROTOCOL)
+    base: tuple = (sc.describe(), protocol_version(rb))
+    if rb.config.protocol == "challenge":
+        base += (rb.n_models, config_dict(rb.protocol_options))
     jobs = []
     for seed in rb.seeds:
         jobs.append(Job(_key(base, "original", seed), "original", "original", seed))
@@ -66,7 +76,9 @@ def versions() -> dict[str, str]:
 def write_run_config(rb: ResolvedBench, out: Path) -> None:
     doc = {
         "bench": rb.config.to_dict(),
-        "protocol": PROTOCOL,
+        "protocol": protocol_version(rb),
+        "protocol_options": config_dict(rb.protocol_options),
+        "n_models": rb.n_models if rb.config.protocol != "quick" else 1,
         "scenario": rb.scenario.describe(),
         "methods": {n: {"method": i.name, "family": i.family,
                         "config": method_config_dict(rb.method_configs[n])}
@@ -84,8 +96,16 @@ class BenchRun:
         self.rb = resolve(cfg)
         self.out = ensure_writable_dir(cfg.out)
         self.jobs = plan(self.rb)
-        self.cache = ModelCache(self.out / "models")
+        self.cache = ModelCache(ensure_writable_dir(cfg.cache_dir, "--cache"))
         self.failures: list[str] = []
+
+    @property
+    def total_steps(self) -> int:
+        """Progress units: one per job, or per unlearning run under the challenge protocol."""
+        if self.rb.config.protocol == "challenge":
+            n_methods = sum(j.kind == "method" for j in self.jobs)
+            return len(self.jobs) - n_methods + n_methods * self.rb.n_models
+        return len(self.jobs)
 
     def tuned_defaults(self) -> list[str]:
         """The scenario's adjustments to methods' defaults that this bench uses."""
@@ -122,34 +142,47 @@ class BenchRun:
         say = progress or (lambda _msg: None)
         step = advance or (lambda: None)
         write_run_config(self.rb, self.out)
-        sc = self.rb.scenario
         with ResultStore(self.out / "results.sqlite") as store:
             for seed in self.rb.seeds:
                 seed_jobs = [j for j in self.jobs if j.seed == seed]
-                if all(store.is_done(j.key) for j in seed_jobs):
-                    for _ in seed_jobs:
-                        step()
-                    continue
-                models, refs, seconds = {}, {}, {}
-                for job in seed_jobs[:2]:
-                    say(f"seed {seed}: {job.method}")
-                    models[job.kind], seconds[job.kind] = self._reference(job)
-                    metrics, losses = measure(models[job.kind], sc, seed=seed)
-                    refs[job.kind] = AuditReport(metrics, losses)
-                    if not store.is_done(job.key):
-                        self._record(store, job, metrics, seconds[job.kind], losses,
-                                     config_dict(sc.recipe))
-                    step()
-                original, retrain_ref = models["original"], refs["retrain"]
-                retrain_seconds = seconds["retrain"]
-                for job in seed_jobs[2:]:
-                    if not store.is_done(job.key):
-                        say(f"seed {seed}: {job.method}")
-                        self._run_method(store, job, original, retrain_ref, retrain_seconds)
-                    step()
-            board = build_leaderboard(store, self.jobs)
+                if self.rb.config.protocol == "challenge":
+                    from obliviate.bench.challenge_run import ChallengeDriver
+
+                    driver = ChallengeDriver(self, self.rb.protocol_options, self.rb.n_models)
+                    driver.run_seed(store, seed_jobs, say, step)
+                else:
+                    self._quick_seed(store, seed_jobs, say, step)
+            if self.rb.config.protocol == "challenge":
+                board = build_leaderboard(store, self.jobs, sort_by="score", ascending=False)
+            else:
+                board = build_leaderboard(store, self.jobs)
         write_leaderboard(board, self.out)
         return board
+
+    def _quick_seed(self, store: ResultStore, seed_jobs: list[Job], say: Progress,
+                    step: Callable[[], None]) -> None:
+        sc, seed = self.rb.scenario, seed_jobs[0].seed
+        if all(store.is_done(j.key) for j in seed_jobs):
+            for _ in seed_jobs:
+                step()
+            return
+        models, refs, seconds = {}, {}, {}
+        for job in seed_jobs[:2]:
+            say(f"seed {seed}: {job.method}")
+            models[job.kind], seconds[job.kind] = self._reference(job)
+            metrics, losses = measure(models[job.kind], sc, seed=seed)
+            refs[job.kind] = AuditReport(metrics, losses)
+            if not store.is_done(job.key):
+                self._record(store, job, metrics, seconds[job.kind], losses,
+                             config_dict(sc.recipe))
+            step()
+        original, retrain_ref = models["original"], refs["retrain"]
+        retrain_seconds = seconds["retrain"]
+        for job in seed_jobs[2:]:
+            if not store.is_done(job.key):
+                say(f"seed {seed}: {job.method}")
+                self._run_method(store, job, original, retrain_ref, retrain_seconds)
+            step()
 
     def _run_method(self, store: ResultStore, job: Job, original: torch.nn.Module,
                     reference: AuditReport, retrain_seconds: float) -> None:
@@ -176,5 +209,5 @@ class BenchRun:
         values["time_ratio"] = wall / retrain_seconds if retrain_seconds else float("nan")
         self._record(store, job, values, wall, losses, cfg_dict)
         if self.rb.config.save_models:
-            self.cache.save(f"unlearned-{job.method}-seed{job.seed}-{job.key[:8]}", model,
+            ModelCache(self.out / "models").save(f"unlearned-{job.method}-seed{job.seed}-{job.key[:8]}", model,
                             {"method": job.method, "config": cfg_dict, "seed": job.seed})

@@ -1,12 +1,10 @@
-"""Forgetting quality of the NeurIPS 2023 Machine Unlearning Challenge, as the official code scores it.
+"""Forgetting quality of the NeurIPS 2023 Machine Unlearning Challenge, as its official code scores.
 
-Pipeline: logit-scaled confidences of each forget example under N unlearned and N retrained
-models -> one epsilon per example from the best threshold attack -> a score H per example from
-half-unit epsilon bins -> forgetting quality F (mean H) -> final score F * RA ratio * TA ratio.
-
-This is a numpy reimplementation of ``metric.py`` and the scoring lines of ``main.py`` in
-google-deepmind/unlearning_evaluation (commit ffae0ff). Rates come from counting with
-``np.searchsorted`` on each side sorted once, instead of tiled GPU tensors.
+Logit-scaled confidences of each forget example under N unlearned and N retrained models -> one
+epsilon per example from the best threshold attack -> a bin score H per example -> F = mean H ->
+final score F * RA ratio * TA ratio. A numpy reimplementation of ``metric.py`` and the scoring of
+``main.py`` (google-deepmind/unlearning_evaluation, ffae0ff) that counts with ``np.searchsorted``
+on each side sorted once instead of tiling GPU tensors.
 
 Details of the code that the team's summary (shared reference, challenge-protocol.md §2.3-2.6)
 leaves out or states differently; this module follows the code:
@@ -22,8 +20,9 @@ leaves out or states differently; this module follows the code:
 4. Single-threshold grid: ``torch.linspace`` with the default float32 dtype, so the thresholds are
    float32 values (computed torch-style from both ends, with a fused multiply-add), compared
    against float64 confidences. If the union range is under 0.01 the grid has 0 or 1 points.
-5. Rates are float32 (torch mean of 0/1 floats; on CUDA count * float32(1/N)) and the
-   per-threshold epsilon is evaluated in float32 numpy, so each epsilon is a float32 value.
+5. Rates are float32: torch's CUDA mean of 0/1 floats, i.e. count * (float32(T) / float32(N*T))
+   for T thresholds. The per-threshold epsilon is then evaluated in float32 numpy, so each epsilon
+   is a float32 value. (On CPU torch divides by N instead, which can move an epsilon by an ulp.)
 6. A threshold is also discarded when both log terms are NaN (FPR = FNR = 1, possible for an
    interval); a term is NaN when 1 - delta - rate < 0.
 7. Bins use the number of unlearned models, ``ceil(log(N - 1))`` with the natural log, so N = 2
@@ -31,12 +30,17 @@ leaves out or states differently; this module follows the code:
 
 Where the official code cannot be followed, this module departs from it:
 
-a. ``assert thr_eps`` is applied to a numpy array, which raises ValueError whenever more than one
-   threshold survives (the code only runs under ``python -O``); the intended check is kept.
-b. If no threshold survives (for example both sides the same constant), the official code stops
-   with an error; here the example gets epsilon 0: no rule in the family tells the sides apart.
-c. ``np.where`` on the (examples,) mask needs both sides to have the same number of models; here
+a. ``assert thr_eps`` tests a numpy array, which raises ValueError whenever more than one threshold
+   survives (the released code only runs under ``python -O``), and if none survives (e.g. both
+   sides one and the same constant) the code stops too. Here such an example gets epsilon 0: no
+   rule in the family tells the sides apart.
+b. ``np.where`` on the (examples,) mask needs both sides to have the same number of models; here
    each side's rates use its own count, and the bins use the unlearned count as in the code.
+
+Checked against a CPU transcription of ``metric.py`` under torch 2.13: identical per-example
+epsilons and F for N = 8 to 512 when N is a power of two. The grid of item 4 follows torch >= 2.0
+(the repository now pins 2.2.0); commit ffae0ff pinned 1.12.1, whose vectorised linspace can
+round some float32 grid points one ulp differently.
 
 References:
     Triantafillou et al., "Are we making progress in unlearning? Findings from the first NeurIPS
@@ -140,20 +144,33 @@ def _check_confidences(unlearned_conf: np.ndarray,
     return out[0], out[1]
 
 
-@functools.lru_cache(maxsize=32)
-def _epsilon_table(n_pos: int, n_neg: int, delta: float) -> np.ndarray:
-    """Epsilon for FNR = i / n_pos and FPR = j / n_neg at [i, j]; NaN marks a discarded threshold."""
+def _cuda_mean_factor(n_models: int, n_thresholds: int) -> float:
+    """The float32 factor torch's CUDA mean multiplies a sum by: float(T) / float(N * T)."""
+    return float(np.float32(n_thresholds) / np.float32(n_models * n_thresholds))
+
+
+@functools.lru_cache(maxsize=64)
+def _epsilon_table(n_pos: int, f_pos: float, n_neg: int, f_neg: float, delta: float) -> np.ndarray:
+    """Epsilon for FNR = i * f_pos and FPR = j * f_neg at [i, j]; NaN marks a discarded threshold."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        fnr = (np.arange(n_pos + 1, dtype=np.float32) * (np.float32(1) / np.float32(n_pos)))[:, None]
-        fpr = (np.arange(n_neg + 1, dtype=np.float32) * (np.float32(1) / np.float32(n_neg)))[None]
+        fnr = (np.arange(n_pos + 1, dtype=np.float32) * np.float32(f_pos))[:, None]
+        fpr = (np.arange(n_neg + 1, dtype=np.float32) * np.float32(f_neg))[None]
         keep = np.float32(1 - delta)
         eps = np.fmax(np.log(keep - fpr) - np.log(fnr), np.log(keep - fnr) - np.log(fpr))
         eps = np.clip(eps, np.float32(0), None)
-    eps[0, :] = np.nan
-    eps[:, 0] = np.nan
+    eps[0, :], eps[:, 0] = np.nan, np.nan
     eps[0, 0] = np.inf
     eps.setflags(write=False)
     return eps
+
+
+def _threshold_epsilons(fn: np.ndarray, n_pos: int, fp: np.ndarray, n_neg: int,
+                        delta: float) -> np.ndarray:
+    """Per-threshold epsilon from false-negative and false-positive counts."""
+    if fn.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    return _epsilon_table(n_pos, _cuda_mean_factor(n_pos, fn.size), n_neg,
+                          _cuda_mean_factor(n_neg, fn.size), delta)[fn, fp]
 
 
 def _float32_linspace(start: float, end: float, steps: int) -> np.ndarray:
@@ -181,7 +198,7 @@ def _single_threshold_epsilons(pos: np.ndarray, neg: np.ndarray, delta: float) -
     thresholds = thresholds.astype(np.float64)
     fn = np.searchsorted(pos, thresholds, side="left")  # positives below t
     fp = neg.size - np.searchsorted(neg, thresholds, side="left")  # negatives at or above t
-    return _epsilon_table(pos.size, neg.size, delta)[fn, fp]
+    return _threshold_epsilons(fn, pos.size, fp, neg.size, delta)
 
 
 def _interval_epsilons(pos: np.ndarray, neg: np.ndarray, pos_range: float, neg_range: float,
@@ -198,7 +215,7 @@ def _interval_epsilons(pos: np.ndarray, neg: np.ndarray, pos_range: float, neg_r
         return np.maximum(upto - np.searchsorted(side, left, side="left"), 0).ravel()
 
     fn, fp = inner.size - inside(inner), inside(outer)
-    return _epsilon_table(inner.size, outer.size, delta)[fn, fp]
+    return _threshold_epsilons(fn, inner.size, fp, outer.size, delta)
 
 
 def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
@@ -269,11 +286,8 @@ def evaluate_forgetting(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) 
     """Forgetting quality F with its per-example epsilons and scores.
 
     Args:
-        unlearned_conf: Confidences (models, examples) under the unlearned models.
-        retrained_conf: Confidences (models, examples) under the retrained models.
-
-    Returns:
-        The ChallengeResult.
+        unlearned_conf, retrained_conf: Confidences (models, examples), as for
+            ``per_example_epsilons``.
 
     Raises:
         DataError: On malformed confidences, as ``per_example_epsilons``.
@@ -287,14 +301,11 @@ def evaluate_forgetting(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) 
 
 
 def forgetting_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray) -> float:
-    """Forgetting quality F in [0, 1] of the challenge (1 would be indistinguishable from retrain).
+    """Forgetting quality F in [0, 1]: the mean per-example bin score (higher is better).
 
     Args:
-        unlearned_conf: Confidences (models, examples) under the unlearned models.
-        retrained_conf: Confidences (models, examples) under the retrained models.
-
-    Returns:
-        F, the mean per-example bin score.
+        unlearned_conf, retrained_conf: Confidences (models, examples), as for
+            ``per_example_epsilons``.
     """
     return evaluate_forgetting(unlearned_conf, retrained_conf).forgetting_quality
 
@@ -304,13 +315,8 @@ def final_score(F: float, ra_u: float, ra_r: float, ta_u: float, ta_r: float) ->
 
     Args:
         F: Forgetting quality.
-        ra_u: Mean retain accuracy of the unlearned models.
-        ra_r: Mean retain accuracy of the retrained models.
-        ta_u: Mean test accuracy of the unlearned models.
-        ta_r: Mean test accuracy of the retrained models.
-
-    Returns:
-        The final score.
+        ra_u, ra_r: Mean retain accuracy of the unlearned and of the retrained models.
+        ta_u, ta_r: Mean test accuracy of the unlearned and of the retrained models.
 
     Raises:
         DataError: If a value is not finite or a retrained accuracy is not positive.

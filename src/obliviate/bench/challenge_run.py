@@ -1,0 +1,190 @@
+"""The ``challenge`` protocol in the bench: N retrained vs N unlearned models, F and the score.
+
+Per seed: one original; two disjoint populations of N retrained models (A is the reference, B
+only serves the ceiling, F of B against A); N unlearning runs of each method from that one
+original, each with its own seed. Every unlearning run is stored as it finishes, so a killed
+bench resumes run by run. A method whose mean run time exceeds ``cutoff`` x the retrain time
+(one model trained by the reference loop) is marked and scores 0, as in the challenge.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from obliviate.config import config_dict, param
+from obliviate.errors import TrainingDivergedError
+from obliviate.evaluate.challenge import PROTOCOL, evaluate_forgetting, final_score
+from obliviate.evaluate.challenge import logit_scaled_confidence as lsc
+from obliviate.evaluate.utility import accuracy, predict, tensor_batches
+from obliviate.population import Population, predict_population, train_population
+from obliviate.unlearning import unlearn
+
+if TYPE_CHECKING:
+    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.store import ResultStore
+
+
+@dataclass(frozen=True)
+class ChallengeOptions:
+    """Options of the challenge protocol (``--set protocol.NAME=VALUE``)."""
+
+    cutoff: float = param(0.2, gt=0, help="runtime cut-off as a fraction of retrain time")
+    chunk_size: int | None = param(None, ge=1, help="retrained models trained at once")
+
+
+@dataclass
+class Side:
+    """Forget-set confidences and utility of a group of models of one kind."""
+
+    conf: np.ndarray  # (models, forget examples)
+    ra: np.ndarray  # (models,)
+    ta: np.ndarray
+    fa: np.ndarray
+
+
+def side_of(logits_forget: np.ndarray, logits_retain: np.ndarray, logits_test: np.ndarray,
+            sc) -> Side:
+    yf, yr, yt = (t.numpy() for t in (sc.y_forget, sc.y_retain, sc.splits.y_test))
+    return Side(
+        conf=lsc(logits_forget, np.broadcast_to(yf, logits_forget.shape[:-1])),
+        ra=np.array([accuracy(lg, yr) for lg in logits_retain]),
+        ta=np.array([accuracy(lg, yt) for lg in logits_test]),
+        fa=np.array([accuracy(lg, yf) for lg in logits_forget]),
+    )
+
+
+def population_side(pop: Population, sc) -> Side:
+    parts = (sc.x_forget, sc.x_retain, sc.splits.x_test)
+    return side_of(*(predict_population(pop, x) for x in parts), sc)
+
+
+def model_logits(model: torch.nn.Module, sc) -> tuple[np.ndarray, ...]:
+    out = []
+    for x, y in ((sc.x_forget, sc.y_forget), (sc.x_retain, sc.y_retain),
+                 (sc.splits.x_test, sc.splits.y_test)):
+        out.append(predict(model, tensor_batches(x, y))[0])
+    return tuple(out)
+
+
+def scores(unlearned: Side, retrained: Side) -> tuple[dict[str, float], np.ndarray]:
+    result = evaluate_forgetting(unlearned.conf, retrained.conf)
+    ra_u, ra_r, ta_u, ta_r = (float(a.mean()) for a in (unlearned.ra, retrained.ra,
+                                                        unlearned.ta, retrained.ta))
+    metrics = {
+        "F": result.forgetting_quality,
+        "score": final_score(result.forgetting_quality, ra_u, ra_r, ta_u, ta_r),
+        "RA": ra_u, "TA": ta_u, "FA": float(unlearned.fa.mean()),
+        "RA_ratio": ra_u / ra_r, "TA_ratio": ta_u / ta_r,
+    }
+    return metrics, result.epsilons
+
+
+class ChallengeDriver:
+    """Runs the challenge protocol for one BenchRun."""
+
+    def __init__(self, run: BenchRun, options: ChallengeOptions, n_models: int):
+        self.run, self.opts, self.n = run, options, n_models
+        self.sc = run.rb.scenario
+
+    def _population(self, seed: int, part: str) -> Population:
+        """Population A or B of N retrained models for ``seed``, from the cache or trained."""
+        sc, n = self.sc, self.n
+        offset = {"A": 0, "B": n}[part]
+        seeds = [1_000_000 + 10_000 * seed + offset + i for i in range(n)]
+        fingerprint = sc.fingerprint(f"retrained-pop{n}{part}", seed)
+        skeleton = sc.new_model(0)
+        cached = self.run.cache.load_population(fingerprint, skeleton)
+        if cached is not None:
+            return cached
+        masks = torch.zeros(n, len(sc.splits.y_train), dtype=torch.bool)
+        masks[:, torch.from_numpy(sc.retain_idx)] = True
+        start = time.perf_counter()
+        pop = train_population(sc.model_name, sc.input_shape, sc.num_classes, sc.splits.x_train,
+                               sc.splits.y_train, masks, seeds, sc.recipe,
+                               chunk_size=self.opts.chunk_size)
+        self.run.cache.save_population(fingerprint, pop, {"seeds": seeds, "kind": "retrained",
+                                                          "train_seconds":
+                                                          time.perf_counter() - start})
+        return pop
+
+    def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
+        run, sc = self.run, self.sc
+        original, _ = run._reference(seed_jobs[0])
+        _, retrain_seconds = run._reference(seed_jobs[1])
+        say(f"seed {seed_jobs[0].seed}: {self.n} retrained models (A)")
+        side_a = population_side(self._population(seed_jobs[0].seed, "A"), sc)
+        say(f"seed {seed_jobs[0].seed}: {self.n} more retrained models for the ceiling (B)")
+        side_b = population_side(self._population(seed_jobs[0].seed, "B"), sc)
+        ceiling, eps = scores(side_b, side_a)
+        ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
+        self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds, config_dict(sc.recipe))
+        step()
+        # the original as an "unlearner" that changes nothing: deterministic, so F = 0
+        orig = side_of(*(np.repeat(lg[None], self.n, 0) for lg in model_logits(original, sc)),
+                       sc)
+        metrics, eps = scores(orig, side_a)
+        metrics["F_ceiling"] = ceiling["F"]
+        self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe))
+        step()
+        for job in seed_jobs[2:]:
+            self._method(store, job, original, side_a, ceiling["F"], retrain_seconds, say, step)
+
+    def _method(self, store, job, original, side_a, f_ceiling, retrain_seconds, say, step):
+        run, sc = self.run, self.sc
+        info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
+        cfg_dict = config_dict(cfg) if cfg is not None else {}
+        if store.is_done(job.key):
+            for _ in range(self.n):
+                step()
+            return
+        logits, times = [], []
+        for i in range(self.n):
+            key, run_seed = f"{job.key}-run{i}", 100_000 * job.seed + i
+            if not store.is_done(key):
+                say(f"seed {job.seed}: {job.method} run {i + 1}/{self.n}")
+                start = time.perf_counter()
+                try:
+                    model = unlearn(original, sc.forget_loader(seed=run_seed),
+                                    sc.retain_loader(seed=run_seed), method=info,
+                                    num_classes=sc.num_classes, val=sc.val_loader(),
+                                    seed=run_seed, recipe=sc.recipe, config=cfg)
+                except TrainingDivergedError as exc:
+                    run.failures.append(f"seed {job.seed}: {exc}")
+                    store.save(job.key, kind="method", method=job.method, seed=job.seed,
+                               scenario=sc.name, protocol=PROTOCOL, config=cfg_dict, metrics={},
+                               wall_s=None, status="failed", error=str(exc))
+                    return
+                wall = time.perf_counter() - start
+                parts = model_logits(model, sc)
+                store.save(key, kind="challenge-run", method=job.method, seed=job.seed,
+                           scenario=sc.name, protocol=PROTOCOL, config=cfg_dict,
+                           metrics={"run": i}, wall_s=wall,
+                           examples={n: a for n, a in zip(("forget", "retain", "test"), parts,
+                                                          strict=True)})
+            row = store.run(key)
+            times.append(row["wall_s"])
+            logits.append([store.example_values(key, n) for n in ("forget", "retain", "test")])
+            step()
+        classes = sc.num_classes
+        stacked = [np.stack([lg[p] for lg in logits]).reshape(self.n, -1, classes)
+                   for p in range(3)]
+        metrics, eps = scores(side_of(*stacked, sc), side_a)
+        mean_time = float(np.mean(times))
+        over = mean_time > self.opts.cutoff * retrain_seconds
+        metrics.update(F_ceiling=f_ceiling, F_ratio=metrics["F"] / f_ceiling if f_ceiling else
+                       float("nan"), time_s=mean_time, time_ratio=mean_time / retrain_seconds,
+                       over_cutoff=float(over))
+        if over:
+            metrics["score"] = 0.0
+        self._save(store, job, metrics, eps, mean_time, cfg_dict)
+
+    def _save(self, store, job, metrics, epsilons, wall, config) -> None:
+        store.save(job.key, kind="method" if job.kind == "method" else "reference",
+                   method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
+                   config=config, metrics=metrics, wall_s=wall,
+                   examples={"epsilon": np.asarray(epsilons, dtype=np.float64)})
