@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import obliviate.bench.challenge_run as challenge_run
+import obliviate.bench.populations as populations
 import obliviate.data.scenario as scenario_module
 from obliviate.bench.config import BenchConfig
 from obliviate.bench.runner import BenchRun
@@ -46,7 +47,7 @@ def test_same_inputs_same_numbers_and_second_run_trains_nothing(first, monkeypat
     def refuse(*args, **kwargs):
         raise AssertionError("a cached model was trained again")
 
-    monkeypatch.setattr(challenge_run, "train_population", refuse)
+    monkeypatch.setattr(populations, "train_population", refuse)
     monkeypatch.setattr(scenario_module, "train_model", refuse)
     # a new run directory sharing the cache: every reference comes from the cache
     again = _bench(root / "b", root / "cache").run()

@@ -83,6 +83,8 @@ COLUMNS = {
               ("TA_gap", 3), ("MIA_gap", 3), ("avg_gap", 3), ("time_s", 2), ("time_ratio", 3)],
     "challenge": [("F", 4), ("F_ratio", 3), ("score", 4), ("RA_ratio", 3), ("TA_ratio", 3),
                   ("FA", 3), ("time_s", 2), ("time_ratio", 3)],
+    "ulira": [("attack_acc", 3), ("attack_acc_at_0", 3), ("auc", 3), ("tpr_1pct", 3),
+              ("tpr_01pct", 3), ("TA", 3), ("time_s", 2)],
 }
 
 
@@ -158,7 +160,7 @@ def bench(
     if as_json:
         console.print_json(board.to_json(orient="records"))
     else:
-        n = f" · N={run.rb.n_models}" if cfg.protocol == "challenge" else ""
+        n = f" · N={run.rb.n_models}" if cfg.protocol != "quick" else ""
         print_leaderboard(board, f"{cfg.scenario} · forget {cfg.forget} · {cfg.protocol}{n} · "
                                  f"{cfg.seeds} seed(s)", cfg.protocol)
         tuned = run.tuned_defaults()

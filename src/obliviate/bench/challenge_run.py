@@ -9,19 +9,20 @@ bench resumes run by run. A method whose mean run time exceeds ``cutoff`` x the 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.repeated import repeated_runs
 from obliviate.config import config_dict, param
 from obliviate.errors import TrainingDivergedError
 from obliviate.evaluate.challenge import PROTOCOL, evaluate_forgetting, final_score
 from obliviate.evaluate.challenge import logit_scaled_confidence as lsc
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
-from obliviate.population import Population, predict_population, train_population
+from obliviate.population import Population, predict_population
 from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:
@@ -93,24 +94,11 @@ class ChallengeDriver:
 
     def _population(self, seed: int, part: str) -> Population:
         """Population A or B of N retrained models for ``seed``, from the cache or trained."""
-        sc, n = self.sc, self.n
-        offset = {"A": 0, "B": n}[part]
-        seeds = [1_000_000 + 10_000 * seed + offset + i for i in range(n)]
-        fingerprint = sc.fingerprint(f"retrained-pop{n}{part}", seed)
-        skeleton = sc.new_model(0)
-        cached = self.run.cache.load_population(fingerprint, skeleton)
-        if cached is not None:
-            return cached
-        masks = torch.zeros(n, len(sc.splits.y_train), dtype=torch.bool)
-        masks[:, torch.from_numpy(sc.retain_idx)] = True
-        start = time.perf_counter()
-        pop = train_population(sc.model_name, sc.input_shape, sc.num_classes, sc.splits.x_train,
-                               sc.splits.y_train, masks, seeds, sc.recipe,
-                               chunk_size=self.opts.chunk_size)
-        self.run.cache.save_population(fingerprint, pop, {"seeds": seeds, "kind": "retrained",
-                                                          "train_seconds":
-                                                          time.perf_counter() - start})
-        return pop
+        offset = {"A": 0, "B": self.n}[part]
+        seeds = [1_000_000 + 10_000 * seed + offset + i for i in range(self.n)]
+        return cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
+                                 retain_masks(self.sc, self.n), seeds,
+                                 chunk_size=self.opts.chunk_size)
 
     def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
         run, sc = self.run, self.sc
@@ -142,37 +130,25 @@ class ChallengeDriver:
             for _ in range(self.n):
                 step()
             return
-        logits, times = [], []
-        for i in range(self.n):
-            key, run_seed = f"{job.key}-run{i}", 100_000 * job.seed + i
-            if not store.is_done(key):
-                say(f"seed {job.seed}: {job.method} run {i + 1}/{self.n}")
-                start = time.perf_counter()
-                try:
-                    model = unlearn(original, sc.forget_loader(seed=run_seed),
-                                    sc.retain_loader(seed=run_seed), method=info,
-                                    num_classes=sc.num_classes, val=sc.val_loader(),
-                                    seed=run_seed, recipe=sc.recipe, config=cfg)
-                except TrainingDivergedError as exc:
-                    run.failures.append(f"seed {job.seed}: {exc}")
-                    store.save(job.key, kind="method", method=job.method, seed=job.seed,
-                               scenario=sc.name, protocol=PROTOCOL, config=cfg_dict, metrics={},
-                               wall_s=None, status="failed", error=str(exc))
-                    return
-                wall = time.perf_counter() - start
-                parts = model_logits(model, sc)
-                store.save(key, kind="challenge-run", method=job.method, seed=job.seed,
-                           scenario=sc.name, protocol=PROTOCOL, config=cfg_dict,
-                           metrics={"run": i}, wall_s=wall,
-                           examples={n: a for n, a in zip(("forget", "retain", "test"), parts,
-                                                          strict=True)})
-            row = store.run(key)
-            times.append(row["wall_s"])
-            logits.append([store.example_values(key, n) for n in ("forget", "retain", "test")])
-            step()
+
+        def run_one(i: int) -> dict[str, np.ndarray]:
+            run_seed = 100_000 * job.seed + i
+            model = unlearn(original, sc.forget_loader(seed=run_seed),
+                            sc.retain_loader(seed=run_seed), method=info,
+                            num_classes=sc.num_classes, val=sc.val_loader(), seed=run_seed,
+                            recipe=sc.recipe, config=cfg)
+            return dict(zip(("forget", "retain", "test"), model_logits(model, sc), strict=True))
+
+        try:
+            logits, times = repeated_runs(store, job.key, self.n, run_one, method=job.method,
+                                          seed=job.seed, scenario=sc.name, protocol=PROTOCOL,
+                                          config=cfg_dict, say=say, step=step)
+        except TrainingDivergedError as exc:
+            run.fail(store, job, exc, PROTOCOL, cfg_dict)
+            return
         classes = sc.num_classes
         stacked = [np.stack([lg[p] for lg in logits]).reshape(self.n, -1, classes)
-                   for p in range(3)]
+                   for p in ("forget", "retain", "test")]
         metrics, eps = scores(side_of(*stacked, sc), side_a)
         mean_time = float(np.mean(times))
         over = mean_time > self.opts.cutoff * retrain_seconds

@@ -16,8 +16,8 @@ from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo, resolve_method
 
 DEFAULT_METHODS = ("retrain", "finetune", "neggrad", "neggrad+", "random-label")
-PROTOCOLS = ("quick", "challenge")
-DEFAULT_MODELS = 64
+PROTOCOLS = ("quick", "challenge", "ulira")
+DEFAULT_MODELS = {"challenge": 64, "ulira": 32}
 EXECUTORS = ("local",)
 YAML_KEYS = ("scenario", "methods", "forget", "protocol", "seeds", "models", "executor", "out",
              "set", "quiet", "save_models", "cache")
@@ -84,7 +84,7 @@ class ResolvedBench:
 
     @property
     def n_models(self) -> int:
-        return self.config.models or DEFAULT_MODELS
+        return self.config.models or DEFAULT_MODELS.get(self.config.protocol, 1)
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -113,7 +113,7 @@ def _check_choice(kind: str, value: str, choices: tuple[str, ...], later: str) -
 def resolve(cfg: BenchConfig) -> ResolvedBench:
     """Check every part of ``cfg`` and load what it names; raises on the first problem."""
     SCENARIOS.get(cfg.scenario)
-    _check_choice("protocol", cfg.protocol, PROTOCOLS, " (ulira is planned)")
+    _check_choice("protocol", cfg.protocol, PROTOCOLS, "")
     _check_choice("executor", cfg.executor, EXECUTORS, " (ray is planned)")
     if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
         raise ConfigError(f"--seeds must be an int >= 1. Got {cfg.seeds!r} instead.")
@@ -122,8 +122,8 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
                           "quick protocol trains one of each per seed. Drop --models.")
     if cfg.models is not None and (isinstance(cfg.models, bool) or not isinstance(cfg.models, int)
                                    or cfg.models < 3):
-        raise ConfigError(f"--models must be an int >= 3 (the challenge used 512; 64 is the CPU "
-                          f"default). Got {cfg.models!r} instead.")
+        raise ConfigError(f"--models must be an int >= 3 (the challenge used 512; the CPU default "
+                          f"is 64, 32 for ulira). Got {cfg.models!r} instead.")
     if not cfg.methods:
         raise ConfigError("No method given; pass -m METHOD (see 'obliviate methods').")
     parse_forget_spec(cfg.forget)
@@ -155,6 +155,10 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
         from obliviate.bench.challenge_run import ChallengeOptions
 
         protocol_options = build_config(ChallengeOptions, sets.get("protocol"), "protocol challenge")
+    elif cfg.protocol == "ulira":
+        from obliviate.bench.ulira_run import UliraOptions
+
+        protocol_options = build_config(UliraOptions, sets.get("protocol"), "protocol ulira")
     return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)), protocol_options)
 
 

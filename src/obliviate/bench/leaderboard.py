@@ -92,6 +92,14 @@ def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:
 
 def legend(protocol: str = "quick") -> str:
     """One line per metric: meaning, direction and ideal."""
+    if protocol == "ulira":
+        return "\n".join([
+            "attack_acc: U-LiRA's best-threshold accuracy at telling a target's unlearned pool "
+            "examples from never-trained ones; ideal: retrain's (about 0.5); lower is better",
+            "attack_acc_at_0: the same at the fixed threshold 0 of the log likelihood ratio",
+            "auc, tpr_1pct, tpr_01pct: ROC AUC and TPR at 1% / 0.1% FPR; ideal: retrain's",
+            "TA: mean test accuracy of the unlearned models; time_s: mean run time",
+        ])
     if protocol == "challenge":
         return "\n".join([
             "F: forgetting quality (challenge metric, mean of 2/2^n over forget examples); "

@@ -23,6 +23,10 @@ from obliviate.evaluate.audit import PROTOCOL, AuditReport, measure
 from obliviate.unlearning import unlearn
 
 Progress = Callable[[str], None]
+# how each protocol ranks methods: by mean |gap| to retrain, by final score, by attack accuracy
+SORT = {"quick": {"sort_by": "avg_gap", "ascending": True},
+        "challenge": {"sort_by": "score", "ascending": False},
+        "ulira": {"sort_by": "attack_acc", "ascending": True}}
 
 
 @dataclass
@@ -43,6 +47,10 @@ def protocol_version(rb: ResolvedBench) -> str:
         from obliviate.evaluate.challenge import PROTOCOL as CHALLENGE
 
         return CHALLENGE
+    if rb.config.protocol == "ulira":
+        from obliviate.bench.ulira_run import PROTOCOL as ULIRA
+
+        return ULIRA
     return PROTOCOL
 
 
@@ -50,7 +58,7 @@ def plan(rb: ResolvedBench) -> list[Job]:
     """Every job of the bench, references first for each seed; keys identify finished work."""
     sc = rb.scenario
     base: tuple = (sc.describe(), protocol_version(rb))
-    if rb.config.protocol == "challenge":
+    if rb.config.protocol != "quick":
         base += (rb.n_models, config_dict(rb.protocol_options))
     jobs = []
     for seed in rb.seeds:
@@ -102,7 +110,7 @@ class BenchRun:
     @property
     def total_steps(self) -> int:
         """Progress units: one per job, or per unlearning run under the challenge protocol."""
-        if self.rb.config.protocol == "challenge":
+        if self.rb.config.protocol != "quick":
             n_methods = sum(j.kind == "method" for j in self.jobs)
             return len(self.jobs) - n_methods + n_methods * self.rb.n_models
         return len(self.jobs)
@@ -129,12 +137,19 @@ class BenchRun:
         return model, seconds
 
     def _record(self, store: ResultStore, job: Job, metrics: dict[str, float], wall: float | None,
-                losses: dict, config: dict, *, status: str = "done", error: str | None = None):
+                losses: dict, config: dict) -> None:
         store.save(job.key, kind="reference" if job.kind != "method" else "method",
                    method=job.method, seed=job.seed, scenario=self.rb.scenario.name,
                    protocol=PROTOCOL, config=config, metrics=metrics, wall_s=wall,
-                   examples={f"{k}_loss": v.astype("float32") for k, v in losses.items()},
-                   status=status, error=error)
+                   examples={f"{k}_loss": v.astype("float32") for k, v in losses.items()})
+
+    def fail(self, store: ResultStore, job: Job, exc: Exception, protocol: str,
+             config: dict) -> None:
+        """Record a method that diverged; the bench goes on and reports it at the end."""
+        self.failures.append(f"seed {job.seed}: {exc}")
+        store.save(job.key, kind="method", method=job.method, seed=job.seed,
+                   scenario=self.rb.scenario.name, protocol=protocol, config=config, metrics={},
+                   wall_s=None, status="failed", error=str(exc))
 
     # ------------------------------------------------------------------ the run
     def run(self, progress: Progress | None = None, advance: Callable[[], None] | None = None
@@ -145,19 +160,22 @@ class BenchRun:
         with ResultStore(self.out / "results.sqlite") as store:
             for seed in self.rb.seeds:
                 seed_jobs = [j for j in self.jobs if j.seed == seed]
-                if self.rb.config.protocol == "challenge":
-                    from obliviate.bench.challenge_run import ChallengeDriver
-
-                    driver = ChallengeDriver(self, self.rb.protocol_options, self.rb.n_models)
-                    driver.run_seed(store, seed_jobs, say, step)
-                else:
+                if self.rb.config.protocol == "quick":
                     self._quick_seed(store, seed_jobs, say, step)
-            if self.rb.config.protocol == "challenge":
-                board = build_leaderboard(store, self.jobs, sort_by="score", ascending=False)
-            else:
-                board = build_leaderboard(store, self.jobs)
+                else:
+                    self._driver().run_seed(store, seed_jobs, say, step)
+            board = build_leaderboard(store, self.jobs, **SORT[self.rb.config.protocol])
         write_leaderboard(board, self.out)
         return board
+
+    def _driver(self):
+        if self.rb.config.protocol == "challenge":
+            from obliviate.bench.challenge_run import ChallengeDriver
+
+            return ChallengeDriver(self, self.rb.protocol_options, self.rb.n_models)
+        from obliviate.bench.ulira_run import UliraDriver
+
+        return UliraDriver(self, self.rb.protocol_options, self.rb.n_models)
 
     def _quick_seed(self, store: ResultStore, seed_jobs: list[Job], say: Progress,
                     step: Callable[[], None]) -> None:
@@ -197,9 +215,7 @@ class BenchRun:
                 recipe=sc.recipe, config=cfg,
             )
         except TrainingDivergedError as exc:
-            self.failures.append(f"seed {job.seed}: {exc}")
-            self._record(store, job, {}, time.perf_counter() - start, {}, cfg_dict,
-                         status="failed", error=str(exc))
+            self.fail(store, job, exc, PROTOCOL, cfg_dict)
             return
         wall = time.perf_counter() - start
         metrics, losses = measure(model, sc, seed=job.seed)

@@ -146,6 +146,11 @@ class ResultStore:
             return None
         return dict(zip([c[0] for c in cur.description], row, strict=True))
 
+    def arrays(self, key: str) -> dict[str, np.ndarray]:
+        """Every per-example array stored with ``key``, by name."""
+        rows = self.conn.execute("SELECT name, dtype, data FROM examples WHERE key = ?", (key,))
+        return {name: np.frombuffer(data, dtype=dtype) for name, dtype, data in rows}
+
     def example_values(self, key: str, name: str) -> np.ndarray | None:
         row = self.conn.execute(
             "SELECT dtype, data FROM examples WHERE key = ? AND name = ?", (key, name)

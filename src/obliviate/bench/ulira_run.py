@@ -1,0 +1,139 @@
+"""The ``ulira`` protocol in the bench (Hayes et al. 2024).
+
+The forget set is the target pool. Each of N models trains on the retain set plus a random half
+of the pool (its in-targets) and is then unlearned on its in-targets by the method. The first
+``targets`` models are the attacked targets; the others are shadows that supply, per pool
+example, Gaussian fits of the logit-scaled confidence after "trained then unlearned" and after
+"never trained". The attack's accuracy at telling a target's unlearned examples from its
+never-trained ones is ideally 0.5. Reference rows: ``original`` (no unlearning: plain LiRA on the
+originals) and ``retrain (reference)`` (each model retrained on the retain set alone).
+
+References:
+    Hayes, Shumailov, Triantafillou, Khalifa, Papernot, "Inexact Unlearning Needs More Careful
+    Evaluations to Avoid a False Sense of Privacy", arXiv 2403.01218 (2024).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.repeated import repeated_runs
+from obliviate.config import config_dict, param
+from obliviate.errors import ConfigError, TrainingDivergedError
+from obliviate.evaluate.challenge import logit_scaled_confidence
+from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
+from obliviate.evaluate.utility import accuracy
+from obliviate.population import predict_population
+from obliviate.train import tensor_loader
+from obliviate.unlearning import unlearn
+
+if TYPE_CHECKING:
+    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.store import ResultStore
+
+PROTOCOL = "ulira/1"
+
+
+@dataclass(frozen=True)
+class UliraOptions:
+    """Options of the U-LiRA protocol (``--set protocol.NAME=VALUE``)."""
+
+    targets: int = param(8, ge=1, help="attacked target models; the other models are shadows")
+    chunk_size: int | None = param(None, ge=1, help="models trained at once")
+
+
+class UliraDriver:
+    """Runs the U-LiRA protocol for one BenchRun."""
+
+    def __init__(self, run: BenchRun, options: UliraOptions, n_models: int):
+        self.run, self.opts, self.n = run, options, n_models
+        self.sc = run.rb.scenario
+        if n_models - options.targets < 4:
+            raise ConfigError(
+                f"U-LiRA needs at least 4 shadow models besides its {options.targets} targets; "
+                f"raise --models (now {n_models}) or lower protocol.targets."
+            )
+
+    def _conf(self, logits: np.ndarray) -> np.ndarray:
+        y = self.sc.y_forget.numpy()
+        return logit_scaled_confidence(logits, np.broadcast_to(y, logits.shape[:-1]))
+
+    def _attack(self, conf: np.ndarray, forgot: np.ndarray) -> dict[str, float]:
+        t = self.opts.targets
+        res = ulira(conf[t:], forgot[t:], conf[:t], forgot[:t])
+        metrics = attack_metrics(res.scores, res.is_member)
+        return {"attack_acc": float(res.accuracy), "attack_acc_at_0": float(res.accuracy_at_zero),
+                "auc": float(metrics["auc"]), "tpr_1pct": float(metrics["tpr_at_1pct_fpr"]),
+                "tpr_01pct": float(metrics["tpr_at_0.1pct_fpr"])}
+
+    def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
+        sc, seed, n = self.sc, seed_jobs[0].seed, self.n
+        in_pool = ulira_split(n, len(sc.forget_idx), seed)  # (n, pool) bool
+        masks = retain_masks(sc, n)
+        masks[:, torch.from_numpy(sc.forget_idx)] = torch.from_numpy(in_pool)
+        seeds = [2_000_000 + 10_000 * seed + i for i in range(n)]
+        say(f"seed {seed}: {n} shadow originals")
+        originals = cached_population(self.run.cache, sc, "ulira-original", seed, masks, seeds,
+                                      chunk_size=self.opts.chunk_size)
+        say(f"seed {seed}: {n} retrained models")
+        retrained = cached_population(self.run.cache, sc, "ulira-retrained", seed,
+                                      retain_masks(sc, n), seeds, chunk_size=self.opts.chunk_size)
+        x_test, y_test = sc.splits.x_test, sc.splits.y_test.numpy()
+        for job, pop in ((seed_jobs[0], originals), (seed_jobs[1], retrained)):
+            conf = self._conf(predict_population(pop, sc.x_forget))
+            metrics = self._attack(conf, in_pool)
+            metrics["TA"] = float(np.mean([accuracy(lg, y_test)
+                                           for lg in predict_population(pop, x_test)]))
+            if not store.is_done(job.key):
+                store.save(job.key, kind="reference", method=job.method, seed=seed,
+                           scenario=sc.name, protocol=PROTOCOL, config=config_dict(sc.recipe),
+                           metrics=metrics, wall_s=None)
+            step()
+        models = originals.models()
+        for job in seed_jobs[2:]:
+            self._method(store, job, models, in_pool, say, step)
+
+    def _method(self, store, job, models, in_pool, say, step) -> None:
+        run, sc = self.run, self.sc
+        info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
+        cfg_dict = config_dict(cfg) if cfg is not None else {}
+        if store.is_done(job.key):
+            for _ in range(self.n):
+                step()
+            return
+        bs = sc.recipe.batch_size
+
+        def run_one(i: int) -> dict[str, np.ndarray]:
+            run_seed = 300_000 * job.seed + i
+            mine = sc.forget_idx[in_pool[i]]
+            forget = tensor_loader(sc.splits.x_train[mine], sc.splits.y_train[mine], bs,
+                                   shuffle=True, seed=run_seed)
+            model = unlearn(models[i], forget, sc.retain_loader(seed=run_seed), method=info,
+                            num_classes=sc.num_classes, seed=run_seed, recipe=sc.recipe,
+                            config=cfg)
+            model.eval()
+            with torch.no_grad():
+                return {"pool": model(sc.x_forget).double().numpy(),
+                        "test": model(sc.splits.x_test).double().numpy()}
+
+        try:
+            outputs, times = repeated_runs(store, job.key, self.n, run_one, method=job.method,
+                                           seed=job.seed, scenario=sc.name, protocol=PROTOCOL,
+                                           config=cfg_dict, say=say, step=step)
+        except TrainingDivergedError as exc:
+            run.fail(store, job, exc, PROTOCOL, cfg_dict)
+            return
+        k = sc.num_classes
+        conf = self._conf(np.stack([o["pool"].reshape(-1, k) for o in outputs]))
+        metrics = self._attack(conf, in_pool)
+        y_test = sc.splits.y_test.numpy()
+        metrics["TA"] = float(np.mean([accuracy(o["test"].reshape(-1, k), y_test)
+                                       for o in outputs]))
+        metrics["time_s"] = float(np.mean(times))
+        store.save(job.key, kind="method", method=job.method, seed=job.seed, scenario=sc.name,
+                   protocol=PROTOCOL, config=cfg_dict, metrics=metrics, wall_s=metrics["time_s"])
