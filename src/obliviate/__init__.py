@@ -32,5 +32,5 @@ __version__ = "0.1.0"
 __all__ = [
     "METHODS", "AuditReport", "ConfigError", "DataError", "ForgetSpecError", "ObliviateError",
     "Recipe", "Scenario", "StoreError", "TrainingDivergedError", "UnknownNameError",
-    "UnlearnData", "audit", "errors", "load_scenario", "register_method", "unlearn",
+    "UnlearnData", "audit", "errors", "evaluate", "load_scenario", "register_method", "unlearn",
 ]

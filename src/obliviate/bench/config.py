@@ -159,6 +159,12 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
         from obliviate.bench.ulira_run import UliraOptions
 
         protocol_options = build_config(UliraOptions, sets.get("protocol"), "protocol ulira")
+        n_models = cfg.models or DEFAULT_MODELS["ulira"]
+        if n_models - protocol_options.targets < 4:
+            raise ConfigError(
+                f"U-LiRA needs at least 4 shadow models besides its {protocol_options.targets} "
+                f"targets; raise --models (now {n_models}) or lower protocol.targets."
+            )
     return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)), protocol_options)
 
 

@@ -24,7 +24,7 @@ import torch
 from obliviate.bench.populations import cached_population, retain_masks
 from obliviate.bench.repeated import repeated_runs
 from obliviate.config import config_dict, param
-from obliviate.errors import ConfigError, TrainingDivergedError
+from obliviate.errors import TrainingDivergedError
 from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
 from obliviate.evaluate.utility import accuracy
@@ -53,11 +53,6 @@ class UliraDriver:
     def __init__(self, run: BenchRun, options: UliraOptions, n_models: int):
         self.run, self.opts, self.n = run, options, n_models
         self.sc = run.rb.scenario
-        if n_models - options.targets < 4:
-            raise ConfigError(
-                f"U-LiRA needs at least 4 shadow models besides its {options.targets} targets; "
-                f"raise --models (now {n_models}) or lower protocol.targets."
-            )
 
     def _conf(self, logits: np.ndarray) -> np.ndarray:
         y = self.sc.y_forget.numpy()
