@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 		|| echo "note: dataset-fashion-mnist not installed; the fashion scenario will say how to get it"; \
 	fi
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test,plot]"
+	$(PIP) install -q -e ".[test,plot,lora]"
 	@touch $(STAMP)
 
 install: $(STAMP)

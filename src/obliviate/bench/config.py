@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obliviate.config import build_config, config_dict
+from obliviate.bench.protocols import PROTOCOLS, ProtocolSpec
+from obliviate.config import build_config
 from obliviate.data import SCENARIOS, load_scenario, parse_forget_spec
 from obliviate.data.scenario import Scenario
 from obliviate.errors import ConfigError
@@ -16,8 +17,6 @@ from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo, resolve_method
 
 DEFAULT_METHODS = ("retrain", "finetune", "neggrad", "neggrad+", "random-label")
-PROTOCOLS = ("quick", "challenge", "ulira")
-DEFAULT_MODELS = {"challenge": 64, "ulira": 32}
 EXECUTORS = ("local",)
 YAML_KEYS = ("scenario", "methods", "forget", "protocol", "seeds", "models", "executor", "out",
              "set", "quiet", "save_models", "cache")
@@ -83,8 +82,13 @@ class ResolvedBench:
     protocol_options: Any = None
 
     @property
+    def protocol(self) -> ProtocolSpec:
+        return PROTOCOLS.get(self.config.protocol)
+
+    @property
     def n_models(self) -> int:
-        return self.config.models or DEFAULT_MODELS.get(self.config.protocol, 1)
+        """Models per side (challenge) or in all (ulira); 1 for the quick protocol."""
+        return self.config.models or self.protocol.default_models or 1
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -113,11 +117,11 @@ def _check_choice(kind: str, value: str, choices: tuple[str, ...], later: str) -
 def resolve(cfg: BenchConfig) -> ResolvedBench:
     """Check every part of ``cfg`` and load what it names; raises on the first problem."""
     SCENARIOS.get(cfg.scenario)
-    _check_choice("protocol", cfg.protocol, PROTOCOLS, "")
+    protocol = PROTOCOLS.get(cfg.protocol)
     _check_choice("executor", cfg.executor, EXECUTORS, " (ray is planned)")
     if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
         raise ConfigError(f"--seeds must be an int >= 1. Got {cfg.seeds!r} instead.")
-    if cfg.models is not None and cfg.protocol == "quick":
+    if cfg.models is not None and protocol.default_models is None:
         raise ConfigError("--models sets the number of models of the challenge protocol; the "
                           "quick protocol trains one of each per seed. Drop --models.")
     if cfg.models is not None and (isinstance(cfg.models, bool) or not isinstance(cfg.models, int)
@@ -134,7 +138,7 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
             raise ConfigError(f"Method '{name}' is listed twice; list each method once.")
         infos[name] = resolve_method(name)
     owners = {"recipe", "scenario", cfg.scenario, *infos}
-    if cfg.protocol != "quick":
+    if protocol.options is not None:
         owners.add("protocol")
     for owner in sets:
         if owner not in owners:
@@ -150,23 +154,11 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
     for name, info in infos.items():
         tuned = scenario.method_defaults.get(info.name, {})
         configs[name] = info.build_config({**tuned, **sets.get(name, {})})
-    protocol_options = None
-    if cfg.protocol == "challenge":
-        from obliviate.bench.challenge_run import ChallengeOptions
-
-        protocol_options = build_config(ChallengeOptions, sets.get("protocol"), "protocol challenge")
-    elif cfg.protocol == "ulira":
-        from obliviate.bench.ulira_run import UliraOptions
-
-        protocol_options = build_config(UliraOptions, sets.get("protocol"), "protocol ulira")
-        n_models = cfg.models or DEFAULT_MODELS["ulira"]
-        if n_models - protocol_options.targets < 4:
-            raise ConfigError(
-                f"U-LiRA needs at least 4 shadow models besides its {protocol_options.targets} "
-                f"targets; raise --models (now {n_models}) or lower protocol.targets."
-            )
-    return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)), protocol_options)
+    options = None
+    if protocol.options is not None:
+        options = build_config(protocol.options, sets.get("protocol"),
+                               f"protocol {cfg.protocol}")
+        options.check(cfg.models or protocol.default_models)
+    return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)), options)
 
 
-def method_config_dict(cfg: Any) -> dict[str, Any]:
-    return config_dict(cfg) if cfg is not None else {}

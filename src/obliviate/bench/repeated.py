@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ def repeated_runs(
     store: ResultStore,
     parent_key: str,
     n: int,
-    run_one: Callable[[int], dict[str, np.ndarray]],
+    run_one: Callable[[int], tuple[dict[str, np.ndarray], float]],
     *,
     method: str,
     seed: int,
@@ -26,19 +25,18 @@ def repeated_runs(
     say: Callable[[str], None],
     step: Callable[[], None],
 ) -> tuple[list[dict[str, np.ndarray]], list[float]]:
-    """Run ``run_one(i)`` for i < n unless stored; return every run's arrays and wall times.
+    """Run ``run_one(i)`` for i < n unless stored; return every run's arrays and times.
 
-    ``run_one`` returns named float64 arrays (e.g. logits); they are stored with the run, so a
-    killed bench resumes at the first unfinished run. Errors propagate to the caller.
+    ``run_one`` returns named float64 arrays (e.g. logits) and the seconds its unlearning took
+    (evaluation excluded); both are stored with the run, so a killed bench resumes at the first
+    unfinished run. Errors propagate to the caller.
     """
     outputs, times = [], []
     for i in range(n):
         key = f"{parent_key}-run{i}"
         if not store.is_done(key):
             say(f"seed {seed}: {method} run {i + 1}/{n}")
-            start = time.perf_counter()
-            arrays = run_one(i)
-            wall = time.perf_counter() - start
+            arrays, wall = run_one(i)
             store.save(key, kind="run", method=method, seed=seed, scenario=scenario,
                        protocol=protocol, config=config, metrics={"run": i}, wall_s=wall,
                        examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()},

@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ import torch
 from obliviate.bench.populations import cached_population, retain_masks
 from obliviate.bench.repeated import repeated_runs
 from obliviate.config import config_dict, param
-from obliviate.errors import TrainingDivergedError
+from obliviate.errors import ConfigError, TrainingDivergedError
 from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
 from obliviate.evaluate.utility import accuracy
@@ -45,6 +46,14 @@ class UliraOptions:
 
     targets: int = param(8, ge=1, help="attacked target models; the other models are shadows")
     chunk_size: int | None = param(None, ge=1, help="models trained at once")
+
+    def check(self, n_models: int) -> None:
+        """Refuse too few shadow models before anything is trained."""
+        if n_models - self.targets < 4:
+            raise ConfigError(
+                f"U-LiRA needs at least 4 shadow models besides its {self.targets} targets; "
+                f"raise --models (now {n_models}) or lower protocol.targets."
+            )
 
 
 class UliraDriver:
@@ -96,25 +105,26 @@ class UliraDriver:
     def _method(self, store, job, models, in_pool, say, step) -> None:
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
-        cfg_dict = config_dict(cfg) if cfg is not None else {}
+        cfg_dict = config_dict(cfg)
         if store.is_done(job.key):
             for _ in range(self.n):
                 step()
             return
         bs = sc.recipe.batch_size
 
-        def run_one(i: int) -> dict[str, np.ndarray]:
+        def run_one(i: int) -> tuple[dict[str, np.ndarray], float]:
             run_seed = 300_000 * job.seed + i
             mine = sc.forget_idx[in_pool[i]]
             forget = tensor_loader(sc.splits.x_train[mine], sc.splits.y_train[mine], bs,
                                    shuffle=True, seed=run_seed)
+            start = time.perf_counter()
             model = unlearn(models[i], forget, sc.retain_loader(seed=run_seed), method=info,
                             num_classes=sc.num_classes, seed=run_seed, recipe=sc.recipe,
                             config=cfg)
-            model.eval()
+            seconds = time.perf_counter() - start
             with torch.no_grad():
                 return {"pool": model(sc.x_forget).double().numpy(),
-                        "test": model(sc.splits.x_test).double().numpy()}
+                        "test": model(sc.splits.x_test).double().numpy()}, seconds
 
         try:
             outputs, times = repeated_runs(store, job.key, self.n, run_one, method=job.method,
