@@ -2,54 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from obliviate.config import param
-from obliviate.errors import ConfigError
+from obliviate.methods.common import last_layers, lr_decay, restore, train_only
 from obliviate.train import cross_entropy_loss, make_optimizer, run_loop
 from obliviate.unlearning import UnlearnData, register_method
-
-
-def last_layers(model: nn.Module, k: int, owner: str) -> list[nn.Module]:
-    """The last ``k`` layers of ``model``, counted from the output.
-
-    A layer is a module that holds parameters of its own (not only through its children), in
-    the order ``model.modules()`` registers them; for the usual ``features`` + ``classifier``
-    models, k=1 is the classifier. Works on any nn.Module, and says so when it cannot.
-    """
-    layers = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
-    if k > len(layers):
-        raise ConfigError(
-            f"The 'k' parameter of {owner} must be at most the model's number of layers with "
-            f"parameters ({len(layers)}). Got {k} instead."
-        )
-    return layers[-k:]
-
-
-def lr_decay(milestones: Sequence[int], rate: float = 0.1):
-    """The SCRUB code's step schedule: after each milestone epoch the lr is multiplied by rate.
-
-    As its ``adjust_learning_rate``: epoch ``e`` (0-based) runs at ``rate ** #{m : e > m}``.
-    """
-    return lambda epoch: rate ** sum(epoch > m for m in milestones)
-
-
-def train_only(model: nn.Module, layers: Sequence[nn.Module]) -> dict[nn.Parameter, bool]:
-    """Freeze every parameter outside ``layers``; returns the old flags for :func:`restore`."""
-    flags = {p: p.requires_grad for p in model.parameters()}
-    keep = {id(p) for layer in layers for p in layer.parameters()}
-    for p in model.parameters():
-        p.requires_grad_(id(p) in keep)
-    return flags
-
-
-def restore(flags: dict[nn.Parameter, bool]) -> None:
-    for p, flag in flags.items():
-        p.requires_grad_(flag)
 
 
 @dataclass(frozen=True)

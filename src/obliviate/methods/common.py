@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
+
+from obliviate.errors import ConfigError
 
 
 def cycle(batches: Iterable) -> Iterator:
@@ -38,3 +40,41 @@ def random_labels(labels: torch.Tensor, num_classes: int, generator: torch.Gener
 def interleave(*tagged: tuple[str, Iterable]) -> Iterator[tuple[str, object]]:
     """Yield (tag, batch) for each loader in turn: all of the first, then all of the second..."""
     return itertools.chain.from_iterable(((tag, b) for b in it) for tag, it in tagged)
+
+
+def last_layers(model: nn.Module, k: int, owner: str) -> list[nn.Module]:
+    """The last ``k`` layers of ``model``, counted from the output.
+
+    A layer is a module that holds parameters of its own (not only through its children), in
+    the order ``model.modules()`` registers them; for the usual ``features`` + ``classifier``
+    models, k=1 is the classifier. Works on any nn.Module, and says so when it cannot.
+    """
+    layers = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
+    if k > len(layers):
+        raise ConfigError(
+            f"The 'k' parameter of {owner} must be at most the model's number of layers with "
+            f"parameters ({len(layers)}). Got {k} instead."
+        )
+    return layers[-k:]
+
+
+def lr_decay(milestones: Sequence[int], rate: float = 0.1):
+    """The SCRUB code's step schedule: after each milestone epoch the lr is multiplied by rate.
+
+    As its ``adjust_learning_rate``: epoch ``e`` (0-based) runs at ``rate ** #{m : e > m}``.
+    """
+    return lambda epoch: rate ** sum(epoch > m for m in milestones)
+
+
+def train_only(model: nn.Module, layers: Sequence[nn.Module]) -> dict[nn.Parameter, bool]:
+    """Freeze every parameter outside ``layers``; returns the old flags for :func:`restore`."""
+    flags = {p: p.requires_grad for p in model.parameters()}
+    keep = {id(p) for layer in layers for p in layer.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    return flags
+
+
+def restore(flags: dict[nn.Parameter, bool]) -> None:
+    for p, flag in flags.items():
+        p.requires_grad_(flag)

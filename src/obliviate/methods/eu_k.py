@@ -9,8 +9,7 @@ from torch import nn
 
 from obliviate.config import param
 from obliviate.errors import ConfigError
-from obliviate.methods.cf_k import last_layers, lr_decay, restore, train_only
-from obliviate.methods.common import reinit_parameters
+from obliviate.methods.common import last_layers, lr_decay, reinit_parameters, restore, train_only
 from obliviate.train import cross_entropy_loss, make_optimizer, run_loop
 from obliviate.unlearning import UnlearnData, register_method
 
