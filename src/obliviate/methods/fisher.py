@@ -29,7 +29,8 @@ class FisherConfig:
                                   "loader yields; digits' 1,132 are all used)")
 
 
-def diagonal_fisher(model: nn.Module, retain: Iterable, max_samples: int) -> dict[str, torch.Tensor]:
+def diagonal_fisher(model: nn.Module, retain: Iterable,
+                    max_samples: int) -> dict[str, torch.Tensor]:
     """F = mean over retain x of sum_y p(y|x) * (d CE(x, y) / d theta)^2, per weight.
 
     The authors loop over single examples and over every class with ``backward``; here one
@@ -62,7 +63,8 @@ def diagonal_fisher(model: nn.Module, retain: Iterable, max_samples: int) -> dic
         if seen >= max_samples:
             break
     if seen == 0:
-        raise ConfigError("fisher needs retain examples to estimate the Fisher; the loader is empty.")
+        raise ConfigError("fisher needs retain examples to estimate the Fisher; the retain "
+                          "loader is empty.")
     return {n: t / seen for n, t in total.items()}
 
 

@@ -66,13 +66,15 @@ def per_example_gradients(model: nn.Module, loader: Iterable, limit: int) -> Ite
             return
 
 
-def woodfisher(v: torch.Tensor, sample_grads: Iterable[torch.Tensor], damping: float) -> torch.Tensor:
-    """The Unlearn-Sparse ``woodfisher`` recursion, line for line.
+def woodfisher(v: torch.Tensor, sample_grads: Iterable[torch.Tensor],
+               damping: float) -> torch.Tensor:
+    """The Unlearn-Sparse ``woodfisher`` recursion for H^-1 v, with H = I + sum g g^T / N.
 
     The first gradient seeds o; each later gradient g updates
     k <- k - (k.g / (N + o.g)) o and o <- o - (o.g / (N + o.g)) o, starting from k = v.
-    This is the authors' cheap rank-one form of the Sherman-Morrison recursion for
-    (I + sum g g^T / N)^-1 v, kept as they wrote it.
+    With o standing in for H^-1 g, this is exact Sherman-Morrison only when all gradients
+    agree; it is kept as the authors wrote it. (Their loop stops after index N + 1, so it
+    reads N + 2 gradients; here exactly ``num_samples`` are read.)
     """
     k = v.clone()
     o = None

@@ -23,7 +23,7 @@ class SalUnConfig:
     lie past epoch 10, so the rate is constant)."""
 
     mask_ratio: float = param(0.5, gt=0, le=1,
-                              help="fraction of weights, ranked by |forget gradient|, that may move")
+                              help="fraction of weights (by |forget gradient|) that may move")
     epochs: int = param(10, ge=1, help="epochs (each: forget pass, then retain pass)")
     lr: float = param(0.013, gt=0, help="SGD learning rate")
     momentum: float = param(0.9, ge=0, lt=1, help="SGD momentum")

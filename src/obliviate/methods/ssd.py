@@ -24,7 +24,7 @@ class SSDConfig:
                                       help="lambda: a selected weight is scaled by "
                                            "min(lambda * imp_D / imp_f, 1)")
     selection_weighting: float = param(10.0, gt=0,
-                                       help="alpha: a weight is selected when imp_f > alpha * imp_D")
+                                       help="alpha: select a weight when imp_f > alpha * imp_D")
 
 
 def importances(model: nn.Module, loaders: Iterable[Iterable]) -> dict[str, torch.Tensor]:
@@ -54,7 +54,7 @@ def importances(model: nn.Module, loaders: Iterable[Iterable]) -> dict[str, torc
 @torch.no_grad()
 def dampen(model: nn.Module, imp_full: dict[str, torch.Tensor], imp_forget: dict[str, torch.Tensor],
            dampening: float, selection: float) -> nn.Module:
-    """theta <- theta * min(lambda * imp_D / imp_f, 1) where imp_f > alpha * imp_D; else unchanged."""
+    """theta <- theta * min(lambda * imp_D / imp_f, 1) where imp_f > alpha * imp_D; else kept."""
     for name, p in model.named_parameters():
         if name not in imp_full:
             continue
