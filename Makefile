@@ -24,7 +24,10 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q
 
 bench: $(STAMP)
-	$(PYTHON) benchmarks/baselines.py --out benchmarks/results
+	$(PYTHON) benchmarks/baselines.py --scenarios digits --seeds 3 --out benchmarks/results
+	$(PYTHON) benchmarks/challenge_agreement.py --out benchmarks/results
+	$(PYTHON) benchmarks/population_speed.py --threads 2 --out benchmarks/results
+	$(PYTHON) benchmarks/protocols.py --out benchmarks/results
 
 clean:
 	rm -rf .make runs build src/*.egg-info

@@ -40,13 +40,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
+    parser.add_argument("--file", default="baselines.json", help="name of the JSON written")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"torch_threads": torch.get_num_threads(), "scenarios": []}
     for name in args.scenarios:
         results["scenarios"].append(run(name, args.seeds, args.runs / name, []))
         print(json.dumps(results["scenarios"][-1], indent=1))
-    (args.out / "baselines.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / args.file).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

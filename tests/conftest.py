@@ -36,6 +36,30 @@ def digits_retrained_report(digits, digits_retrained):
     return ob.audit(digits_retrained, digits)
 
 
+def tiny_problem(seed: int = 0, width: int = 16, hidden_layers: int = 2):
+    """A small trained MLP on a 4-class toy problem, with forget (16) and retain (80) loaders."""
+    from torch import nn
+
+    from obliviate.train import tensor_loader
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(96, 10, generator=g)
+    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+    forget = tensor_loader(x[:16], y[:16], 16, shuffle=True, seed=0)
+    retain = tensor_loader(x[16:], y[16:], 32, shuffle=True, seed=1)
+    torch.manual_seed(seed)
+    layers: list = [nn.Linear(10, width), nn.ReLU()]
+    for _ in range(hidden_layers - 1):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(width, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model, forget, retain
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m obliviate ARGS`` and capture its output."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}

@@ -8,24 +8,12 @@ import torch
 from torch import nn
 
 import obliviate as ob
+from conftest import tiny_problem as _tiny_problem
 from obliviate.config import field_info
-from obliviate.train import tensor_loader
 
 
 def tiny_problem(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(96, 10, generator=g)
-    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
-    forget = tensor_loader(x[:16], y[:16], 16, shuffle=True, seed=0)
-    retain = tensor_loader(x[16:], y[16:], 32, shuffle=True, seed=1)
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model, forget, retain
+    return _tiny_problem(seed, hidden_layers=1)
 
 
 def small_overrides(info):

@@ -12,10 +12,11 @@ import obliviate.methods.cf_k  # noqa: F401
 import obliviate.methods.eu_k  # noqa: F401
 import obliviate.methods.l1_sparse  # noqa: F401
 import obliviate.methods.scrub  # noqa: F401
+from conftest import tiny_problem
 from obliviate.methods.bad_teacher import mixed_teacher_kl
 from obliviate.methods.l1_sparse import L1SparseConfig, l1_weight
 from obliviate.methods.losses import l1_norm
-from obliviate.train import Recipe, tensor_loader
+from obliviate.train import Recipe
 
 # The authors' settings assume thousands of forget examples; on digits (126 examples, two
 # steps an epoch, a saturated model) these are the smallest that move the forget loss on
@@ -27,23 +28,6 @@ DIGITS_OVERRIDES = {
     "scrub": {"lr": 0.05},
     "l1-sparse": {"alpha": 3e-3},
 }
-
-
-def tiny_problem(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(96, 10, generator=g)
-    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
-    forget = tensor_loader(x[:16], y[:16], 16, shuffle=True, seed=0)
-    retain = tensor_loader(x[16:], y[16:], 32, shuffle=True, seed=1)
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
-                          nn.Linear(16, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model, forget, retain
 
 
 def changed_layers(before: nn.Module, after: nn.Module) -> set[int]:

@@ -11,6 +11,7 @@ import obliviate as ob
 import obliviate.methods.lora_unlearn  # noqa: F401
 import obliviate.methods.prune_zero  # noqa: F401
 import obliviate.methods.reset_distill  # noqa: F401
+from conftest import tiny_problem
 from obliviate.methods.prune_zero import select_weights
 from obliviate.methods.reset_distill import (
     ResetDistillConfig,
@@ -18,7 +19,6 @@ from obliviate.methods.reset_distill import (
     reset_random_layers,
     reset_random_weights,
 )
-from obliviate.train import tensor_loader
 
 # digits overrides measured on seeds 0-2 (see the report); candidates for the scenario defaults
 DIGITS = {
@@ -27,23 +27,6 @@ DIGITS = {
     "prune-zero": {"fraction": 0.03},
     "lora-unlearn": {"epochs": 3},
 }
-
-
-def tiny_problem(seed=0, width=16):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(96, 10, generator=g)
-    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
-    forget = tensor_loader(x[:16], y[:16], 16, shuffle=True, seed=0)
-    retain = tensor_loader(x[16:], y[16:], 32, shuffle=True, seed=1)
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(10, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                          nn.Linear(width, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model, forget, retain
 
 
 def digits_run(digits, original, method, seed=0):

@@ -7,42 +7,52 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from obliviate.errors import TrainingDivergedError
+
 if TYPE_CHECKING:
+    from obliviate.bench.runner import BenchRun, Job
     from obliviate.bench.store import ResultStore
 
 
 def repeated_runs(
+    run: BenchRun,
     store: ResultStore,
-    parent_key: str,
+    job: Job,
     n: int,
     run_one: Callable[[int], tuple[dict[str, np.ndarray], float]],
     *,
-    method: str,
-    seed: int,
-    scenario: str,
     protocol: str,
     config: dict,
     say: Callable[[str], None],
     step: Callable[[], None],
-) -> tuple[list[dict[str, np.ndarray]], list[float]]:
+) -> tuple[list[dict[str, np.ndarray]], list[float]] | None:
     """Run ``run_one(i)`` for i < n unless stored; return every run's arrays and times.
 
     ``run_one`` returns named float64 arrays (e.g. logits) and the seconds its unlearning took
     (evaluation excluded); both are stored with the run, so a killed bench resumes at the first
-    unfinished run. Errors propagate to the caller.
+    unfinished run. Returns None when ``job`` is already finished, or when a run diverged (the
+    job is then recorded as failed and the bench goes on).
     """
+    if store.is_done(job.key):
+        for _ in range(n):
+            step()
+        return None
     outputs, times = [], []
-    for i in range(n):
-        key = f"{parent_key}-run{i}"
-        if not store.is_done(key):
-            say(f"seed {seed}: {method} run {i + 1}/{n}")
-            arrays, wall = run_one(i)
-            store.save(key, kind="run", method=method, seed=seed, scenario=scenario,
-                       protocol=protocol, config=config, metrics={"run": i}, wall_s=wall,
-                       examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()},
-                       status="done")
-        row = store.run(key)
-        times.append(float(row["wall_s"]))
-        outputs.append(store.arrays(key))
-        step()
+    try:
+        for i in range(n):
+            key = f"{job.key}-run{i}"
+            if not store.is_done(key):
+                say(f"seed {job.seed}: {job.method} run {i + 1}/{n}")
+                arrays, wall = run_one(i)
+                store.save(key, kind="run", method=job.method, seed=job.seed,
+                           scenario=run.rb.scenario.name, protocol=protocol, config=config,
+                           metrics={"run": i}, wall_s=wall,
+                           examples={k: np.asarray(v, dtype=np.float64)
+                                     for k, v in arrays.items()})
+            times.append(float(store.run(key)["wall_s"]))
+            outputs.append(store.arrays(key))
+            step()
+    except TrainingDivergedError as exc:
+        run.fail(store, job, exc, protocol, config)
+        return None
     return outputs, times

@@ -25,7 +25,7 @@ import torch
 from obliviate.bench.populations import cached_population, retain_masks
 from obliviate.bench.repeated import repeated_runs
 from obliviate.config import config_dict, param
-from obliviate.errors import ConfigError, TrainingDivergedError
+from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
 from obliviate.evaluate.utility import accuracy
@@ -45,7 +45,7 @@ class UliraOptions:
     """Options of the U-LiRA protocol (``--set protocol.NAME=VALUE``)."""
 
     targets: int = param(8, ge=1, help="attacked target models; the other models are shadows")
-    chunk_size: int | None = param(None, ge=1, help="models trained at once")
+    chunk_size: int | None = param(16, ge=1, help="models trained at once (None: all)")
 
     def check(self, n_models: int) -> None:
         """Refuse too few shadow models before anything is trained."""
@@ -106,10 +106,6 @@ class UliraDriver:
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
-        if store.is_done(job.key):
-            for _ in range(self.n):
-                step()
-            return
         bs = sc.recipe.batch_size
 
         def run_one(i: int) -> tuple[dict[str, np.ndarray], float]:
@@ -126,13 +122,11 @@ class UliraDriver:
                 return {"pool": model(sc.x_forget).double().numpy(),
                         "test": model(sc.splits.x_test).double().numpy()}, seconds
 
-        try:
-            outputs, times = repeated_runs(store, job.key, self.n, run_one, method=job.method,
-                                           seed=job.seed, scenario=sc.name, protocol=PROTOCOL,
-                                           config=cfg_dict, say=say, step=step)
-        except TrainingDivergedError as exc:
-            run.fail(store, job, exc, PROTOCOL, cfg_dict)
+        done = repeated_runs(run, store, job, self.n, run_one, protocol=PROTOCOL,
+                             config=cfg_dict, say=say, step=step)
+        if done is None:
             return
+        outputs, times = done
         k = sc.num_classes
         conf = self._conf(np.stack([o["pool"].reshape(-1, k) for o in outputs]))
         metrics = self._attack(conf, in_pool)
