@@ -170,11 +170,6 @@ def build_config(cls: type[C], overrides: Mapping[str, Any] | None, owner: str) 
     return cls(**values)
 
 
-def validate_config(cfg: Any, owner: str) -> Any:
-    """Re-check an already built config instance (for configs users construct directly)."""
-    return build_config(type(cfg), dataclasses.asdict(cfg), owner)
-
-
 def config_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-friendly dict of a config dataclass (tuples become lists)."""
     if cfg is None:

@@ -41,18 +41,23 @@ class ModelCache:
         return model, {**json.loads(meta.get("info", "{}"))}
 
     def save(self, fingerprint: str, model: nn.Module, info: dict) -> Path:
+        return self._write(fingerprint, model.state_dict(), info)
+
+    def _write(self, fingerprint: str, tensors: dict, info: dict) -> Path:
+        """Write ``tensors`` atomically: a reader sees the old file or the whole new one."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(fingerprint)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         save_file(state, str(tmp), metadata={"info": json.dumps(info, sort_keys=True)})
         os.replace(tmp, path)
         return path
 
     def save_population(self, fingerprint: str, population, info: dict) -> Path:
         """Store a population's stacked weights in one file."""
-        model = _Stacked(population)
-        return self.save(fingerprint, model, info)
+        tensors = {**{f"p.{k}": v for k, v in population.params.items()},
+                   **{f"b.{k}": v for k, v in population.buffers.items()}}
+        return self._write(fingerprint, tensors, info)
 
     def load_population(self, fingerprint: str, skeleton: nn.Module):
         """The cached population for ``fingerprint`` built on ``skeleton``, or None."""
@@ -78,24 +83,13 @@ class ModelCache:
         empty: Callable[[], nn.Module],
         train: Callable[[], tuple[nn.Module, float]],
         info: dict,
-    ) -> tuple[nn.Module, float, bool]:
-        """(model, training seconds, loaded-from-cache) for ``fingerprint``."""
+    ) -> tuple[nn.Module, float]:
+        """(model, training seconds) for ``fingerprint``, trained only when not cached."""
         hit = self.load(fingerprint, empty())
         if hit is not None:
             model, meta = hit
-            return model, float(meta.get("train_seconds", float("nan"))), True
+            return model, float(meta.get("train_seconds", float("nan")))
         model, seconds = train()
         self.save(fingerprint, model, {**info, "train_seconds": seconds})
-        return model, seconds, False
+        return model, seconds
 
-
-class _Stacked(nn.Module):
-    """Adapter so a population's stacked tensors save through :meth:`ModelCache.save`."""
-
-    def __init__(self, population) -> None:
-        super().__init__()
-        self._tensors = {**{f"p.{k}": v for k, v in population.params.items()},
-                         **{f"b.{k}": v for k, v in population.buffers.items()}}
-
-    def state_dict(self, *args, **kwargs):  # noqa: D102
-        return dict(self._tensors)

@@ -108,7 +108,7 @@ class BenchRun:
         sc = self.rb.scenario
         kind = "original" if job.kind == "original" else "retrained"
         train = sc.train_original_timed if kind == "original" else sc.train_retrained_timed
-        model, seconds, _ = self.cache.get_or_train(
+        model, seconds = self.cache.get_or_train(
             sc.fingerprint(kind, job.seed),
             lambda: sc.new_model(job.seed),
             lambda: train(job.seed),

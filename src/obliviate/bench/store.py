@@ -152,7 +152,5 @@ class ResultStore:
         return {name: np.frombuffer(data, dtype=dtype) for name, dtype, data in rows}
 
     def example_values(self, key: str, name: str) -> np.ndarray | None:
-        row = self.conn.execute(
-            "SELECT dtype, data FROM examples WHERE key = ? AND name = ?", (key, name)
-        ).fetchone()
-        return None if row is None else np.frombuffer(row[1], dtype=row[0])
+        """One named per-example array stored with ``key``, or None."""
+        return self.arrays(key).get(name)

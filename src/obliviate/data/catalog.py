@@ -161,7 +161,7 @@ def load_scenario(
         _SPLITS_CACHE[key] = spec.build(opts)
     splits = _SPLITS_CACHE[key]
     parsed = parse_forget_spec(forget)
-    idx = select_forget(parsed, splits.y_train.numpy(), seed, class_names=splits.class_names)
+    idx = select_forget(parsed, splits.y_train.numpy(), seed)
     return Scenario(
         name=name,
         options=config_dict(opts),

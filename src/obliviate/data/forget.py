@@ -111,7 +111,7 @@ def read_ids_file(path: Path) -> np.ndarray:
 
 
 def select_forget(
-    spec: ForgetSpec | str, labels: np.ndarray, seed: int, *, class_names: tuple[str, ...] = ()
+    spec: ForgetSpec | str, labels: np.ndarray, seed: int
 ) -> np.ndarray:
     """Sorted training indices selected by ``spec``; deterministic given ``seed``.
 
