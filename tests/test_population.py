@@ -140,3 +140,52 @@ def test_bad_inputs_are_refused(mlp_digits):
 
 def test_docstring_example_runs():
     assert doctest.testmod(population, raise_on_error=True).failed == 0
+
+
+class _Reordered(torch.nn.Module):
+    """Registers its classifier before its features: registration order is not the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.classifier = torch.nn.Linear(8, 4)
+        self.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8),
+                                            torch.nn.ReLU())
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def test_wide_form_is_used_only_where_it_computes_the_model():
+    from obliviate.population_wide import wide_loss
+
+    x = torch.randn(5, 1, 8, 8)
+    for name in ("cnn", "mlp"):
+        skeleton = build_model(name, (1, 8, 8), 10, seed=0)
+        stacked = Population.from_models([build_model(name, (1, 8, 8), 10, seed=s)
+                                          for s in (0, 1)])
+        assert wide_loss(skeleton, stacked.params, x) is not None, name
+    reordered = [_Reordered() for _ in range(2)]
+    stacked = Population.from_models(reordered)
+    assert wide_loss(reordered[0], stacked.params, x) is None  # registration order is wrong
+    with_norm = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8),
+                                     torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 4))
+                 for _ in range(2)]
+    stacked = Population.from_models(with_norm)
+    assert wide_loss(with_norm[0], stacked.params, x) is None  # buffers: vmap instead
+
+
+def test_wide_gradients_equal_each_models_own_gradient():
+    from obliviate.population_wide import wide_loss
+
+    models = [build_model("cnn", (1, 8, 8), 10, seed=s) for s in (0, 1, 2)]
+    pop = Population.from_models(models)
+    x, y = torch.randn(3, 6, 1, 8, 8), torch.randint(0, 10, (3, 6))
+    w = torch.ones(3, 6)
+    w[2, 3:] = 0  # model 2 has only three real examples in this batch
+    grads = torch.func.grad(wide_loss(models[0], pop.params, x[0, :2]))(pop.params, x, y, w)
+    for i, model in enumerate(models):
+        model.zero_grad()
+        keep = w[i].bool()
+        torch.nn.functional.cross_entropy(model(x[i][keep]), y[i][keep]).backward()
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(grads[name][i], p.grad, rtol=1e-4, atol=1e-6)

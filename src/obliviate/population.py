@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from obliviate.errors import ConfigError, DataError, TrainingDivergedError
 from obliviate.models import build_model
+from obliviate.population_wide import wide_loss
 from obliviate.train import Recipe, make_optimizer, make_scheduler
 
 Tensors = dict[str, torch.Tensor]
@@ -151,7 +152,7 @@ def _train_chunk(model_name, input_shape, num_classes, x, y, masks, seeds, recip
     tensors = [*params.values(), *(t for ts in state.values() for t in ts)]
     update = _adam_update if recipe.optimizer == "adam" else _sgd_update
     pop.skeleton.train()
-    grads_of = vmap(grad(_masked_loss(pop.skeleton)))
+    grads_of = _gradient_function(pop.skeleton, params, x[members[0][:8]])
     for epoch, lr in enumerate(_epoch_lrs(recipe)):
         order, weight = _epoch_order(members, generators, max(real_steps) * bs)
         order, weight = order.to(device), weight.to(device)
@@ -167,6 +168,15 @@ def _train_chunk(model_name, input_shape, num_classes, x, y, masks, seeds, recip
                 t[frozen] = rows
         _check_finite(params, seeds, epoch)
     return pop
+
+
+def _gradient_function(skeleton: nn.Module, params: Tensors, x_probe: torch.Tensor):
+    """Per-model gradients ``(params, buffers, xb, yb, wb) -> grads``: wide form, else vmap."""
+    wide = wide_loss(skeleton, params, x_probe)
+    if wide is None:
+        return vmap(grad(_masked_loss(skeleton)))
+    wide_grad = grad(wide)
+    return lambda params, buffers, xb, yb, wb: wide_grad(params, xb, yb, wb)
 
 
 def _masked_loss(skeleton: nn.Module):
