@@ -176,7 +176,13 @@ def _gradient_function(skeleton: nn.Module, params: Tensors, x_probe: torch.Tens
     if wide is None:
         return vmap(grad(_masked_loss(skeleton)))
     wide_grad = grad(wide)
-    return lambda params, buffers, xb, yb, wb: wide_grad(params, xb, yb, wb)
+
+    def grads(params, buffers, xb, yb, wb):
+        # channels-last and transposed gradients come back strided; the in-place update is far
+        # faster on contiguous ones
+        return {k: g.contiguous() for k, g in wide_grad(params, xb, yb, wb).items()}
+
+    return grads
 
 
 def _masked_loss(skeleton: nn.Module):
