@@ -70,20 +70,34 @@ def _without_time(path):
     return board.drop(columns=[c for c in board if c.startswith(TIME)])
 
 
-@pytest.mark.parametrize("protocol", [["--protocol", "quick", "--seeds", "2"],
-                                      ["--protocol", "challenge", "--models", "3"]],
-                         ids=["quick", "challenge"])
-def test_ray_gives_the_local_executors_table(tmp_path, protocol):
-    args = ["bench", "digits", "-m", "finetune", "-m", "neggrad", *protocol, *TINY, "--quiet",
-            "--cache", str(tmp_path / "cache")]
-    local = run_cli(*args, "--out", str(tmp_path / "local"))
-    assert local.returncode == 0, local.stderr
-    # a fresh local cluster started for the run (num_cpus from the machine), then shut down
-    remote = run_cli(*args, "--out", str(tmp_path / "ray"), "--executor", "ray")
+def _bench(out, executor, **kw):
+    from obliviate.bench.config import BenchConfig
+    from obliviate.bench.runner import BenchRun
+
+    owners = {"recipe", *kw["methods"]}
+    cfg = BenchConfig("digits", out=out, executor=executor, quiet=True,
+                      set=[s for s in TINY if s.split(".")[0] in owners], **kw)
+    return BenchRun(cfg).run()
+
+
+def test_ray_cluster_started_for_the_run_gives_the_local_table(tmp_path):
+    # 2 seeds: 4 reference models, then 4 (seed, method) unlearning runs, as Ray tasks
+    _bench(tmp_path / "local", "local", methods=["finetune", "neggrad"], seeds=2)
+    remote = run_cli("bench", "digits", "-m", "finetune", "-m", "neggrad", "--seeds", "2",
+                     *TINY, "--quiet", "--executor", "ray", "--out", str(tmp_path / "ray"))
     assert remote.returncode == 0, remote.stderr
     pd.testing.assert_frame_equal(_without_time(tmp_path / "local"),
                                   _without_time(tmp_path / "ray"))
-    assert not ray.is_initialized()  # nothing leaked into this process
+
+
+def test_challenge_runs_on_an_existing_cluster_give_the_local_table(cluster, tmp_path):
+    # the N unlearning runs of each method are the tasks; ray.init already ran in this process
+    for executor in ("local", "ray"):
+        _bench(tmp_path / executor, executor, methods=["finetune"], protocol="challenge",
+               models=3, cache=tmp_path / "cache")
+    pd.testing.assert_frame_equal(_without_time(tmp_path / "local"),
+                                  _without_time(tmp_path / "ray"))
+    assert ray.is_initialized()  # a cluster the bench did not start is left running
 
 
 @pytest.mark.parametrize("name", ["local", "ray"])

@@ -14,21 +14,22 @@ TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>obliviate report: {{ title }}</title>
 <style>
- body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
- table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
- th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; white-space: nowrap; }
+ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+ table { border-collapse: collapse; font-size: 12px; margin: 1em 0; }
+ th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }
  th { background: #f0f0f0; } td.name, th.name { text-align: left; }
  tr.reference { font-weight: bold; background: #fffbe6; }
  td.status { text-align: left; color: #666; }
  figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
  figcaption { color: #555; font-size: 14px; }
  .meta { color: #666; font-size: 13px; }
+ .scroll { overflow-x: auto; }
 </style></head>
 <body>
 <h1>obliviate report</h1>
 <p class="meta">{{ title }}</p>
 <h2>Leaderboard</h2>
-<table id="leaderboard">
+<div class="scroll"><table id="leaderboard">
 <thead><tr><th class="name">method</th>
 {% for c in cols %}<th title="{{ c.meaning }}">{{ c.name }} {{ c.arrow }}</th>{% endfor %}
 <th>seeds</th><th class="name">status</th></tr></thead>
@@ -36,7 +37,7 @@ TEMPLATE = """<!doctype html>
 {% for r in rows %}<tr class="{{ 'reference' if r.reference else '' }}">
 <td class="name">{{ r.method }}</td>{% for v in r.cells %}<td>{{ v }}</td>{% endfor %}
 <td>{{ r.seeds }}</td><td class="status">{{ r.status }}</td></tr>
-{% endfor %}</tbody></table>
+{% endfor %}</tbody></table></div>
 <p class="meta">↑ higher is better, ↓ lower is better, ≈ closer to the reference is better.</p>
 <h3>What each metric means</h3>
 <table id="metrics"><thead><tr><th class="name">metric</th><th class="name">meaning</th>

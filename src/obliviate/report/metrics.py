@@ -72,9 +72,12 @@ RANKING = {"quick": ("avg_gap", "lower"), "challenge": ("score", "higher"),
 
 
 def fmt(mean: float | None, std: float | None, digits: int = 3) -> str:
-    """``mean ± std`` ("-" when missing; the mean alone without a spread)."""
+    """``mean ± std`` ("-" when missing; the mean alone when the spread rounds to 0)."""
     if mean is None or mean != mean:
         return "-"
-    if std is None or std != std or std == 0:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    text = f"{mean:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # no "-0.000"
+    if std is None or std != std or round(std, digits) == 0:  # no spread at this precision
+        return text
+    return f"{text} ± {std:.{digits}f}"

@@ -65,15 +65,20 @@ def tradeoff(run: RunDir) -> Figure | None:
         return None
     x_lower = run.protocol != "challenge"
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    points = []
+    points: list[tuple[float, float]] = []
+    labelled: dict[tuple[float, float], int] = {}
     for _, row in board.iterrows():
         method = str(row["method"])
         (x, xs), (y, ys) = _value(row, xcol, absolute), _value(row, ycol)
         if math.isnan(x) or math.isnan(y):
             continue
-        ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="none", ecolor="grey", alpha=0.6, zorder=2)
+        xerr = [[min(xs, x)], [xs]] if absolute else xs  # |gap| cannot go below 0
+        ax.errorbar(x, y, xerr=xerr, yerr=ys, fmt="none", ecolor="grey", alpha=0.6, zorder=2)
         ax.scatter([x], [y], label=method, **_marker(method))
-        ax.annotate(method, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        spot = (round(x, 6), round(y, 6))  # stack the names of points that coincide
+        labelled[spot] = labelled.get(spot, -1) + 1
+        ax.annotate(method, (x, y), textcoords="offset points",
+                    xytext=(6, 5 - 11 * labelled[spot]), fontsize=8)
         if method != "original":
             points.append((x, y))
     front = _frontier(points, x_lower)
