@@ -79,7 +79,7 @@ def tradeoff(run: RunDir) -> Figure | None:
         labelled[spot] = labelled.get(spot, -1) + 1
         ax.annotate(method, (x, y), textcoords="offset points",
                     xytext=(6, 5 - 11 * labelled[spot]), fontsize=8)
-        if method != "original":
+        if method not in REFERENCES:  # the frontier among the methods; retrain is the target
             points.append((x, y))
     front = _frontier(points, x_lower)
     if len(front) > 1:
@@ -226,7 +226,8 @@ def roc(run: RunDir) -> Figure | None:
 
 PLOTS = {
     "tradeoff": (tradeoff, "Forgetting vs utility per method, mean ± spread over seeds; the "
-                           "star is the retrained model, the dashed line the frontier."),
+                           "star is the retrained model (the target), the dashed line the "
+                           "methods' frontier."),
     "cost": (cost, "Wall time against the protocol's ranking metric; the dotted line is the "
                    "retrained model's training time."),
     "epsilon": (epsilons, "Per-example epsilon over the forget set (challenge protocol)."),
