@@ -145,3 +145,11 @@ def test_address_without_ray_executor_is_refused(tmp_path):
                      str(tmp_path / "r"))
     assert result.returncode == 2
     assert "--executor ray" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_cluster_is_refused_at_once(tmp_path):
+    result = run_cli("bench", "digits", "--executor", "ray", "--address", "127.0.0.1:1",
+                     "--out", str(tmp_path / "r"), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Cannot reach the Ray cluster at --address 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr

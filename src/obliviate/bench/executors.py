@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ class RayExecutor:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "logging_level": "ERROR", "configure_logging": True}
             if address:
+                _check_reachable(address)
                 kwargs["address"] = address
             else:
                 # short path: Ray's socket names must stay under the OS limit
@@ -134,10 +136,12 @@ class RayExecutor:
                               _temp_dir=self._temp_dir)
             try:
                 ray.init(**kwargs)
-            except ConnectionError as exc:
-                raise ConfigError(f"Cannot reach the Ray cluster at --address {address}: {exc}. "
-                                  f"Start one with 'ray start --head' or drop --address."
-                                  ) from None
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+                if not address:
+                    raise
+                raise ConfigError(f"Cannot reach the Ray cluster at --address {address}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else exc!r}. Start one "
+                                  f"with 'ray start --head' or drop --address.") from None
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.threads = min(self.threads, max(cpus, 1))
@@ -181,6 +185,19 @@ class RayExecutor:
         if self._temp_dir:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse at once an address nobody listens on (Ray itself would wait for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # e.g. "auto": Ray resolves it
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"Cannot reach the Ray cluster at --address {address}: "
+                          f"{exc.strerror or exc}. Start one with 'ray start --head' or drop "
+                          f"--address.") from None
 
 
 def _cause(exc: BaseException) -> BaseException:
