@@ -24,6 +24,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PYTHON) -m obliviate bench digits --out runs/demo --seeds 1
+	$(PYTHON) -m obliviate report runs/demo
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q

@@ -116,7 +116,10 @@ def bench(
     protocol: Annotated[str | None, typer.Option(help="evaluation protocol")] = None,
     seeds: Annotated[int | None, typer.Option(help="number of seeds")] = None,
     models: Annotated[int | None, typer.Option(help="models per side (challenge)")] = None,
-    executor: Annotated[str | None, typer.Option(help="local")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="where jobs run: local (this process) or ray (a Ray cluster)")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="an existing Ray cluster for --executor ray (default: start a local one)")] = None,
     out: Annotated[Path | None, typer.Option(help="run directory")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set",
                     help="OWNER.PARAM=VALUE, e.g. finetune.lr=0.01")] = None,
@@ -134,7 +137,7 @@ def bench(
     data: dict[str, Any] = load_yaml(config) if config else {}
     given = {"scenario": scenario, "methods": method or None, "forget": forget,
              "protocol": protocol, "seeds": seeds, "models": models, "executor": executor,
-             "out": out, "set": set_ or None, "cache": cache}
+             "out": out, "set": set_ or None, "cache": cache, "address": address}
     data.update({k: v for k, v in given.items() if v is not None})
     if save_models:
         data["save_models"] = True
@@ -172,6 +175,17 @@ def bench(
         err_console.print(f"failed: {failure}")
     if run.failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def report(directory: Annotated[Path, typer.Argument(
+        metavar="DIR", help="a run directory written by 'obliviate bench'")]) -> None:
+    """Write leaderboard.md, plots/*.png and a self-contained report.html for a run."""
+    from obliviate.report import write_report
+
+    written = write_report(directory)
+    console.print(f"report: {written.html}, {written.markdown.name}, "
+                  f"plots/ ({', '.join(written.plots) or 'none'})")
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

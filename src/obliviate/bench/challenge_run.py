@@ -50,6 +50,7 @@ class Side:
     ra: np.ndarray  # (models,)
     ta: np.ndarray
     fa: np.ndarray
+    test_conf: np.ndarray  # (models, test examples)
 
 
 def side_of(logits_forget: np.ndarray, logits_retain: np.ndarray, logits_test: np.ndarray,
@@ -60,6 +61,7 @@ def side_of(logits_forget: np.ndarray, logits_retain: np.ndarray, logits_test: n
         ra=np.array([accuracy(lg, yr) for lg in logits_retain]),
         ta=np.array([accuracy(lg, yt) for lg in logits_test]),
         fa=np.array([accuracy(lg, yf) for lg in logits_forget]),
+        test_conf=lsc(logits_test, np.broadcast_to(yt, logits_test.shape[:-1])),
     )
 
 
@@ -89,6 +91,17 @@ def scores(unlearned: Side, retrained: Side) -> tuple[dict[str, float], np.ndarr
     return metrics, result.epsilons
 
 
+def unlearning_run(sc, original, info, cfg, run_seed: int) -> tuple[dict[str, np.ndarray], float]:
+    """One unlearning run from ``original`` (a task): logits on forget, retain, test; seconds."""
+    start = time.perf_counter()
+    model = unlearn(original, sc.forget_loader(seed=run_seed), sc.retain_loader(seed=run_seed),
+                    method=info, num_classes=sc.num_classes, val=sc.val_loader(), seed=run_seed,
+                    recipe=sc.recipe, config=cfg)
+    seconds = time.perf_counter() - start
+    parts = model_logits(model, sc)
+    return dict(zip(("forget", "retain", "test"), parts, strict=True)), seconds
+
+
 class ChallengeDriver:
     """Runs the challenge protocol for one BenchRun."""
 
@@ -104,9 +117,14 @@ class ChallengeDriver:
                                  retain_masks(self.sc, self.n), seeds,
                                  chunk_size=self.opts.chunk_size)
 
+    def run_all(self, store: ResultStore, jobs: list[Job], say, step) -> None:
+        for seed in self.run.rb.seeds:
+            self.run_seed(store, [j for j in jobs if j.seed == seed], say, step)
+
     def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
         run, sc = self.run, self.sc
         original, _ = run.reference(seed_jobs[0])
+        shared = (run.executor.put(sc), run.executor.put(original))
         _, retrain_seconds = run.reference(seed_jobs[1])
         say(f"seed {seed_jobs[0].seed}: {self.n} retrained models (A)")
         side_a = population_side(self._population(seed_jobs[0].seed, "A"), sc)
@@ -114,43 +132,34 @@ class ChallengeDriver:
         side_b = population_side(self._population(seed_jobs[0].seed, "B"), sc)
         ceiling, eps = scores(side_b, side_a)
         ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
-        self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds, config_dict(sc.recipe))
+        self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds, config_dict(sc.recipe),
+                   side_a)
         step()
         # the original as an "unlearner" that changes nothing: deterministic, so F = 0
         orig = side_of(*(np.repeat(lg[None], self.n, 0) for lg in model_logits(original, sc)),
                        sc)
         metrics, eps = scores(orig, side_a)
         metrics["F_ceiling"] = ceiling["F"]
-        self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe))
+        self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe), orig)
         step()
         for job in seed_jobs[2:]:
-            self._method(store, job, original, side_a, ceiling["F"], retrain_seconds, say, step)
+            self._method(store, job, shared, side_a, ceiling["F"], retrain_seconds, say, step)
 
-    def _method(self, store, job, original, side_a, f_ceiling, retrain_seconds, say, step):
+    def _method(self, store, job, shared, side_a, f_ceiling, retrain_seconds, say, step):
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
-
-        def run_one(i: int) -> tuple[dict[str, np.ndarray], float]:
-            run_seed = 100_000 * job.seed + i
-            start = time.perf_counter()
-            model = unlearn(original, sc.forget_loader(seed=run_seed),
-                            sc.retain_loader(seed=run_seed), method=info,
-                            num_classes=sc.num_classes, val=sc.val_loader(), seed=run_seed,
-                            recipe=sc.recipe, config=cfg)
-            seconds = time.perf_counter() - start
-            parts = model_logits(model, sc)
-            return dict(zip(("forget", "retain", "test"), parts, strict=True)), seconds
-
-        done = repeated_runs(run, store, job, self.n, run_one, protocol=PROTOCOL,
-                             config=cfg_dict, say=say, step=step)
+        done = repeated_runs(run, store, job, self.n,
+                             lambda i: (unlearning_run, (*shared, info, cfg, 100_000 * job.seed + i)),
+                             protocol=PROTOCOL, config=cfg_dict, say=say, step=step)
         if done is None:
             return
         logits, times = done
         classes = sc.num_classes
         stacked = [np.stack([lg[p] for lg in logits]).reshape(self.n, -1, classes)
                    for p in ("forget", "retain", "test")]
-        metrics, eps = scores(side_of(*stacked, sc), side_a)
+        unlearned = side_of(*stacked, sc)
+        metrics, eps = scores(unlearned, side_a)
         mean_time = float(np.mean(times))
         over = mean_time > self.opts.cutoff * retrain_seconds
         metrics.update(F_ceiling=f_ceiling, F_ratio=metrics["F"] / f_ceiling if f_ceiling else
@@ -158,10 +167,13 @@ class ChallengeDriver:
                        over_cutoff=float(over))
         if over:
             metrics["score"] = 0.0
-        self._save(store, job, metrics, eps, mean_time, cfg_dict)
+        self._save(store, job, metrics, eps, mean_time, cfg_dict, unlearned)
 
-    def _save(self, store, job, metrics, epsilons, wall, config) -> None:
+    def _save(self, store, job, metrics, epsilons, wall, config, side: Side) -> None:
+        """Store a row with its per-example epsilons and mean confidences (for the report)."""
         store.save(job.key, kind="method" if job.kind == "method" else "reference",
                    method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
                    config=config, metrics=metrics, wall_s=wall,
-                   examples={"epsilon": np.asarray(epsilons, dtype=np.float64)})
+                   examples={"epsilon": np.asarray(epsilons, dtype=np.float64),
+                             "forget_conf": side.conf.mean(0).astype(np.float32),
+                             "test_conf": side.test_conf.mean(0).astype(np.float32)})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from obliviate.bench.executors import EXECUTORS
 from obliviate.bench.protocols import PROTOCOLS, ProtocolSpec
 from obliviate.config import build_config
 from obliviate.data import SCENARIOS, load_scenario, parse_forget_spec
@@ -17,9 +18,8 @@ from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo, resolve_method
 
 DEFAULT_METHODS = ("retrain", "finetune", "neggrad", "neggrad+", "random-label")
-EXECUTORS = ("local",)
 YAML_KEYS = ("scenario", "methods", "forget", "protocol", "seeds", "models", "executor", "out",
-             "set", "quiet", "save_models", "cache")
+             "set", "quiet", "save_models", "cache", "address")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class BenchConfig:
     save_models: bool = False
     quiet: bool = False
     cache: Path | None = None  # reference-model cache; default OUT/models
+    address: str | None = None  # an existing Ray cluster (--executor ray)
 
     @property
     def cache_dir(self) -> Path:
@@ -118,7 +119,9 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
     """Check every part of ``cfg`` and load what it names; raises on the first problem."""
     SCENARIOS.get(cfg.scenario)
     protocol = PROTOCOLS.get(cfg.protocol)
-    _check_choice("executor", cfg.executor, EXECUTORS, " (ray is planned)")
+    _check_choice("executor", cfg.executor, EXECUTORS, "")
+    if cfg.address is not None and cfg.executor != "ray":
+        raise ConfigError("--address names a Ray cluster; add --executor ray or drop --address.")
     if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
         raise ConfigError(f"--seeds must be an int >= 1. Got {cfg.seeds!r} instead.")
     if cfg.models is not None and protocol.default_models is None:

@@ -1,19 +1,55 @@
-"""The ``quick`` protocol in the bench: one original, one retrained, one run of each method."""
+"""The ``quick`` protocol in the bench: one original, one retrained, one run of each method.
+
+Two rounds of independent tasks go to the bench's executor: the reference models of every seed,
+then every (seed, method) unlearning run. Tasks return weights and numbers; only this driver
+writes the store and the model cache.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from obliviate.bench.cache import ModelCache
+from obliviate.bench.executors import Task
 from obliviate.config import config_dict
-from obliviate.errors import TrainingDivergedError
 from obliviate.evaluate.audit import PROTOCOL, AuditReport, measure
 from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
     from obliviate.bench.store import ResultStore
+
+
+def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) -> tuple:
+    """Train (or load) the original or retrained model of ``seed`` and measure it."""
+    if cached is None:
+        train = sc.train_original_timed if kind == "original" else sc.train_retrained_timed
+        model, seconds = train(seed)
+    else:
+        state, seconds = cached
+        model = sc.new_model(seed)
+        model.load_state_dict(state)
+        model.eval()
+    metrics, losses = measure(model, sc, seed=seed)
+    return model.state_dict(), seconds, metrics, losses
+
+
+def method_task(sc, original, info, cfg, seed: int, reference: dict[str, float],
+                retrain_seconds: float, keep_model: bool) -> tuple:
+    """Unlearn with one method from ``original`` and measure it against the retrained model."""
+    start = time.perf_counter()
+    model = unlearn(original, sc.forget_loader(seed=seed), sc.retain_loader(seed=seed),
+                    method=info, num_classes=sc.num_classes, val=sc.val_loader(), seed=seed,
+                    recipe=sc.recipe, config=cfg)
+    wall = time.perf_counter() - start
+    metrics, losses = measure(model, sc, seed=seed)
+    values = AuditReport(metrics, losses, dict(reference)).to_dict()
+    values["time_s"] = wall
+    values["time_ratio"] = wall / retrain_seconds if retrain_seconds else float("nan")
+    return values, wall, losses, model.state_dict() if keep_model else None
 
 
 class QuickDriver:
@@ -30,51 +66,90 @@ class QuickDriver:
                    config=config, metrics=metrics, wall_s=wall,
                    examples={f"{k}_loss": v.astype("float32") for k, v in losses.items()})
 
-    def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
-        sc, seed = self.sc, seed_jobs[0].seed
-        if all(store.is_done(j.key) for j in seed_jobs):
-            for _ in seed_jobs:
-                step()
+    def _cached(self, job: Job) -> tuple[dict, float] | None:
+        kind = "original" if job.kind == "original" else "retrained"
+        hit = self.run.cache.load(self.sc.fingerprint(kind, job.seed), self.sc.new_model(job.seed))
+        return None if hit is None else (hit[0].state_dict(),
+                                         float(hit[1].get("train_seconds", float("nan"))))
+
+    def _model(self, state: dict, seed: int):
+        model = self.sc.new_model(seed)
+        model.load_state_dict(state)
+        return model.eval()
+
+    def run_all(self, store: ResultStore, jobs: list[Job], say, step) -> None:
+        sc, ex = self.sc, self.run.executor
+        todo = []
+        for seed in self.run.rb.seeds:
+            seed_jobs = [j for j in jobs if j.seed == seed]
+            if all(store.is_done(j.key) for j in seed_jobs):
+                for _ in seed_jobs:
+                    step()
+            else:
+                todo.append(seed_jobs)
+        if not todo:
             return
-        models, refs, seconds = {}, {}, {}
-        for job in seed_jobs[:2]:
-            say(f"seed {seed}: {job.method}")
-            models[job.kind], seconds[job.kind] = self.run.reference(job)
-            metrics, losses = measure(models[job.kind], sc, seed=seed)
-            refs[job.kind] = AuditReport(metrics, losses)
+        shared = ex.put(sc)
+        say("reference models")
+        refs: dict[tuple[int, str], Any] = {}
+        tasks = [Task(reference_task, (shared, j.kind, j.seed, self._cached(j)),
+                      f"seed {j.seed}: {j.method}", j) for seed_jobs in todo for j in seed_jobs[:2]]
+        for out in ex.map(tasks):
+            job = out.task.tag
+            if not out.ok:
+                self.run.fail(store, job, RuntimeError(out.describe_error()), PROTOCOL,
+                              config_dict(sc.recipe))
+                step()
+                continue
+            state, seconds, metrics, losses = out.value
+            kind = "original" if job.kind == "original" else "retrained"
+            fingerprint = sc.fingerprint(kind, job.seed)
+            if not self.run.cache.path(fingerprint).exists():
+                self.run.cache.save(fingerprint, self._model(state, job.seed),
+                                    {"kind": kind, "seed": job.seed, "scenario": sc.describe(),
+                                     "train_seconds": seconds})
+            refs[job.seed, job.kind] = (state, seconds, metrics)
             if not store.is_done(job.key):
-                self._record(store, job, metrics, seconds[job.kind], losses,
-                             config_dict(sc.recipe))
+                self._record(store, job, metrics, seconds, losses, config_dict(sc.recipe))
+            say(f"{out.task.label} done")
             step()
-        for job in seed_jobs[2:]:
-            if not store.is_done(job.key):
-                say(f"seed {seed}: {job.method}")
-                self._method(store, job, models["original"], refs["retrain"],
-                             seconds["retrain"])
+        tasks = []
+        for seed_jobs in todo:
+            seed = seed_jobs[0].seed
+            pending = [j for j in seed_jobs[2:] if not store.is_done(j.key)]
+            for job in seed_jobs[2:]:
+                if job not in pending:
+                    step()
+            missing = [k for k in ("original", "retrain") if (seed, k) not in refs]
+            if missing:
+                for job in pending:
+                    self.run.fail(store, job, RuntimeError(
+                        f"the {missing[0]} model of seed {seed} failed"), PROTOCOL, {})
+                    step()
+                continue
+            original = ex.put(self._model(refs[seed, "original"][0], seed))
+            _, retrain_seconds, retrain_metrics = refs[seed, "retrain"]
+            tasks += [Task(method_task, (shared, original, self.run.rb.methods[j.method],
+                                         self.run.rb.method_configs[j.method], seed,
+                                         retrain_metrics, retrain_seconds,
+                                         self.run.rb.config.save_models),
+                           f"seed {seed}: {j.method}", j) for j in pending]
+        for out in ex.map(tasks):
+            self._finish(store, out)
+            say(f"{out.task.label} done")
             step()
 
-    def _method(self, store: ResultStore, job: Job, original, reference: AuditReport,
-                retrain_seconds: float) -> None:
-        sc, rb = self.sc, self.run.rb
-        cfg = rb.method_configs[job.method]
-        cfg_dict = config_dict(cfg)
-        start = time.perf_counter()
-        try:
-            model = unlearn(
-                original, sc.forget_loader(seed=job.seed), sc.retain_loader(seed=job.seed),
-                method=rb.methods[job.method], num_classes=sc.num_classes, val=sc.val_loader(),
-                seed=job.seed, recipe=sc.recipe, config=cfg,
-            )
-        except TrainingDivergedError as exc:
-            self.run.fail(store, job, exc, PROTOCOL, cfg_dict)
+    def _finish(self, store: ResultStore, out) -> None:
+        job = out.task.tag
+        cfg_dict = config_dict(self.run.rb.method_configs[job.method])
+        if not out.ok:
+            self.run.fail(store, job, RuntimeError(out.describe_error()), PROTOCOL, cfg_dict)
             return
-        wall = time.perf_counter() - start
-        metrics, losses = measure(model, sc, seed=job.seed)
-        values = AuditReport(metrics, losses, dict(reference.metrics)).to_dict()
-        values["time_s"] = wall
-        values["time_ratio"] = wall / retrain_seconds if retrain_seconds else float("nan")
-        self._record(store, job, values, wall, losses, cfg_dict)
-        if rb.config.save_models:
+        values, wall, losses, state = out.value
+        self._record(store, job, values, wall, {k: np.asarray(v) for k, v in losses.items()},
+                     cfg_dict)
+        if state is not None:
             ModelCache(self.run.out / "models").save(
-                f"unlearned-{job.method}-seed{job.seed}-{job.key[:8]}", model,
+                f"unlearned-{job.method}-seed{job.seed}-{job.key[:8]}",
+                self._model(state, job.seed),
                 {"method": job.method, "config": cfg_dict, "seed": job.seed})

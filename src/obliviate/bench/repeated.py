@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from obliviate.errors import TrainingDivergedError
+from obliviate.bench.executors import Task
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
@@ -19,40 +19,45 @@ def repeated_runs(
     store: ResultStore,
     job: Job,
     n: int,
-    run_one: Callable[[int], tuple[dict[str, np.ndarray], float]],
+    make_task: Callable[[int], tuple[Callable[..., Any], tuple]],
     *,
     protocol: str,
     config: dict,
     say: Callable[[str], None],
     step: Callable[[], None],
 ) -> tuple[list[dict[str, np.ndarray]], list[float]] | None:
-    """Run ``run_one(i)`` for i < n unless stored; return every run's arrays and times.
+    """Run the n unlearning runs of ``job`` on the bench's executor unless stored.
 
-    ``run_one`` returns named float64 arrays (e.g. logits) and the seconds its unlearning took
-    (evaluation excluded); both are stored with the run, so a killed bench resumes at the first
-    unfinished run. Returns None when ``job`` is already finished, or when a run diverged (the
-    job is then recorded as failed and the bench goes on).
+    ``make_task(i)`` gives a module-level function and its arguments; the function returns
+    named float64 arrays (e.g. logits) and the seconds its unlearning took (evaluation
+    excluded). Both are stored with the run as it comes back, so a killed bench resumes at the
+    first unfinished run. Returns every run's arrays and times in run order; None when ``job``
+    is already finished, or when a run failed (the job is then recorded as failed, the other
+    runs are cancelled, and the bench goes on).
     """
     if store.is_done(job.key):
         for _ in range(n):
             step()
         return None
-    outputs, times = [], []
-    try:
-        for i in range(n):
-            key = f"{job.key}-run{i}"
-            if not store.is_done(key):
-                say(f"seed {job.seed}: {job.method} run {i + 1}/{n}")
-                arrays, wall = run_one(i)
-                store.save(key, kind="run", method=job.method, seed=job.seed,
-                           scenario=run.rb.scenario.name, protocol=protocol, config=config,
-                           metrics={"run": i}, wall_s=wall,
-                           examples={k: np.asarray(v, dtype=np.float64)
-                                     for k, v in arrays.items()})
-            times.append(float(store.run(key)["wall_s"]))
-            outputs.append(store.arrays(key))
+    keys = [f"{job.key}-run{i}" for i in range(n)]
+    tasks = []
+    for i, key in enumerate(keys):
+        if store.is_done(key):
             step()
-    except TrainingDivergedError as exc:
-        run.fail(store, job, exc, protocol, config)
-        return None
-    return outputs, times
+        else:
+            fn, args = make_task(i)
+            tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
+    for out in run.executor.map(tasks):
+        if not out.ok:
+            run.fail(store, job, RuntimeError(out.describe_error()), protocol, config)
+            return None
+        arrays, wall = out.value
+        i = out.task.tag
+        store.save(keys[i], kind="run", method=job.method, seed=job.seed,
+                   scenario=run.rb.scenario.name, protocol=protocol, config=config,
+                   metrics={"run": i}, wall_s=wall,
+                   examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        say(f"{out.task.label} done")
+        step()
+    times = [float(store.run(key)["wall_s"]) for key in keys]
+    return [store.arrays(key) for key in keys], times

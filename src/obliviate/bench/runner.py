@@ -14,6 +14,7 @@ import torch
 
 from obliviate.bench.cache import ModelCache
 from obliviate.bench.config import BenchConfig, ResolvedBench, resolve
+from obliviate.bench.executors import make_executor
 from obliviate.bench.leaderboard import build_leaderboard, write_leaderboard
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.config import config_dict
@@ -86,6 +87,7 @@ class BenchRun:
         self.jobs = plan(self.rb)
         self.cache = ModelCache(ensure_writable_dir(cfg.cache_dir, "--cache"))
         self.failures: list[str] = []
+        self.executor = None  # set while run() runs
 
     @property
     def total_steps(self) -> int:
@@ -130,12 +132,17 @@ class BenchRun:
         say = progress or (lambda _msg: None)
         step = advance or (lambda: None)
         write_run_config(self.rb, self.out)
-        with ResultStore(self.out / "results.sqlite") as store:
-            spec = self.rb.protocol
-            driver = spec.driver(self, self.rb.protocol_options, self.rb.n_models)
-            for seed in self.rb.seeds:
-                driver.run_seed(store, [j for j in self.jobs if j.seed == seed], say, step)
-            board = build_leaderboard(store, self.jobs, sort_by=spec.sort_by,
-                                      ascending=spec.ascending)
+        say(f"starting the {self.rb.config.executor} executor")
+        self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
+        try:
+            with ResultStore(self.out / "results.sqlite") as store:
+                spec = self.rb.protocol
+                driver = spec.driver(self, self.rb.protocol_options, self.rb.n_models)
+                driver.run_all(store, self.jobs, say, step)
+                board = build_leaderboard(store, self.jobs, sort_by=spec.sort_by,
+                                          ascending=spec.ascending)
+        finally:
+            self.executor.close()
+            self.executor = None
         write_leaderboard(board, self.out)
         return board

@@ -56,6 +56,21 @@ class UliraOptions:
             )
 
 
+def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
+              ) -> tuple[dict[str, np.ndarray], float]:
+    """Unlearn one shadow/target model's in-targets (a task): its logits on pool and test."""
+    mine = sc.forget_idx[in_targets]
+    forget = tensor_loader(sc.splits.x_train[mine], sc.splits.y_train[mine],
+                           sc.recipe.batch_size, shuffle=True, seed=run_seed)
+    start = time.perf_counter()
+    model = unlearn(model, forget, sc.retain_loader(seed=run_seed), method=info,
+                    num_classes=sc.num_classes, seed=run_seed, recipe=sc.recipe, config=cfg)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        return {"pool": model(sc.x_forget).double().numpy(),
+                "test": model(sc.splits.x_test).double().numpy()}, seconds
+
+
 class UliraDriver:
     """Runs the U-LiRA protocol for one BenchRun."""
 
@@ -67,13 +82,21 @@ class UliraDriver:
         y = self.sc.y_forget.numpy()
         return logit_scaled_confidence(logits, np.broadcast_to(y, logits.shape[:-1]))
 
-    def _attack(self, conf: np.ndarray, forgot: np.ndarray) -> dict[str, float]:
+    def _attack(self, conf: np.ndarray, forgot: np.ndarray
+                ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """The attack's metrics, and its scores and truths (the report draws the ROC)."""
         t = self.opts.targets
         res = ulira(conf[t:], forgot[t:], conf[:t], forgot[:t])
         metrics = attack_metrics(res.scores, res.is_member)
+        roc = {"attack_score": np.asarray(res.scores, dtype=np.float64).ravel(),
+               "attack_member": np.asarray(res.is_member, dtype=np.float64).ravel()}
         return {"attack_acc": float(res.accuracy), "attack_acc_at_0": float(res.accuracy_at_zero),
                 "auc": float(metrics["auc"]), "tpr_1pct": float(metrics["tpr_at_1pct_fpr"]),
-                "tpr_01pct": float(metrics["tpr_at_0.1pct_fpr"])}
+                "tpr_01pct": float(metrics["tpr_at_0.1pct_fpr"])}, roc
+
+    def run_all(self, store: ResultStore, jobs: list[Job], say, step) -> None:
+        for seed in self.run.rb.seeds:
+            self.run_seed(store, [j for j in jobs if j.seed == seed], say, step)
 
     def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
         sc, seed, n = self.sc, seed_jobs[0].seed, self.n
@@ -90,49 +113,38 @@ class UliraDriver:
         x_test, y_test = sc.splits.x_test, sc.splits.y_test.numpy()
         for job, pop in ((seed_jobs[0], originals), (seed_jobs[1], retrained)):
             conf = self._conf(predict_population(pop, sc.x_forget))
-            metrics = self._attack(conf, in_pool)
+            metrics, roc = self._attack(conf, in_pool)
             metrics["TA"] = float(np.mean([accuracy(lg, y_test)
                                            for lg in predict_population(pop, x_test)]))
             if not store.is_done(job.key):
                 store.save(job.key, kind="reference", method=job.method, seed=seed,
                            scenario=sc.name, protocol=PROTOCOL, config=config_dict(sc.recipe),
-                           metrics=metrics, wall_s=None)
+                           metrics=metrics, wall_s=None, examples=roc)
             step()
         models = originals.models()
+        shared = self.run.executor.put(sc)
         for job in seed_jobs[2:]:
-            self._method(store, job, models, in_pool, say, step)
+            self._method(store, job, shared, models, in_pool, say, step)
 
-    def _method(self, store, job, models, in_pool, say, step) -> None:
+    def _method(self, store, job, shared, models, in_pool, say, step) -> None:
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
-        bs = sc.recipe.batch_size
-
-        def run_one(i: int) -> tuple[dict[str, np.ndarray], float]:
-            run_seed = 300_000 * job.seed + i
-            mine = sc.forget_idx[in_pool[i]]
-            forget = tensor_loader(sc.splits.x_train[mine], sc.splits.y_train[mine], bs,
-                                   shuffle=True, seed=run_seed)
-            start = time.perf_counter()
-            model = unlearn(models[i], forget, sc.retain_loader(seed=run_seed), method=info,
-                            num_classes=sc.num_classes, seed=run_seed, recipe=sc.recipe,
-                            config=cfg)
-            seconds = time.perf_counter() - start
-            with torch.no_grad():
-                return {"pool": model(sc.x_forget).double().numpy(),
-                        "test": model(sc.splits.x_test).double().numpy()}, seconds
-
-        done = repeated_runs(run, store, job, self.n, run_one, protocol=PROTOCOL,
-                             config=cfg_dict, say=say, step=step)
+        done = repeated_runs(
+            run, store, job, self.n,
+            lambda i: (ulira_run, (shared, models[i], in_pool[i], info, cfg,
+                                   300_000 * job.seed + i)),
+            protocol=PROTOCOL, config=cfg_dict, say=say, step=step)
         if done is None:
             return
         outputs, times = done
         k = sc.num_classes
         conf = self._conf(np.stack([o["pool"].reshape(-1, k) for o in outputs]))
-        metrics = self._attack(conf, in_pool)
+        metrics, roc = self._attack(conf, in_pool)
         y_test = sc.splits.y_test.numpy()
         metrics["TA"] = float(np.mean([accuracy(o["test"].reshape(-1, k), y_test)
                                        for o in outputs]))
         metrics["time_s"] = float(np.mean(times))
         store.save(job.key, kind="method", method=job.method, seed=job.seed, scenario=sc.name,
-                   protocol=PROTOCOL, config=cfg_dict, metrics=metrics, wall_s=metrics["time_s"])
+                   protocol=PROTOCOL, config=cfg_dict, metrics=metrics, wall_s=metrics["time_s"],
+                   examples=roc)

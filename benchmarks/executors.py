@@ -1,0 +1,103 @@
+"""The same bench with the local and the Ray executor: wall time, peak memory, equal tables.
+
+Each case runs ``obliviate bench`` in a subprocess from an empty model cache, once per
+executor, and samples the resident memory of the whole process tree (the driver plus, for Ray,
+the raylet, GCS, object store and workers) every 0.2 s. The local executor runs in one process
+with one torch thread (``local-1t``, the numbers Ray must reproduce) and with two
+(``local-2t``, the default on a 2-core machine); Ray runs one task per core with one thread
+each. Results are merged into ``executors.json`` in --out.
+
+    cpu timeout 900 env PYTHONPATH=src python benchmarks/executors.py --case quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+CASES = {
+    # 2 reference models, then 5 independent unlearning runs (one per method)
+    "quick": ["digits", "--seeds", "1"],
+    # 3 seeds: 6 reference models in parallel, then 15 unlearning runs
+    "quick-3seeds": ["digits", "--seeds", "3"],
+    # 2 x 32 retrained models (vmap, in the driver) then 2 methods x 32 unlearning runs
+    "challenge": ["digits", "--protocol", "challenge", "--models", "32", "-m", "finetune", "-m",
+                  "random-label"],
+}
+RUNS = {"local-1t": ("local", "1"), "local-2t": ("local", "2"), "ray": ("ray", "1")}
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_once(args: list[str], executor: str, threads: str, out: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cmd = [sys.executable, "-m", "obliviate", "bench", *args, "--executor", executor,
+           "--out", str(out), "--quiet", "--json"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(ps))
+        time.sleep(0.2)
+    wall = time.perf_counter() - start
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{executor} failed: {stderr.decode()[-2000:]}")
+    return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak / 2**20, 1)}
+
+
+def board(out: Path) -> pd.DataFrame:
+    b = pd.read_csv(out / "leaderboard.csv")
+    return b.drop(columns=[c for c in b if c.startswith(("time_s", "time_ratio"))])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", choices=list(CASES), action="append", required=True)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    opts = ap.parse_args()
+    path = opts.out / "executors.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["machine"] = {"cpus": os.cpu_count(),
+                          "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)}
+    for case in opts.case:
+        tmp = Path(tempfile.mkdtemp(prefix=f"exec-{case}-"))
+        row: dict = {"args": CASES[case]}
+        for name, (executor, threads) in RUNS.items():
+            print(f"{case}: {name}", flush=True)
+            row[name] = run_once(CASES[case], executor, threads, tmp / name)
+        row["ray_vs_local_1t_wall_ratio"] = round(row["ray"]["wall_s"] / row["local-1t"]["wall_s"], 3)
+        row["ray_vs_local_2t_wall_ratio"] = round(row["ray"]["wall_s"] / row["local-2t"]["wall_s"], 3)
+        row["ray_vs_local_1t_memory_ratio"] = round(
+            row["ray"]["peak_rss_mib"] / row["local-1t"]["peak_rss_mib"], 3)
+        row["ray_table_equals_local_1t"] = board(tmp / "ray").equals(board(tmp / "local-1t"))
+        row["local_2t_table_equals_local_1t"] = board(tmp / "local-2t").equals(
+            board(tmp / "local-1t"))
+        results[case] = row
+        print(json.dumps(row, indent=2), flush=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        opts.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""The report's figures, drawn from a run directory with matplotlib's Agg backend.
+
+Each function returns a figure, or None when the run holds nothing it could draw (e.g. no
+per-example epsilons outside the challenge protocol).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from obliviate.report.metrics import RANKING  # noqa: E402
+from obliviate.report.rundir import REFERENCES, RunDir  # noqa: E402
+
+RETRAIN = "retrain (reference)"
+# per protocol: x (forgetting) and y (utility) columns, their directions, and axis labels
+TRADEOFF = {
+    "quick": ("FA_gap", "TA", "|forget accuracy - retrain's| (lower is better)",
+              "test accuracy (higher is better)", True),
+    "challenge": ("F", "TA_ratio", "forgetting quality F (higher is better)",
+                  "test accuracy / retrained models' (higher is better)", False),
+    "ulira": ("attack_acc", "TA", "U-LiRA attack accuracy (lower is better, 0.5 ideal)",
+              "test accuracy (higher is better)", False),
+}
+
+
+def _value(row, col: str, absolute: bool = False) -> tuple[float, float]:
+    mean = float(row.get(col, math.nan))
+    std = float(row.get(f"{col}_std", 0.0))
+    std = 0.0 if math.isnan(std) else std
+    return (abs(mean) if absolute else mean), std
+
+
+def _marker(method: str) -> dict:
+    if method == RETRAIN:
+        return {"marker": "*", "s": 260, "color": "black", "zorder": 5}
+    if method == "original":
+        return {"marker": "X", "s": 110, "color": "tab:red", "zorder": 4}
+    return {"marker": "o", "s": 60, "zorder": 3}
+
+
+def _frontier(points: list[tuple[float, float]], x_lower: bool) -> list[tuple[float, float]]:
+    """Points no other point beats on both axes (y is always higher-is-better)."""
+    sign = 1 if x_lower else -1
+    best, out = -math.inf, []
+    for x, y in sorted(points, key=lambda p: (sign * p[0], -p[1])):
+        if y > best:
+            out.append((x, y))
+            best = y
+    return out
+
+
+def tradeoff(run: RunDir) -> Figure | None:
+    """Forgetting vs utility per method with spread over seeds; retrain marked; the frontier."""
+    xcol, ycol, xlabel, ylabel, absolute = TRADEOFF[run.protocol]
+    board = run.board
+    if xcol not in board or ycol not in board:
+        return None
+    x_lower = run.protocol != "challenge"
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    points: list[tuple[float, float]] = []
+    labelled: dict[tuple[float, float], int] = {}
+    for _, row in board.iterrows():
+        method = str(row["method"])
+        (x, xs), (y, ys) = _value(row, xcol, absolute), _value(row, ycol)
+        if math.isnan(x) or math.isnan(y):
+            continue
+        xerr = [[min(xs, x)], [xs]] if absolute else xs  # |gap| cannot go below 0
+        ax.errorbar(x, y, xerr=xerr, yerr=ys, fmt="none", ecolor="grey", alpha=0.6, zorder=2)
+        ax.scatter([x], [y], label=method, **_marker(method))
+        spot = (round(x, 6), round(y, 6))  # stack the names of points that coincide
+        labelled[spot] = labelled.get(spot, -1) + 1
+        ax.annotate(method, (x, y), textcoords="offset points",
+                    xytext=(6, 5 - 11 * labelled[spot]), fontsize=8)
+        if method not in REFERENCES:  # the frontier among the methods; retrain is the target
+            points.append((x, y))
+    front = _frontier(points, x_lower)
+    if len(front) > 1:
+        ax.plot(*zip(*front, strict=True), ls="--", color="tab:green", alpha=0.7,
+                label="frontier", zorder=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title("Forgetting vs utility (retrain = the target)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def cost(run: RunDir) -> Figure | None:
+    """Unlearning time against the protocol's ranking metric; retrain's training time marked."""
+    metric, direction = RANKING[run.protocol]
+    board = run.board
+    if metric not in board or "time_s" not in board:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    for _, row in board.iterrows():
+        method = str(row["method"])
+        (t, ts), (y, ys) = _value(row, "time_s"), _value(row, metric)
+        if method == "original" or math.isnan(t) or math.isnan(y) or t <= 0:
+            continue
+        ax.errorbar(t, y, xerr=ts, yerr=ys, fmt="none", ecolor="grey", alpha=0.6)
+        ax.scatter([t], [y], **_marker(method))
+        ax.annotate(method, (t, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+    retrain = board[board["method"] == RETRAIN]
+    if len(retrain) and not math.isnan(float(retrain["time_s"].iloc[0])):
+        ax.axvline(float(retrain["time_s"].iloc[0]), color="black", ls=":",
+                   label="retrain time")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("wall time per unlearning run, seconds (log scale)")
+    ax.set_ylabel(f"{metric} ({direction} is better)")
+    ax.set_title("Cost vs score")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(n, 3)
+    return math.ceil(n / cols), cols
+
+
+def epsilons(run: RunDir) -> Figure | None:
+    """Histograms of per-example epsilon (challenge protocol), one panel per row."""
+    data = run.pooled("epsilon")
+    if not data:
+        return None
+    finite = np.concatenate([v[np.isfinite(v)] for v in data.values()])
+    top = float(finite.max()) if finite.size else 1.0
+    bins = np.linspace(0, max(top, 1e-3), 31)
+    rows, cols = _grid(len(data))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), sharex=True,
+                             squeeze=False)
+    for ax, (method, eps) in zip(axes.flat, data.items(), strict=False):
+        ax.hist(np.clip(eps[np.isfinite(eps)], 0, top), bins=bins,
+                color="black" if method == RETRAIN else "tab:blue", alpha=0.8)
+        ax.set_title(f"{method} (mean {np.mean(eps[np.isfinite(eps)]):.2f})", fontsize=9)
+        ax.set_xlabel("per-example epsilon (lower is better)", fontsize=8)
+    for ax in list(axes.flat)[len(data):]:
+        ax.axis("off")
+    fig.suptitle("Per-example epsilon over the forget set (retrain (reference) = the ceiling)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def distributions(run: RunDir) -> Figure | None:
+    """Forget vs test distributions of loss (quick) or confidence (challenge), per model."""
+    if run.protocol == "challenge":
+        forget, test = run.pooled("forget_conf"), run.pooled("test_conf")
+        xlabel, log = "logit-scaled confidence (mean over the N models)", False
+    else:
+        forget, test = run.pooled("forget_loss"), run.pooled("test_loss")
+        xlabel, log = "log10 per-example cross-entropy loss", True
+    methods = [m for m in forget if m in test]
+    if not methods:
+        return None
+    if log:  # losses of well-fit examples reach 1e-7: compare orders of magnitude
+        forget = {m: np.log10(np.maximum(v, 1e-8)) for m, v in forget.items()}
+        test = {m: np.log10(np.maximum(v, 1e-8)) for m, v in test.items()}
+    every = np.concatenate([np.concatenate([forget[m], test[m]]) for m in methods])
+    every = every[np.isfinite(every)]
+    bins = np.linspace(float(every.min()), float(every.max()) + 1e-9, 40)
+    rows, cols = _grid(len(methods))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), sharex=True,
+                             squeeze=False)
+    for ax, method in zip(axes.flat, methods, strict=False):
+        for part, values, style in (
+                ("test", test[method], {"alpha": 0.5, "color": "tab:grey"}),
+                ("forget", forget[method], {"histtype": "step", "lw": 1.8, "color": "tab:red"})):
+            v = np.clip(values[np.isfinite(values)], bins[0], bins[-1])
+            ax.hist(v, bins=bins, weights=np.full(v.size, 1 / max(v.size, 1)), label=part,
+                    **style)
+        ax.set_title(method, fontsize=9, weight="bold" if method in REFERENCES else None)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("fraction", fontsize=8)
+        ax.tick_params(labelbottom=True, labelsize=7)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    fig.suptitle("Forget vs test: a model that forgot looks like retrain's panel", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def roc(run: RunDir) -> Figure | None:
+    """ROC curves of the (U-)LiRA attack per row, on log-log axes (low-FPR regime visible)."""
+    from sklearn.metrics import roc_curve
+
+    scores, members = run.arrays("attack_score"), run.arrays("attack_member")
+    methods = [m for m in scores if m in members]
+    if not methods:
+        return None
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    floor = 1.0
+    for method in methods:
+        s, y = np.concatenate(scores[method]), np.concatenate(members[method]).astype(bool)
+        if y.all() or not y.any():
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        positive = fpr > 0
+        floor = min(floor, float(fpr[positive].min()) if positive.any() else floor)
+        label = "original (plain LiRA)" if method == "original" else method
+        style = {"color": "black", "lw": 2.2} if method == RETRAIN else {"lw": 1.4}
+        ax.plot(fpr[positive], tpr[positive], label=label, **style)
+    grid = np.logspace(np.log10(floor), 0, 50)
+    ax.plot(grid, grid, ls=":", color="grey", label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("false-positive rate (log)")
+    ax.set_ylabel("true-positive rate (log)")
+    ax.set_title("U-LiRA ROC: closer to chance is better")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+PLOTS = {
+    "tradeoff": (tradeoff, "Forgetting vs utility per method, mean ± spread over seeds; the "
+                           "star is the retrained model (the target), the dashed line the "
+                           "methods' frontier."),
+    "cost": (cost, "Wall time against the protocol's ranking metric; the dotted line is the "
+                   "retrained model's training time."),
+    "epsilon": (epsilons, "Per-example epsilon over the forget set (challenge protocol)."),
+    "distributions": (distributions, "Per-example distributions on forget and test sets for "
+                                     "the original, the retrained model and each method."),
+    "roc": (roc, "ROC of the U-LiRA attack (plain LiRA for the original), log-log axes."),
+}
+
+
+def draw_all(run: RunDir, folder: Path) -> dict[str, tuple[Path, str]]:
+    """Write every applicable plot as ``folder/NAME.png``; returns name -> (path, caption)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, (draw, caption) in PLOTS.items():
+        fig = draw(run)
+        if fig is None:
+            continue
+        path = folder / f"{name}.png"
+        tmp = folder / f".{name}.png.tmp"
+        fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        tmp.replace(path)
+        out[name] = (path, caption)
+    return out
