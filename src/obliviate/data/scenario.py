@@ -103,6 +103,7 @@ class Scenario:
                 "retain": len(self.retain_idx),
             },
             "split_hashes": self.split_hashes(),
+            **({"backdoor": self.backdoor.describe()} if self.backdoor is not None else {}),
         }
 
     def fingerprint(self, kind: str, seed: int) -> str:
