@@ -79,7 +79,7 @@ def _fmt(mean: float, std: float, digits: int = 3) -> str:
 
 
 COLUMNS = {
-    "quick": [("RA", 3), ("FA", 3), ("TA", 3), ("MIA", 3), ("RA_gap", 3), ("FA_gap", 3),
+    "quick": [("RA", 3), ("FA", 3), ("TA", 3), ("ASR", 3), ("MIA", 3), ("RA_gap", 3), ("FA_gap", 3),
               ("TA_gap", 3), ("MIA_gap", 3), ("avg_gap", 3), ("time_s", 2), ("time_ratio", 3)],
     "challenge": [("F", 4), ("F_ratio", 3), ("score", 4), ("RA_ratio", 3), ("TA_ratio", 3),
                   ("FA", 3), ("time_s", 2), ("time_ratio", 3)],
@@ -129,11 +129,17 @@ def bench(
     save_models: Annotated[bool, typer.Option(help="also keep unlearned weights")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the leaderboard as JSON")] = False,
+    user_data: Annotated[str | None, typer.Option("--data",
+        help="your data for the custom scenario: KIND:PATH (idx, cifar, npz, csv, images)")] = None,
+    model: Annotated[str | None, typer.Option(help="model architecture (scenario.model)")] = None,
 ) -> None:
     """Unlearn with each method on SCENARIO over several seeds and print the leaderboard."""
     from obliviate.bench.config import BenchConfig
     from obliviate.bench.runner import BenchRun
 
+    # --data and --model are shorthands for --set scenario.data=... and scenario.model=...
+    set_ = [*(set_ or []), *([f"scenario.data={user_data}"] if user_data else []),
+            *([f"scenario.model={model}"] if model else [])]
     data: dict[str, Any] = load_yaml(config) if config else {}
     given = {"scenario": scenario, "methods": method or None, "forget": forget,
              "protocol": protocol, "seeds": seeds, "models": models, "executor": executor,

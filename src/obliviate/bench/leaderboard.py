@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from obliviate.bench.store import ResultStore, atomic_write_text
-from obliviate.evaluate.audit import GAP_METRICS, METRICS
+from obliviate.evaluate.audit import GAP_METRICS, METRICS, SCENARIO_METRICS
 
 REFERENCE_ROWS = ("original", "retrain (reference)")
 
@@ -111,7 +111,8 @@ def legend(protocol: str = "quick") -> str:
             "FA: mean forget accuracy; time_ratio: mean run time / retrain time (cut-off 0.2 "
             "unless set)",
         ])
-    lines = [f"{m}: {i.label}; {i.direction}; ideal: {i.ideal}" for m, i in METRICS.items()]
+    lines = [f"{m}: {i.label}; {i.direction}; ideal: {i.ideal}"
+             for m, i in {**METRICS, **SCENARIO_METRICS}.items()]
     lines.append("X_gap: metric - retrain's metric, same seed; ideal: 0")
     lines.append("avg_gap: mean |metric - retrain| over RA, FA, TA, MIA; lower is better; "
                  "ideal: 0")

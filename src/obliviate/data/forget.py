@@ -12,9 +12,12 @@ from obliviate.errors import ForgetSpecError
 
 SPEC_HELP = (
     "Use random:FRACTION (e.g. random:0.1), random:COUNT (e.g. random:100), class:K, "
-    "classes:K,L or ids:FILE (one training index per line)."
+    "classes:K,L, ids:FILE (one training index per line), groups:FRACTION, mislabeled:FRACTION, "
+    "poisoned:FRACTION or subclass:NAME."
 )
-KINDS = ("random", "class", "classes", "ids")
+KINDS = ("random", "class", "classes", "ids", "groups", "mislabeled", "poisoned", "subclass")
+# Kinds whose fraction argument is a share of something: groups, flipped labels, poisoned inputs.
+FRACTION_KINDS = ("groups", "mislabeled", "poisoned")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,26 @@ def parse_forget_spec(text: str) -> ForgetSpec:
         _random_amount(spec)
     elif kind in ("class", "classes"):
         _class_list(spec)
+    elif kind in FRACTION_KINDS:
+        fraction_arg(spec)
     return spec
+
+
+def fraction_arg(spec: ForgetSpec) -> float:
+    """The FRACTION of ``groups:``, ``mislabeled:`` and ``poisoned:``, strictly in (0, 1)."""
+    try:
+        value = float(spec.arg)
+    except ValueError:
+        raise ForgetSpecError(
+            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a number; write "
+            f"{spec.kind}:FRACTION, e.g. {spec.kind}:0.1."
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise ForgetSpecError(
+            f"The fraction in '{spec.text}' must be strictly between 0 and 1 "
+            f"({spec.kind}:0.1 means 10%)."
+        )
+    return value
 
 
 def _random_amount(spec: ForgetSpec) -> float | int:
@@ -110,19 +132,49 @@ def read_ids_file(path: Path) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+def select_groups(spec: ForgetSpec, groups: np.ndarray | None, seed: int) -> np.ndarray:
+    """Every training index of a seeded random FRACTION of the distinct groups."""
+    if groups is None:
+        raise ForgetSpecError(
+            f"'{spec.text}' needs a group id (user, person, author) per training example and "
+            f"this data has none; use data with groups (e.g. custom data from an .npz holding a "
+            f"'groups' array) or another spec such as random:0.1."
+        )
+    groups = np.asarray(groups)
+    uniq = np.unique(groups)
+    count = int(round(fraction_arg(spec) * len(uniq)))
+    if count < 1:
+        raise ForgetSpecError(
+            f"'{spec.text}' selects no group out of {len(uniq)}; use a larger fraction."
+        )
+    chosen = np.random.default_rng(seed).choice(uniq, size=count, replace=False)
+    return np.flatnonzero(np.isin(groups, chosen))
+
+
 def select_forget(
-    spec: ForgetSpec | str, labels: np.ndarray, seed: int
+    spec: ForgetSpec | str, labels: np.ndarray, seed: int, *, groups: np.ndarray | None = None
 ) -> np.ndarray:
     """Sorted training indices selected by ``spec``; deterministic given ``seed``.
 
+    ``groups`` (one id per training example) is needed by ``groups:FRACTION`` only. The kinds
+    that change the training data (``mislabeled``, ``poisoned``, ``subclass``) are applied by
+    :func:`obliviate.data.reasons.prepare_forget`, which :func:`load_scenario` calls.
+
     Raises:
         ForgetSpecError: the selection is empty, covers the whole training set, or names
-            indices or classes that do not exist.
+            indices, classes or groups that do not exist.
     """
     if isinstance(spec, str):
         spec = parse_forget_spec(spec)
     n = len(labels)
-    if spec.kind == "random":
+    if spec.kind in ("mislabeled", "poisoned", "subclass"):
+        raise ForgetSpecError(
+            f"'{spec.text}' changes the training data, so it cannot select from labels alone; "
+            f"load it with ob.load_scenario(NAME, forget='{spec.text}')."
+        )
+    if spec.kind == "groups":
+        idx = select_groups(spec, groups, seed)
+    elif spec.kind == "random":
         amount = _random_amount(spec)
         count = int(round(amount * n)) if isinstance(amount, float) else amount
         if count < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from torch.utils.data import DataLoader
 from obliviate.config import config_dict
 from obliviate.data.forget import index_hash
 from obliviate.train import Recipe, tensor_loader, train_model
+
+if TYPE_CHECKING:
+    from obliviate.data.reasons import Backdoor
 
 
 @dataclass
@@ -29,6 +32,7 @@ class Splits:
     y_test: torch.Tensor
     num_classes: int
     class_names: tuple[str, ...] = ()
+    groups: torch.Tensor | None = None  # int64 group id (user, person, author) per train example
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Scenario:
     model_name: str
     recipe: Recipe
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backdoor: Backdoor | None = None  # the trigger planted by a poisoned:FRACTION forget spec
 
     def __post_init__(self) -> None:
         n = len(self.splits.y_train)
@@ -98,6 +103,7 @@ class Scenario:
                 "retain": len(self.retain_idx),
             },
             "split_hashes": self.split_hashes(),
+            **({"backdoor": self.backdoor.describe()} if self.backdoor is not None else {}),
         }
 
     def fingerprint(self, kind: str, seed: int) -> str:

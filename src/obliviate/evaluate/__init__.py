@@ -4,6 +4,7 @@ The metrics are plain functions usable without the harness, e.g.
 ``forgetting_quality(unlearned_conf, retrained_conf)`` over arrays shaped (models, examples).
 """
 
+from obliviate.evaluate.backdoor import attack_success_rate
 from obliviate.evaluate.challenge import (
     evaluate_forgetting,
     final_score,
@@ -15,7 +16,7 @@ from obliviate.evaluate.lira import attack_metrics, lira, lira_scores, ulira, ul
 from obliviate.evaluate.mia import simple_mia
 
 __all__ = [
-    "attack_metrics", "evaluate_forgetting", "final_score", "forgetting_quality", "lira",
+    "attack_metrics", "attack_success_rate", "evaluate_forgetting", "final_score", "forgetting_quality", "lira",
     "lira_scores", "logit_scaled_confidence", "per_example_epsilons", "simple_mia", "ulira",
     "ulira_split",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 from torch import nn
 
 from obliviate.data.scenario import Scenario
+from obliviate.evaluate.backdoor import backdoor_metrics
 from obliviate.evaluate.mia import simple_mia
 from obliviate.evaluate.utility import accuracy, per_example_loss, predict, tensor_batches
 
@@ -32,6 +33,11 @@ METRICS: dict[str, MetricInfo] = {
                       "retrain's value (about 0.5)"),
 }
 GAP_METRICS = ("RA", "FA", "TA", "MIA")
+# Measured only where the scenario defines them; not part of avg_gap.
+SCENARIO_METRICS: dict[str, MetricInfo] = {
+    "ASR": MetricInfo("backdoor attack success rate on triggered test inputs (poisoned: only)",
+                      "lower is better", "retrain's value"),
+}
 
 
 @dataclass
@@ -73,6 +79,11 @@ class AuditReport:
             gap = "" if self.reference is None else f"{self.gaps[m]:+8.4f}"
             lines.append(f"{m:<6} {self.metrics[m]:8.4f} {ref:>8} {gap:>8}  {info.label}; "
                          f"{info.direction}")
+        for m, info in SCENARIO_METRICS.items():
+            if m in self.metrics:
+                ref = "" if self.reference is None else f"{self.reference.get(m, float('nan')):8.4f}"
+                lines.append(f"{m:<6} {self.metrics[m]:8.4f} {ref:>8} {'':>8}  {info.label}; "
+                             f"{info.direction}")
         if self.reference is not None:
             lines.append(f"avg |gap| to retrain: {self.avg_gap:.4f} (lower is better, 0 ideal)")
         return "\n".join(lines)
@@ -80,7 +91,8 @@ class AuditReport:
 
 def measure(model: nn.Module, scenario: Scenario, *, seed: int = 0
             ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """RA, FA, TA and the loss MIA (forget vs test) of ``model`` on ``scenario``."""
+    """RA, FA, TA and the loss MIA (forget vs test) of ``model`` on ``scenario``, and the
+    backdoor's attack success rate (ASR) when the scenario planted one."""
     s = scenario.splits
     parts = {
         "retain": (scenario.x_retain, scenario.y_retain),
@@ -94,6 +106,7 @@ def measure(model: nn.Module, scenario: Scenario, *, seed: int = 0
         if part != "retain":
             losses[part] = per_example_loss(logits, labels)
     metrics["MIA"] = simple_mia(losses["forget"], losses["test"], seed=seed)
+    metrics.update(backdoor_metrics(model, scenario))
     return metrics, losses
 
 
