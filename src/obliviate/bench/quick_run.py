@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from obliviate.bench.cache import ModelCache
 from obliviate.config import config_dict
 from obliviate.errors import TrainingDivergedError
 from obliviate.evaluate.audit import PROTOCOL, AuditReport, measure
+from obliviate.timing import stopwatch
 from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:
@@ -58,17 +58,17 @@ class QuickDriver:
         sc, rb = self.sc, self.run.rb
         cfg = rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
-        start = time.perf_counter()
         try:
-            model = unlearn(
-                original, sc.forget_loader(seed=job.seed), sc.retain_loader(seed=job.seed),
-                method=rb.methods[job.method], num_classes=sc.num_classes, val=sc.val_loader(),
-                seed=job.seed, recipe=sc.recipe, config=cfg,
-            )
+            with stopwatch() as watch:
+                model = unlearn(
+                    original, sc.forget_loader(seed=job.seed), sc.retain_loader(seed=job.seed),
+                    method=rb.methods[job.method], num_classes=sc.num_classes,
+                    val=sc.val_loader(), seed=job.seed, recipe=sc.recipe, config=cfg,
+                )
         except TrainingDivergedError as exc:
             self.run.fail(store, job, exc, PROTOCOL, cfg_dict)
             return
-        wall = time.perf_counter() - start
+        wall = watch.seconds
         metrics, losses = measure(model, sc, seed=job.seed)
         values = AuditReport(metrics, losses, dict(reference.metrics)).to_dict()
         values["time_s"] = wall

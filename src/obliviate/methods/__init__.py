@@ -17,5 +17,6 @@ from obliviate.methods import (  # noqa: F401
     retrain,
     salun,
     scrub,
+    sisa,
     ssd,
 )
