@@ -2,6 +2,7 @@
 
 from obliviate.methods import (  # noqa: F401
     bad_teacher,
+    certified_removal,
     cf_k,
     eu_k,
     finetune,
