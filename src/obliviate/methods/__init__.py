@@ -3,6 +3,7 @@
 from obliviate.methods import (  # noqa: F401
     bad_teacher,
     certified_removal,
+    dp_original,
     cf_k,
     eu_k,
     finetune,
