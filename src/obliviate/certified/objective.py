@@ -88,14 +88,13 @@ def newton_removal(w: torch.Tensor, x_removed: torch.Tensor, s_removed: torch.Te
     return w + update, update
 
 
-def residual_bound(update: torch.Tensor, x_kept: torch.Tensor) -> float:
+def residual_bound(update: torch.Tensor, x_kept: torch.Tensor, spectral: float) -> float:
     """The data-dependent bound on the gradient residual |grad L(w_minus; D')| of one step.
 
     Per head: gamma |X'|_2 |u_k| |X' u_k| (the paper's Corollary 1), with u_k = H_k^-1 Delta_k;
     the K heads form one objective in R^(dK), whose residual norm is the root of the sum of
-    squares of the heads'.
+    squares of the heads'. ``spectral`` is |X'|_2, the root of the largest eigenvalue of X'^T X'.
     """
-    spectral = float(torch.linalg.matrix_norm(x_kept, ord=2))
     per_head = GAMMA * spectral * update.norm(dim=0) * (x_kept @ update).norm(dim=0)
     return float(per_head.pow(2).sum().sqrt())
 

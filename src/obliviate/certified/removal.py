@@ -9,7 +9,6 @@ points. Past that budget the model is retrained from scratch, with fresh noise.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -82,14 +81,16 @@ class CertifiedLogisticRegression:
         """Minimise the perturbed objective exactly on (x, y); rows are scaled to unit norm."""
         self.x = unit_rows(x)
         self.k = num_classes or int(y.max()) + 1
-        self.s = obj.signs(y, self.k)
+        # two classes: one head whose sign is the class; more: one head per class (one-vs-rest)
+        self.s = obj.signs(y, self.k)[:, 1:] if self.k == 2 else obj.signs(y, self.k)
         self.kept = np.ones(len(y), dtype=bool)
+        self.gram = self.x.T @ self.x  # X'^T X' of the kept rows, downdated on each removal
         self._train()
         return self
 
     def _train(self) -> None:
         d = self.x.shape[1]
-        self.b = self.sigma * torch.randn(d, self.k, generator=self.generator,
+        self.b = self.sigma * torch.randn(d, self.s.shape[1], generator=self.generator,
                                           dtype=torch.float64)
         self.w = obj.minimise(self.x[self.kept], self.s[self.kept], self.lam, self.b)
 
@@ -119,10 +120,12 @@ class CertifiedLogisticRegression:
     def _step(self, batch: np.ndarray) -> None:
         cert = self.certificate
         self.kept[batch] = False
-        x_kept, s_kept = self.x[self.kept], self.s[self.kept]
+        self.gram = self.gram - self.x[batch].T @ self.x[batch]
+        x_kept = self.x[self.kept]
         w_minus, update = obj.newton_removal(self.w, self.x[batch], self.s[batch], x_kept,
                                              self.lam)
-        bound = obj.residual_bound(update, x_kept)
+        spectral = float(torch.linalg.eigvalsh(self.gram)[-1].clamp_min(0).sqrt())
+        bound = obj.residual_bound(update, x_kept, spectral)
         if cert.used + bound <= cert.budget:
             self.w = w_minus
             self.certificate = replace(cert, used=cert.used + bound,
@@ -135,8 +138,15 @@ class CertifiedLogisticRegression:
 
     # ------------------------------------------------------------------ reading
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """One-vs-rest scores w_k.x for unit-scaled rows of ``x`` (n x K)."""
-        return unit_rows(x) @ self.w
+        """Class scores for unit-scaled rows of ``x`` (n x K): w_k.x one-vs-rest; with two
+        classes (-z/2, z/2), whose softmax is the logistic model's (1 - p, p)."""
+        z = unit_rows(x) @ self.w
+        return torch.cat([-z / 2, z / 2], dim=1) if self.k == 2 else z
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The (K x d) weight of a linear layer that gives :meth:`logits` on unit-norm rows."""
+        return torch.cat([-self.w / 2, self.w / 2], dim=1).T if self.k == 2 else self.w.T
 
     def gradient_residual(self) -> float:
         """|grad L(w; kept rows)|: zero at the exact minimiser, what the bound bounds."""
@@ -147,9 +157,3 @@ class CertifiedLogisticRegression:
         """The minimiser of the same objective (same noise b) on the kept rows, for checks."""
         return obj.minimise(self.x[self.kept], self.s[self.kept], self.lam, self.b)
 
-
-def timed_removal(clf: CertifiedLogisticRegression, ids, batch_size: int | None = None
-                  ) -> tuple[Certificate, float]:
-    start = time.perf_counter()
-    cert = clf.remove(ids, batch_size=batch_size)
-    return cert, time.perf_counter() - start

@@ -89,5 +89,5 @@ def certified_removal(model: nn.Module, data: UnlearnData, cfg: CertifiedRemoval
         clf.fit(torch.cat([xf, xr]), torch.cat([yf, yr]), data.num_classes)
     clf.remove(np.arange(len(yf)), batch_size=cfg.batch_size)
     out = copy.deepcopy(model)
-    _replace(out, name, UnitNormLinear(clf.w.T, clf.certificate))
+    _replace(out, name, UnitNormLinear(clf.weight, clf.certificate))
     return out
