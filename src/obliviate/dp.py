@@ -21,8 +21,14 @@ from torch import nn
 
 from obliviate.config import param
 from obliviate.errors import ConfigError
-from obliviate.train import Recipe, cross_entropy_loss, make_optimizer, make_scheduler, run_loop
-from obliviate.train import tensor_loader
+from obliviate.train import (
+    Recipe,
+    cross_entropy_loss,
+    make_optimizer,
+    make_scheduler,
+    run_loop,
+    tensor_loader,
+)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from obliviate.methods import (  # noqa: F401
     bad_teacher,
     certified_removal,
-    dp_original,
     cf_k,
+    dp_original,
     eu_k,
     finetune,
     fisher,

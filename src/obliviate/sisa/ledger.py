@@ -112,15 +112,15 @@ class Ledger:
     def open_request(self, ids: np.ndarray) -> int:
         """Record a pending request for ``ids``; refuse ids already deleted or pending."""
         with self.transaction() as c:
-            placeholders = ",".join("?" * len(ids))
-            clash = c.execute(
-                f"SELECT deleted.idx, requests.id, requests.status FROM deleted JOIN requests "
-                f"ON requests.id = deleted.request WHERE deleted.idx IN ({placeholders}) "
-                f"ORDER BY deleted.idx LIMIT 1", [int(i) for i in ids]).fetchone()
-            if clash:
-                idx, req, status = clash
+            # checked in Python: a request may hold more ids than SQLite takes as parameters
+            done = {i: (r, st) for i, r, st in c.execute(
+                "SELECT deleted.idx, requests.id, requests.status FROM deleted JOIN requests "
+                "ON requests.id = deleted.request")}
+            clash = next((int(i) for i in ids if int(i) in done), None)
+            if clash is not None:
+                req, status = done[clash]
                 raise DataError(
-                    f"Training index {idx} was already deleted by request {req} ({status}); "
+                    f"Training index {clash} was already deleted by request {req} ({status}); "
                     f"deleting it twice is refused. Remove it from the ids file."
                 )
             cur = c.execute("INSERT INTO requests (created, ids, status) VALUES (?, ?, 'pending')",
