@@ -97,7 +97,8 @@ SisaModel.open(sys.argv[1]).forget([int(i) for i in sys.argv[3:]], on_checkpoint
 """
 
 
-def test_kill_during_retrain_keeps_previous_version_and_next_start_completes(tmp_path, data):
+def test_kill_during_retrain_keeps_previous_version_and_next_start_completes(tmp_path, data,
+                                                                          capsys):
     x, y, sc = data
     model = _train(tmp_path / "m", x, y)
     served = model.ensemble()
@@ -128,7 +129,11 @@ def test_kill_during_retrain_keeps_previous_version_and_next_start_completes(tmp
         after_crash.ledger.open_request(np.array(ids[:1]))
     after_crash.close()
 
-    restarted = SisaModel.open(tmp_path / "m")  # the next start completes the request
+    code, stdout, _ = _cli(capsys, "sisa", "status", str(tmp_path / "m"))
+    assert code == 0 and "1 pending request(s)" in stdout
+    code, stdout, _ = _cli(capsys, "sisa", "forget", str(tmp_path / "m"), "--quiet")
+    assert code == 0 and "completed pending request 1" in stdout  # the next start completes it
+    restarted = SisaModel.open(tmp_path / "m", recover=False)
     status = restarted.status()
     assert status["version"] == 1 and not status["pending"] and status["deleted"] == 2
     for a, b in zip(_states(restarted), _states(expected), strict=True):
