@@ -243,6 +243,9 @@ def validate(path: Annotated[Path, typer.Argument(help="bench YAML file")]) -> N
     console.print(f"{path}: ok ({len(cfg.methods)} method(s) on {cfg.scenario})")
 
 
+app.add_typer(__import__("obliviate.cli_sisa", fromlist=["app"]).app, name="sisa")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typed errors become one line and exit status 2."""
     from obliviate.errors import ObliviateError

@@ -2,7 +2,9 @@
 
 from obliviate.methods import (  # noqa: F401
     bad_teacher,
+    certified_removal,
     cf_k,
+    dp_original,
     eu_k,
     finetune,
     fisher,
@@ -17,5 +19,6 @@ from obliviate.methods import (  # noqa: F401
     retrain,
     salun,
     scrub,
+    sisa,
     ssd,
 )

@@ -27,6 +27,6 @@ def build_model(
         return factory(input_shape, num_classes)
 
 
-from obliviate.models import cnn, mlp, resnet  # noqa: E402,F401  (registration)
+from obliviate.models import cnn, logreg, mlp, resnet  # noqa: E402,F401  (registration)
 
 __all__ = ["MODELS", "build_model"]

@@ -1,0 +1,191 @@
+"""SISA: exact deletion by shard and slice, the ledger, crash recovery, the CLI and the method."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import obliviate as ob
+from conftest import REPO, run_cli
+from obliviate.sisa import ShardPlan, SisaModel, epochs_per_slice, train_shard
+
+RECIPE = ob.Recipe(optimizer="sgd", lr=0.05, epochs=2, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def data():
+    sc = ob.load_scenario("digits", model="mlp")
+    return sc.splits.x_train[:400], sc.splits.y_train[:400], sc
+
+
+def _train(path, x, y, shards=2, slices=2, groups=None):
+    return SisaModel.train(path, x, y, model_name="mlp", shards=shards, slices=slices,
+                           recipe=RECIPE, seed=0, num_classes=10, groups=groups)
+
+
+def _states(model):
+    return [m.state_dict() for m in model.ensemble().constituents]
+
+
+def _equal(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plan_partitions_every_index_once_and_schedules_epochs_like_the_authors():
+    plan = ShardPlan.build(103, 4, 3, seed=1)
+    flat = np.concatenate([part for shard in plan.members for part in shard])
+    assert sorted(flat.tolist()) == list(range(103))
+    s, r = plan.owners()[57]
+    assert 57 in plan.members[s][r] and plan.locate(np.array([57])) == {int(s): int(r)}
+    assert epochs_per_slice(30, 1) == [30]
+    # 2R/(R+1) * E/R per slice: slices cover 1/4..4/4 of the shard, 20 data-epochs in total
+    sched = epochs_per_slice(20, 4)
+    assert sum(e * (r + 1) / 4 for r, e in enumerate(sched)) == pytest.approx(20)
+    with pytest.raises(ob.ConfigError, match="cannot cut 5 training examples"):
+        ShardPlan.build(5, 3, 2)
+
+
+def test_deletion_equals_training_the_shard_without_the_ids(tmp_path, data):
+    x, y, _ = data
+    model = _train(tmp_path / "m", x, y)
+    before = _states(model)
+    plan = model.plan
+    ids = np.array([plan.members[1][1][0], plan.members[1][1][3]])  # shard 1, slice 1 only
+    result = model.forget(ids)
+    assert result.shards == {1: 1} and result.version == 1
+    after = _states(model)
+    assert _equal(after[0], before[0])  # shard 0 untouched
+    assert not _equal(after[1], before[1])
+    scratch = train_shard(model.factory, x, y, plan, 1, RECIPE, 0, deleted=ids)
+    assert _equal(after[1], scratch.state_dict())  # exact: as if never trained on them
+    # the same id twice is refused, also after a restart; out-of-range ids are refused
+    reopened = SisaModel.open(tmp_path / "m")
+    with pytest.raises(ob.DataError, match=f"Training index {ids[0]} was already deleted by "
+                                           f"request 1"):
+        reopened.forget([int(ids[0])])
+    with pytest.raises(ob.DataError, match="out of range"):
+        reopened.forget([400])
+    status = reopened.status()
+    assert status["deleted"] == 2 and status["version"] == 1 and not status["pending"]
+    assert status["requests"][0]["remaining_hash"] == result.remaining_hash
+
+
+def test_group_deletion_removes_every_member(tmp_path, data):
+    x, y, _ = data
+    groups = np.arange(len(y)) // 10
+    model = _train(tmp_path / "g", x, y, groups=groups)
+    result = model.forget(groups=[7])
+    assert sorted(result.ids) == list(range(70, 80))
+    with pytest.raises(ob.DataError, match="Group 999 does not occur"):
+        model.forget(groups=[999])
+
+
+KILLED_FORGET = """
+import sys, time, pathlib
+from obliviate.sisa import SisaModel
+marker = pathlib.Path(sys.argv[2])
+def stall(shard, slice_, state):
+    marker.write_text(f"{shard} {slice_}")
+    time.sleep(120)
+SisaModel.open(sys.argv[1]).forget([int(i) for i in sys.argv[3:]], on_checkpoint=stall)
+"""
+
+
+def test_kill_during_retrain_keeps_previous_version_and_next_start_completes(tmp_path, data,
+                                                                          capsys):
+    x, y, sc = data
+    model = _train(tmp_path / "m", x, y)
+    served = model.ensemble()
+    before = served(sc.splits.x_test)
+    ids = [int(model.plan.members[0][0][2]), int(model.plan.members[1][1][1])]
+    shutil.copytree(tmp_path / "m", tmp_path / "ref")
+    expected = SisaModel.open(tmp_path / "ref")
+    expected.forget(ids)  # the same request, not interrupted
+    model.close()
+
+    marker = tmp_path / "checkpoint-written"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_FORGET, str(tmp_path / "m"),
+                             str(marker), *map(str, ids)], env=env)
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), "the retrain never wrote a checkpoint"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert list((tmp_path / "m").glob("shard*/slice*.v1.safetensors"))  # a partial new version
+
+    after_crash = SisaModel.open(tmp_path / "m", recover=False)
+    assert [r.ids for r in after_crash.ledger.pending()] == [tuple(sorted(ids))]
+    assert after_crash.status()["version"] == 0
+    assert torch.equal(after_crash.ensemble()(sc.splits.x_test), before)  # still usable
+    with pytest.raises(ob.DataError, match="already deleted by request 1 \\(pending\\)"):
+        after_crash.ledger.open_request(np.array(ids[:1]))
+    after_crash.close()
+
+    code, stdout, _ = _cli(capsys, "sisa", "status", str(tmp_path / "m"))
+    assert code == 0 and "1 pending request(s)" in stdout
+    code, stdout, _ = _cli(capsys, "sisa", "forget", str(tmp_path / "m"), "--quiet")
+    assert code == 0 and "completed pending request 1" in stdout  # the next start completes it
+    restarted = SisaModel.open(tmp_path / "m", recover=False)
+    status = restarted.status()
+    assert status["version"] == 1 and not status["pending"] and status["deleted"] == 2
+    for a, b in zip(_states(restarted), _states(expected), strict=True):
+        assert _equal(a, b)
+
+
+def _cli(capsys, *args):
+    from obliviate.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*args])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exc.value.code or 0, out.out, out.err
+
+
+def test_cli_train_forget_status(tmp_path, capsys):
+    out = tmp_path / "cli"
+    r = run_cli("sisa", "train", "digits", "--shards", "2", "--slices", "2", "--epochs", "1",
+                "--option", "model=mlp", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout
+    (tmp_path / "ids.txt").write_text("3\n# a comment\n5\n")
+    code, stdout, err = _cli(capsys, "sisa", "forget", str(out), "--ids",
+                             str(tmp_path / "ids.txt"), "--quiet")
+    assert code == 0 and "deleted 2 id(s)" in stdout, err
+    code, _, err = _cli(capsys, "sisa", "forget", str(out), "--ids", str(tmp_path / "ids.txt"))
+    assert code == 2 and "already deleted" in err and "Traceback" not in err
+    code, stdout, _ = _cli(capsys, "sisa", "status", str(out), "--json")
+    assert code == 0 and '"version": 1' in stdout
+    code, _, err = _cli(capsys, "sisa", "status", str(tmp_path / "nothing"))
+    assert code == 2 and "is not a SISA model directory" in err
+
+
+def test_sisa_method_is_deterministic_keeps_utility_and_times_only_the_deletion(digits):
+    import time
+
+    from obliviate.timing import stopwatch
+
+    def run():
+        start = time.perf_counter()
+        with stopwatch() as watch:
+            model = ob.unlearn(digits.new_model(0), digits.forget_loader(),
+                               digits.retain_loader(), method="sisa", recipe=digits.recipe,
+                               seed=0, shards=2, epochs=10)
+        return model, watch.seconds, time.perf_counter() - start
+
+    first, timed, wall = run()
+    again, _, _ = run()  # the ensemble's training is cached
+    for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert timed < wall  # the ensemble's first training is left out of the method's time
+    with torch.no_grad():
+        test_acc = (first(digits.splits.x_test).argmax(1) == digits.splits.y_test).float().mean()
+    assert test_acc > 0.85
