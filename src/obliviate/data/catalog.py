@@ -14,6 +14,7 @@ from obliviate.data import sources
 from obliviate.data.forget import parse_forget_spec, select_forget
 from obliviate.data.scenario import Scenario, Splits
 from obliviate.errors import ConfigError
+from obliviate.evaluate.tasks import check_forget_kind
 from obliviate.registry import Registry
 from obliviate.train import Recipe
 
@@ -30,6 +31,9 @@ class ScenarioSpec:
     recipes: Mapping[str, Recipe]
     forgets: str = "random, class, classes, ids"
     method_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    task: str = "classification"  # "regression" or "anomaly": see obliviate.evaluate.tasks
+    default_forget: str = "random:0.1"
+    model_options: Callable[[Splits], dict[str, Any]] | None = None  # sizes read off the data
 
 
 SCENARIOS: Registry[ScenarioSpec] = Registry("scenario")
@@ -131,7 +135,7 @@ _SPLITS_CACHE: dict[tuple, Splits] = {}
 
 def load_scenario(
     name: str,
-    forget: str = "random:0.1",
+    forget: str | None = None,
     seed: int = 0,
     *,
     recipe: Mapping[str, Any] | None = None,
@@ -141,7 +145,8 @@ def load_scenario(
 
     Args:
         name: a registered scenario (``obliviate scenarios`` lists them).
-        forget: a forget spec such as ``random:0.1``, ``random:100``, ``class:3`` or ``ids:FILE``.
+        forget: a forget spec such as ``random:0.1``, ``random:100``, ``class:3`` or ``ids:FILE``;
+            None takes the scenario's default (``random:0.1`` unless it says otherwise).
         seed: chooses the forget set (random specs).
         recipe: overrides of the training recipe, e.g. ``{"epochs": 5}``.
         **options: scenario options, e.g. ``model="mlp"`` or ``train_size=5000``.
@@ -160,7 +165,8 @@ def load_scenario(
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = spec.build(opts)
     splits = _SPLITS_CACHE[key]
-    parsed = parse_forget_spec(forget)
+    parsed = parse_forget_spec(spec.default_forget if forget is None else forget)
+    check_forget_kind(spec.task, parsed.kind, parsed.text, name)
     idx = select_forget(parsed, splits.y_train.numpy(), seed)
     return Scenario(
         name=name,
@@ -172,4 +178,9 @@ def load_scenario(
         model_name=model,
         recipe=recipe_cfg,
         method_defaults={k: dict(v) for k, v in spec.method_defaults.items()},
+        task=spec.task,
+        model_options=spec.model_options(splits) if spec.model_options else {},
     )
+
+
+from obliviate.data import domains  # noqa: E402,F401  (registers mnist5k, credit, ... shuttle)
