@@ -31,7 +31,7 @@ def build_model(
         return factory(input_shape, num_classes, **options)
 
 
-from obliviate.models import cnn, mlp  # noqa: E402,F401  (registration)
-from obliviate.models import autoencoder, logreg, mf, text  # noqa: E402,F401  (registration)
+# registration
+from obliviate.models import autoencoder, cnn, logreg, mf, mlp, text  # noqa: E402,F401
 
 __all__ = ["MODELS", "build_model"]

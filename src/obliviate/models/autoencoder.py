@@ -24,7 +24,7 @@ class AnomalyAutoencoder(nn.Module):
     def __init__(self, in_features: int, hidden: int = 32, code: int = 3):
         super().__init__()
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, code), nn.ReLU())
+                                     nn.Linear(hidden, code))  # linear code: no dead units
         self.decoder = nn.Sequential(nn.Linear(code, hidden), nn.ReLU(),
                                      nn.Linear(hidden, in_features))
 

@@ -8,6 +8,22 @@ from torch import nn
 from obliviate.models import MODELS
 
 
+class _Table(nn.Embedding):
+    """An embedding table drawn from N(0, std^2); std 0 gives zeros (the biases).
+
+    Its own ``reset_parameters`` keeps this initialisation when a method re-initialises the
+    model (``retrain``, EU-k): nn.Embedding's default N(0, 1) would wreck the dot products.
+    """
+
+    def __init__(self, rows: int, dim: int, std: float):
+        self.std = std
+        super().__init__(rows, dim)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weight.normal_(0.0, self.std) if self.std > 0 else self.weight.zero_()
+
+
 class MatrixFactorization(nn.Module):
     """rating(u, i) = mean + b_u + b_i + <p_u, q_i> (Koren, Bell, Volinsky 2009).
 
@@ -20,14 +36,10 @@ class MatrixFactorization(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, dim: int = 32, mean: float = 3.5):
         super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
-        self.user_bias = nn.Embedding(n_users, 1)
-        self.item_bias = nn.Embedding(n_items, 1)
-        for table in (self.user, self.item):
-            nn.init.normal_(table.weight, std=0.05)
-        for table in (self.user_bias, self.item_bias):
-            nn.init.zeros_(table.weight)
+        self.user = _Table(n_users, dim, std=0.05)
+        self.item = _Table(n_items, dim, std=0.05)
+        self.user_bias = _Table(n_users, 1, std=0.0)
+        self.item_bias = _Table(n_items, 1, std=0.0)
         self.register_buffer("mean", torch.tensor(float(mean)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
