@@ -126,6 +126,11 @@ def test_mf_unlearns_through_the_library_api():
     assert not torch.equal(out.user.weight, model.user.weight)
     with pytest.raises(ConfigError, match="needs a classifier"):
         ob.unlearn(model, sc.forget_loader(), sc.retain_loader(), method="scrub")
+    # re-initialising (the retrain method, EU-k) keeps the small init, not N(0, 1)
+    from obliviate.methods.common import reinit_parameters
+
+    fresh = reinit_parameters(sc.new_model(1), torch.Generator().manual_seed(0))
+    assert 0.03 < fresh.user.weight.std() < 0.07 and fresh.item_bias.weight.abs().max() == 0
 
 
 def test_shuttle_contamination_hurts_and_forgetting_restores_auroc(tmp_path):
