@@ -78,9 +78,12 @@ def _fmt(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}±{std:.{digits}f}"
 
 
+# each scenario's utility: accuracy, RMSE (ratings) or anomaly score and AUROC; absent ones hide
+QUICK_UTILITY = ("RA", "FA", "TA", "ASR", "R_RMSE", "F_RMSE", "T_RMSE", "R_ERR", "F_AUROC", "T_AUROC")
 COLUMNS = {
-    "quick": [("RA", 3), ("FA", 3), ("TA", 3), ("ASR", 3), ("MIA", 3), ("RA_gap", 3), ("FA_gap", 3),
-              ("TA_gap", 3), ("MIA_gap", 3), ("avg_gap", 3), ("time_s", 2), ("time_ratio", 3)],
+    "quick": [*[(m, 3) for m in QUICK_UTILITY], ("MIA", 3),
+              *[(f"{m}_gap", 3) for m in (*QUICK_UTILITY, "MIA")],
+              ("avg_gap", 3), ("time_s", 2), ("time_ratio", 3)],
     "challenge": [("F", 4), ("F_ratio", 3), ("score", 4), ("RA_ratio", 3), ("TA_ratio", 3),
                   ("FA", 3), ("time_s", 2), ("time_ratio", 3)],
     "ulira": [("attack_acc", 3), ("attack_acc_at_0", 3), ("auc", 3), ("tpr_1pct", 3),
@@ -104,7 +107,8 @@ def print_leaderboard(board: Any, title: str, protocol: str = "quick") -> None:
         style = "bold" if row["method"] == "retrain (reference)" else None
         table.add_row(*cells, str(row["status"]), style=style)
     console.print(table)
-    console.print(legend(protocol), style="dim")
+    console.print(legend(protocol, list(board.columns) if protocol == "quick" else None),
+                  style="dim")
 
 
 @app.command()

@@ -109,6 +109,7 @@ def train_population(
     *,
     device: str | torch.device = "cpu",
     chunk_size: int | None = None,
+    model_options: dict | None = None,
 ) -> Population:
     """Train model i on ``x[masks[i]]`` from ``seeds[i]``, for all M models at once.
 
@@ -124,6 +125,7 @@ def train_population(
         recipe: the training recipe shared by all models.
         device: where to train.
         chunk_size: train at most this many models at a time, to bound memory.
+        model_options: data-given model sizes (a scenario's ``model_options``).
 
     Returns:
         The trained :class:`Population`; ``.models()`` gives the list of modules.
@@ -132,7 +134,8 @@ def train_population(
     size = chunk_size or len(seeds)
     parts = [
         _train_chunk(model_name, input_shape, num_classes, x, y, masks[i:i + size],
-                     [int(s) for s in seeds[i:i + size]], recipe, torch.device(device))
+                     [int(s) for s in seeds[i:i + size]], recipe, torch.device(device),
+                     model_options or {})
         for i in range(0, len(seeds), size)
     ]
     cat = lambda attr: {k: torch.cat([getattr(p, attr)[k] for p in parts])  # noqa: E731
@@ -140,9 +143,11 @@ def train_population(
     return Population(parts[0].skeleton, cat("params"), cat("buffers"))
 
 
-def _train_chunk(model_name, input_shape, num_classes, x, y, masks, seeds, recipe, device):
+def _train_chunk(model_name, input_shape, num_classes, x, y, masks, seeds, recipe, device,
+                 options):
     pop = Population.from_models(
-        [build_model(model_name, input_shape, num_classes, seed=s).to(device) for s in seeds])
+        [build_model(model_name, input_shape, num_classes, seed=s, **options).to(device)
+         for s in seeds])
     params, buffers, bs = pop.params, pop.buffers, recipe.batch_size
     x, y = x.to(device), y.to(device)
     members = [torch.nonzero(m).flatten() for m in masks]

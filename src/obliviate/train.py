@@ -142,7 +142,15 @@ def to_device(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.T
 
 
 def cross_entropy_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The training loss of a batch: cross-entropy, or the model's own ``objective``.
+
+    Models of other tasks (rating regression, anomaly scoring) declare
+    ``objective(outputs, targets)``; every method built on this loss then works on them too.
+    """
     x, y = to_device(batch, model_device(model))
+    objective = getattr(model, "objective", None)
+    if objective is not None:
+        return objective(model(x), y)
     return nn.functional.cross_entropy(model(x), y)
 
 
@@ -175,6 +183,7 @@ def train_model(
     *,
     owner: str = "train",
     device: str | torch.device = "cpu",
+    model_options: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, float]:
     """Train a fresh ``model_name`` on (x, y) from ``seed``; returns (model, wall seconds).
 
@@ -184,7 +193,8 @@ def train_model(
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(model_name, input_shape, num_classes, seed=seed).to(device)
+        model = build_model(model_name, input_shape, num_classes, seed=seed,
+                            **(model_options or {})).to(device)
         loader = tensor_loader(x, y, recipe.batch_size, shuffle=True, seed=seed)
         fit(model, lambda epoch: loader, recipe, owner=owner)
     return model, time.perf_counter() - start

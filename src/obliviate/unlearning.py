@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
+from obliviate.evaluate.tasks import check_method_task
 from obliviate.registry import Registry
 from obliviate.train import Recipe, check_finite_weights
 
@@ -194,7 +195,8 @@ def unlearn(
         **overrides: method parameters, e.g. ``epochs=3, lr=0.01``.
 
     Raises:
-        ConfigError: unknown method or invalid parameters (checked before any training).
+        ConfigError: unknown method or invalid parameters (checked before any training), or a
+            method that needs class probabilities on a regression or anomaly model.
         DataError: missing retain data for a method that needs it.
         TrainingDivergedError: the loss or the weights became NaN or infinite.
 
@@ -214,8 +216,10 @@ def unlearn(
             f"Method '{info.name}' needs the retain set; pass retain=<DataLoader>, or choose a "
             f"method that works from the forget set alone (e.g. neggrad)."
         )
+    task = getattr(model, "task", "classification")  # regression/anomaly models say so
+    check_method_task(info.name, info.family, task)
     if num_classes is None:
-        num_classes = infer_num_classes(model)
+        num_classes = infer_num_classes(model) if task == "classification" else 1
     generator = torch.Generator().manual_seed(seed)
     forget, retain = reseeded(forget, seed), reseeded(retain, seed + 1)
     data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe)

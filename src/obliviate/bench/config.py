@@ -14,6 +14,7 @@ from obliviate.config import build_config
 from obliviate.data import SCENARIOS, load_scenario, parse_forget_spec
 from obliviate.data.scenario import Scenario
 from obliviate.errors import ConfigError
+from obliviate.evaluate.tasks import check_method_task
 from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo, resolve_method
 
@@ -28,7 +29,7 @@ class BenchConfig:
 
     scenario: str
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    forget: str = "random:0.1"
+    forget: str | None = None  # None: the scenario's default (random:0.1 unless it says)
     protocol: str = "quick"
     seeds: int = 1
     models: int | None = None
@@ -115,6 +116,18 @@ def _check_choice(kind: str, value: str, choices: tuple[str, ...], later: str) -
         )
 
 
+def check_scenario_task(scenario: Scenario, protocol: str, infos: Mapping[str, MethodInfo]
+                        ) -> None:
+    """Regression and anomaly scenarios: the quick protocol, and methods that need no classes."""
+    if scenario.task == "classification":
+        return
+    if protocol != "quick":
+        raise ConfigError(f"The {protocol} protocol scores class confidences; {scenario.name} is "
+                          f"a {scenario.task} scenario. Use --protocol quick.")
+    for info in infos.values():
+        check_method_task(info.name, info.family, scenario.task)
+
+
 def resolve(cfg: BenchConfig) -> ResolvedBench:
     """Check every part of ``cfg`` and load what it names; raises on the first problem."""
     SCENARIOS.get(cfg.scenario)
@@ -133,6 +146,8 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
                           f"is 64, 32 for ulira). Got {cfg.models!r} instead.")
     if not cfg.methods:
         raise ConfigError("No method given; pass -m METHOD (see 'obliviate methods').")
+    if cfg.forget is None:
+        cfg.forget = SCENARIOS.get(cfg.scenario).default_forget
     parse_forget_spec(cfg.forget)
     sets = parse_assignments(cfg.set)
     infos = {}
@@ -153,6 +168,7 @@ def resolve(cfg: BenchConfig) -> ResolvedBench:
     options = {**sets.get("scenario", {}), **sets.get(cfg.scenario, {})}
     scenario = load_scenario(cfg.scenario, forget=cfg.forget, seed=0,
                              recipe=sets.get("recipe"), **options)
+    check_scenario_task(scenario, cfg.protocol, infos)
     configs = {}
     for name, info in infos.items():
         tuned = scenario.method_defaults.get(info.name, {})

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from obliviate.bench.store import ResultStore, atomic_write_text
-from obliviate.evaluate.audit import GAP_METRICS, METRICS, SCENARIO_METRICS
+from obliviate.evaluate.audit import METRICS, SCENARIO_METRICS
+from obliviate.evaluate.tasks import all_metric_infos, gap_metrics
 
 REFERENCE_ROWS = ("original", "retrain (reference)")
 
@@ -25,8 +26,9 @@ def _reference_gaps(store: ResultStore, jobs: Sequence[Any]) -> dict[str, dict[s
     for job in jobs:
         if job.kind == "original":
             pair = by_seed.get(job.seed, {})
-            if all(m in pair.get(k, {}) for k in ("original", "retrain") for m in GAP_METRICS):
-                gaps = {f"{m}_gap": pair["original"][m] - pair["retrain"][m] for m in GAP_METRICS}
+            keys = gap_metrics(pair.get("original", {}))
+            if all(m in pair.get(k, {}) for k in ("original", "retrain") for m in keys):
+                gaps = {f"{m}_gap": pair["original"][m] - pair["retrain"][m] for m in keys}
                 gaps["avg_gap"] = float(np.mean([abs(v) for v in gaps.values()]))
                 out[job.key] = gaps
     return out
@@ -59,7 +61,7 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str =
             values.setdefault("time_s", run["wall_s"])
         elif job.kind == "retrain" and "MIA" in values:
             values.update({"time_s": run["wall_s"], "time_ratio": 1.0, "avg_gap": 0.0,
-                           **{f"{m}_gap": 0.0 for m in GAP_METRICS}})
+                           **{f"{m}_gap": 0.0 for m in gap_metrics(values)}})
         if values.get("over_cutoff"):
             status[job.method] = "over the runtime cut-off: scores 0"
         names += [n for n in values if n not in names]
@@ -90,8 +92,8 @@ def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:
     return path
 
 
-def legend(protocol: str = "quick") -> str:
-    """One line per metric: meaning, direction and ideal."""
+def legend(protocol: str = "quick", columns: Sequence[str] | None = None) -> str:
+    """One line per metric: meaning, direction and ideal (of the ``columns`` shown, if given)."""
     if protocol == "ulira":
         return "\n".join([
             "attack_acc: U-LiRA's best-threshold accuracy at telling a target's unlearned pool "
@@ -111,10 +113,11 @@ def legend(protocol: str = "quick") -> str:
             "FA: mean forget accuracy; time_ratio: mean run time / retrain time (cut-off 0.2 "
             "unless set)",
         ])
-    lines = [f"{m}: {i.label}; {i.direction}; ideal: {i.ideal}"
-             for m, i in {**METRICS, **SCENARIO_METRICS}.items()]
+    infos = METRICS if columns is None else \
+        {m: i for m, i in {**all_metric_infos(), **SCENARIO_METRICS}.items() if m in columns}
+    lines = [f"{m}: {i.label}; {i.direction}; ideal: {i.ideal}" for m, i in infos.items()]
     lines.append("X_gap: metric - retrain's metric, same seed; ideal: 0")
-    lines.append("avg_gap: mean |metric - retrain| over RA, FA, TA, MIA; lower is better; "
-                 "ideal: 0")
+    lines.append(f"avg_gap: mean |metric - retrain| over {', '.join(gap_metrics(infos))}; "
+                 f"lower is better; ideal: 0")
     lines.append("time_ratio: wall time / retrain's training time; lower is better")
     return "\n".join(lines)

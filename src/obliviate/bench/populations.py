@@ -27,7 +27,8 @@ def cached_population(cache: ModelCache, sc: Scenario, tag: str, seed: int, mask
         return cached
     start = time.perf_counter()
     pop = train_population(sc.model_name, sc.input_shape, sc.num_classes, sc.splits.x_train,
-                           sc.splits.y_train, masks, seeds, sc.recipe, chunk_size=chunk_size)
+                           sc.splits.y_train, masks, seeds, sc.recipe, chunk_size=chunk_size,
+                           model_options=sc.model_options)
     cache.save_population(fingerprint, pop, {"tag": tag, "seeds": seeds,
                                              "train_seconds": time.perf_counter() - start})
     return pop

@@ -29,8 +29,8 @@ from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
 from obliviate.evaluate.utility import accuracy
 from obliviate.population import predict_population
-from obliviate.train import tensor_loader
 from obliviate.timing import stopwatch
+from obliviate.train import tensor_loader
 from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:

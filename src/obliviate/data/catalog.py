@@ -15,6 +15,7 @@ from obliviate.data.forget import parse_forget_spec
 from obliviate.data.reasons import prepare_forget
 from obliviate.data.scenario import Scenario, Splits
 from obliviate.errors import ConfigError
+from obliviate.evaluate.tasks import check_forget_kind
 from obliviate.registry import Registry
 from obliviate.train import Recipe
 
@@ -32,6 +33,9 @@ class ScenarioSpec:
     forgets: str = "random, class, classes, ids, mislabeled, poisoned"
     method_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     superclasses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # for subclass:
+    task: str = "classification"  # "regression" or "anomaly": see obliviate.evaluate.tasks
+    default_forget: str = "random:0.1"
+    model_options: Callable[[Splits], dict[str, Any]] | None = None  # sizes read off the data
 
 
 SCENARIOS: Registry[ScenarioSpec] = Registry("scenario")
@@ -136,7 +140,7 @@ _SPLITS_CACHE: dict[tuple, Splits] = {}
 
 def load_scenario(
     name: str,
-    forget: str = "random:0.1",
+    forget: str | None = None,
     seed: int = 0,
     *,
     recipe: Mapping[str, Any] | None = None,
@@ -147,7 +151,8 @@ def load_scenario(
     Args:
         name: a registered scenario (``obliviate scenarios`` lists them).
         forget: a forget spec such as ``random:0.1``, ``class:3``, ``ids:FILE``,
-            ``groups:0.1``, ``mislabeled:0.1``, ``poisoned:0.05`` or ``subclass:sneaker``.
+            ``groups:0.1``, ``mislabeled:0.1``, ``poisoned:0.05`` or ``subclass:sneaker``;
+            None takes the scenario's default (``random:0.1`` unless it says otherwise).
         seed: chooses the forget set (and the flipped or poisoned examples).
         recipe: overrides of the training recipe, e.g. ``{"epochs": 5}``.
         **options: scenario options, e.g. ``model="mlp"`` or ``train_size=5000``.
@@ -166,7 +171,8 @@ def load_scenario(
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE[key] = spec.build(opts)
     splits = _SPLITS_CACHE[key]
-    parsed = parse_forget_spec(forget)
+    parsed = parse_forget_spec(spec.default_forget if forget is None else forget)
+    check_forget_kind(spec.task, parsed.kind, parsed.text, name)
     prepared = prepare_forget(parsed, splits, seed, scenario=name,
                               superclasses=spec.superclasses)
     return Scenario(
@@ -180,7 +186,9 @@ def load_scenario(
         recipe=recipe_cfg,
         method_defaults={k: dict(v) for k, v in spec.method_defaults.items()},
         backdoor=prepared.backdoor,
+        task=spec.task,
+        model_options=spec.model_options(prepared.splits) if spec.model_options else {},
     )
 
 
-from obliviate.data import custom  # noqa: E402,F401  (registers the 'custom' scenario)
+from obliviate.data import custom, domains  # noqa: E402,F401  (register custom, mnist5k, ...)

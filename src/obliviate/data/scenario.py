@@ -54,6 +54,8 @@ class Scenario:
     recipe: Recipe
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     backdoor: Backdoor | None = None  # the trigger planted by a poisoned:FRACTION forget spec
+    task: str = "classification"  # or "regression", "anomaly" (obliviate.evaluate.tasks)
+    model_options: dict[str, Any] = field(default_factory=dict)  # data-given sizes, e.g. vocab
 
     def __post_init__(self) -> None:
         n = len(self.splits.y_train)
@@ -103,7 +105,10 @@ class Scenario:
                 "retain": len(self.retain_idx),
             },
             "split_hashes": self.split_hashes(),
+            # only where they apply, so that classification scenarios keep their job keys
             **({"backdoor": self.backdoor.describe()} if self.backdoor is not None else {}),
+            **({"task": self.task} if self.task != "classification" else {}),
+            **({"model_options": self.model_options} if self.model_options else {}),
         }
 
     def fingerprint(self, kind: str, seed: int) -> str:
@@ -162,7 +167,8 @@ class Scenario:
     def new_model(self, seed: int = 0) -> nn.Module:
         from obliviate.models import build_model
 
-        return build_model(self.model_name, self.input_shape, self.num_classes, seed=seed)
+        return build_model(self.model_name, self.input_shape, self.num_classes, seed=seed,
+                           **self.model_options)
 
     def train_original(self, seed: int = 0, *, device: str = "cpu") -> nn.Module:
         """Train on the full training set (forget and retain) with the scenario's recipe."""
@@ -175,11 +181,13 @@ class Scenario:
     def train_original_timed(self, seed: int = 0, *, device: str = "cpu"):
         s = self.splits
         return train_model(self.model_name, self.input_shape, self.num_classes, s.x_train,
-                           s.y_train, self.recipe, seed, owner="original", device=device)
+                           s.y_train, self.recipe, seed, owner="original", device=device,
+                           model_options=self.model_options)
 
     def train_retrained_timed(self, seed: int = 0, *, device: str = "cpu"):
         return train_model(self.model_name, self.input_shape, self.num_classes, self.x_retain,
-                           self.y_retain, self.recipe, seed, owner="retrain", device=device)
+                           self.y_retain, self.recipe, seed, owner="retrain", device=device,
+                           model_options=self.model_options)
 
 
 def _tensor_hash(x: torch.Tensor, y: torch.Tensor) -> str:

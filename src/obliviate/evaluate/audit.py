@@ -11,28 +11,14 @@ from torch import nn
 from obliviate.data.scenario import Scenario
 from obliviate.evaluate.backdoor import backdoor_metrics
 from obliviate.evaluate.mia import simple_mia
-from obliviate.evaluate.utility import accuracy, per_example_loss, predict, tensor_batches
+from obliviate.evaluate.tasks import TASKS, MetricInfo, all_metric_infos, gap_metrics, get_task
+from obliviate.evaluate.utility import predict, tensor_batches
 
 PROTOCOL = "quick/1"
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """What a metric means, which way is better, and what the ideal is."""
-
-    label: str
-    direction: str
-    ideal: str
-
-
-METRICS: dict[str, MetricInfo] = {
-    "RA": MetricInfo("retain accuracy", "higher is better", "retrain's value or above"),
-    "FA": MetricInfo("forget accuracy", "closer to retrain is better", "retrain's value"),
-    "TA": MetricInfo("test accuracy", "higher is better", "retrain's value or above"),
-    "MIA": MetricInfo("loss-MIA accuracy, forget vs test", "closer to retrain is better",
-                      "retrain's value (about 0.5)"),
-}
-GAP_METRICS = ("RA", "FA", "TA", "MIA")
+METRICS: dict[str, MetricInfo] = dict(TASKS["classification"].metrics)
+GAP_METRICS = ("RA", "FA", "TA", "MIA")  # classification's; other tasks: tasks.gap_metrics
 # Measured only where the scenario defines them; not part of avg_gap.
 SCENARIO_METRICS: dict[str, MetricInfo] = {
     "ASR": MetricInfo("backdoor attack success rate on triggered test inputs (poisoned: only)",
@@ -45,7 +31,8 @@ class AuditReport:
     """Metrics of one model; with a reference (the retrained model) also the gaps to it.
 
     ``gaps[m]`` is ``metrics[m] - reference[m]``; ``avg_gap`` is the mean absolute gap over
-    RA, FA, TA and MIA (SalUn's "Avg. Gap"; lower is better, 0 is ideal).
+    RA, FA, TA and MIA (SalUn's "Avg. Gap"; lower is better, 0 is ideal), or over the task's
+    own four metrics on a regression or anomaly scenario.
     """
 
     metrics: dict[str, float]
@@ -57,7 +44,7 @@ class AuditReport:
     def gaps(self) -> dict[str, float]:
         if self.reference is None:
             return {}
-        return {m: self.metrics[m] - self.reference[m] for m in GAP_METRICS}
+        return {m: self.metrics[m] - self.reference[m] for m in gap_metrics(self.metrics)}
 
     @property
     def avg_gap(self) -> float:
@@ -74,7 +61,9 @@ class AuditReport:
 
     def __str__(self) -> str:
         lines = [f"{'metric':<6} {'value':>8} {'retrain':>8} {'gap':>8}  meaning"]
-        for m, info in METRICS.items():
+        infos = all_metric_infos()
+        for m in gap_metrics(self.metrics):
+            info = infos[m]
             ref = "" if self.reference is None else f"{self.reference[m]:8.4f}"
             gap = "" if self.reference is None else f"{self.gaps[m]:+8.4f}"
             lines.append(f"{m:<6} {self.metrics[m]:8.4f} {ref:>8} {gap:>8}  {info.label}; "
@@ -91,20 +80,22 @@ class AuditReport:
 
 def measure(model: nn.Module, scenario: Scenario, *, seed: int = 0
             ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """RA, FA, TA and the loss MIA (forget vs test) of ``model`` on ``scenario``, and the
-    backdoor's attack success rate (ASR) when the scenario planted one."""
+    """Retain, forget and test utility and the loss MIA (forget vs test) of ``model``.
+
+    The utility is the scenario task's (:mod:`obliviate.evaluate.tasks`): RA, FA, TA for a
+    classifier, R_RMSE, F_RMSE, T_RMSE for ratings, R_ERR, F_AUROC, T_AUROC for anomaly scores;
+    and the backdoor's attack success rate (ASR) when the scenario planted one.
+    """
     s = scenario.splits
+    task = get_task(scenario.task)
     parts = {
         "retain": (scenario.x_retain, scenario.y_retain),
         "forget": (scenario.x_forget, scenario.y_forget),
         "test": (s.x_test, s.y_test),
     }
-    metrics, losses = {}, {}
-    for part, (x, y) in parts.items():
-        logits, labels = predict(model, tensor_batches(x, y))
-        metrics[f"{part[0].upper()}A"] = accuracy(logits, labels)
-        if part != "retain":
-            losses[part] = per_example_loss(logits, labels)
+    outputs = {part: predict(model, tensor_batches(x, y)) for part, (x, y) in parts.items()}
+    metrics = task.utility(outputs)
+    losses = {part: task.loss(*outputs[part]) for part in ("forget", "test")}
     metrics["MIA"] = simple_mia(losses["forget"], losses["test"], seed=seed)
     metrics.update(backdoor_metrics(model, scenario))
     return metrics, losses
