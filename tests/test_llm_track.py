@@ -78,7 +78,7 @@ def test_every_method_forgets_and_is_deterministic(tofu, method):
                  "lr": 3e-2, "batch_size": 8} if method == "rmu" else dict(FAST)
     if method in ("npo", "npo+gd", "idk-dpo"):
         overrides["lr"] = 1e-2
-    args = dict(forget_idk=sc.forget_idk_set(), method=method, seed=1, overrides=overrides)
+    args = dict(forget_idk=sc.forget_idk_set(), method=method, seed=1, **overrides)
     a = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
     b = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
     for k, v in original.state_dict().items():
@@ -91,12 +91,12 @@ def test_every_method_forgets_and_is_deterministic(tofu, method):
 
 def test_ga_lowers_forget_probability_and_lora_merges(tofu):
     sc, original, retain, _ = tofu
-    ga = unlearn_lm(original, sc.forget_set(), method="ga", overrides=FAST)
+    ga = unlearn_lm(original, sc.forget_set(), method="ga", **FAST)
     m_ga, _ = evaluate_lm(ga, sc)
     m_orig, _ = evaluate_lm(original, sc)
     assert m_ga["forget_prob"] < m_orig["forget_prob"] - 0.1
     lora = unlearn_lm(original, sc.forget_set(), sc.retain_set(), method="grad-diff",
-                      lora_rank=4, overrides={**FAST, "lr": 2e-2})
+                      lora_rank=4, **{**FAST, "lr": 2e-2})
     assert type(lora) is type(original)  # the adapter is folded back into a plain model
     assert forget_nll(lora, sc) > forget_nll(original, sc)
 
@@ -148,7 +148,7 @@ def test_bench_cli_writes_store_and_resumes(tofu, tmp_path):
                                   check_dtype=False, rtol=1e-5)
 
 
-def test_bench_refuses_bad_input(tmp_path):
+def test_bench_refuses_bad_input(tmp_path, capsys):
     base = {"scenario": "tofu-mini", "out": tmp_path}
     with pytest.raises(Exception, match="authors:FRACTION"):
         LMBenchRun(lm_bench_config({**base, "forget": "random:0.1"}))
@@ -157,6 +157,14 @@ def test_bench_refuses_bad_input(tmp_path):
     with pytest.raises(Exception, match="'tofu' protocol"):
         LMBenchRun(BenchConfig(scenario="tofu-mini", forget="authors:0.1", methods=["ga"],
                                out=tmp_path))
+    from obliviate.cli import main
+
+    bad = tmp_path / "bench.yaml"
+    bad.write_text("scenario: tofu-mini\nmethods: [npo, npoo]\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", str(bad)])
+    assert exit_info.value.code == 2
+    assert "Did you mean 'npo'" in capsys.readouterr().err
     done = run_cli("bench", "tofu-mini", "--forget", "authors:2.5", "--out", str(tmp_path))
     assert done.returncode == 2 and "authors" in done.stderr
     assert "Traceback" not in done.stderr

@@ -211,6 +211,16 @@ def validate(path: Annotated[Path, typer.Argument(help="bench YAML file")]) -> N
 
     data = load_yaml(path)
     problems = []
+    from obliviate.llm.bench import is_lm_scenario, lm_bench_config, resolve_lm
+
+    if is_lm_scenario(data.get("scenario")):  # the language-model track checks in one go
+        try:
+            resolve_lm(lm_bench_config(data))
+        except (ObliviateError, TypeError) as exc:
+            err_console.print(f"{path}: {exc}")
+            raise typer.Exit(2) from None
+        console.print(f"{path}: ok (language-model track, {data['scenario']})")
+        return
     try:
         cfg = BenchConfig.from_mapping(data)
     except (ObliviateError, TypeError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,7 @@ def unlearn_lm(
     seed: int = 0,
     lora_rank: int = 0,
     config: Any = None,
-    overrides: Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of the causal LM ``model``; ``model`` itself is not modified.
 
@@ -115,13 +115,16 @@ def unlearn_lm(
             ``simnpo``, ``idk``, ``idk-dpo``, ``rmu``).
         seed: seeds all randomness; the same seed gives the same weights on CPU.
         lora_rank: > 0 trains a LoRA adapter of that rank and folds it into the weights.
-        config / overrides: a ready config, or overrides of the method's defaults.
+        config: a ready config instance; otherwise built from the defaults and ``overrides``.
+        **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``.
 
     Raises:
         ConfigError: an unknown method or an invalid parameter (checked before training).
         DataError: a method that needs retain pairs or refusals did not get them.
     """
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
+    if config is not None and overrides:
+        raise ConfigError("Pass either config= or keyword overrides to unlearn_lm, not both.")
     if config is None:
         cfg = info.build_config(overrides)
     elif dataclasses.is_dataclass(config):
