@@ -17,8 +17,13 @@ from pathlib import Path
 
 import torch
 
-from obliviate.llm.bench import DEFAULT_METHODS, FQ_THRESHOLD, MU_THRESHOLD, LMBenchRun, \
-    lm_bench_config
+from obliviate.llm.bench import (
+    DEFAULT_METHODS,
+    FQ_THRESHOLD,
+    MU_THRESHOLD,
+    LMBenchRun,
+    lm_bench_config,
+)
 
 COLS = ["method", "status", "forget_quality", "model_utility", "mu_ratio", "forget_prob",
         "forget_rouge", "forget_truth_ratio", "retain_prob", "retain_rouge", "world_prob",

@@ -19,16 +19,15 @@ import torch
 from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
 
 GRID = {
-    "ga": [{"lr": lr} for lr in (1e-4, 3e-4, 1e-3)],
-    "grad-diff": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "kl": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "npo": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "npo+gd": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "simnpo": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "idk": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "idk-dpo": [{"lr": lr} for lr in (3e-4, 1e-3, 3e-3)],
-    "rmu": [{"layer": 2, "update_layers": (0, 1, 2), "lr": lr, "steering_coeff": c}
-            for lr, c in ((1e-3, 20.0), (3e-3, 20.0), (1e-2, 20.0))],
+    "ga": [{"lr": lr} for lr in (1e-4, 3e-4)],
+    "grad-diff": [{"lr": lr} for lr in (3e-4, 1e-3)],
+    "kl": [{"lr": lr} for lr in (3e-4, 1e-3)],
+    "npo": [{"lr": lr} for lr in (3e-4, 1e-3)],
+    "npo+gd": [{"lr": lr} for lr in (1e-3, 3e-3)],
+    "simnpo": [{"lr": lr} for lr in (1e-3, 3e-3)],
+    "idk": [{"lr": lr} for lr in (3e-4, 1e-3)],
+    "idk-dpo": [{"lr": lr} for lr in (1e-3, 3e-3)],
+    "rmu": [{"layer": 2, "update_layers": (0, 1, 2), "lr": lr} for lr in (1e-3, 3e-3)],
 }
 
 

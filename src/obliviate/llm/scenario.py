@@ -33,7 +33,7 @@ from obliviate.registry import Registry
 class TofuOptions:
     """What data and model ``tofu-mini`` uses (``--set scenario.NAME=VALUE``)."""
 
-    profiles: int = param(100, ge=4, le=2000, help="fictitious authors trained on")
+    profiles: int = param(50, ge=4, le=2000, help="fictitious authors trained on")
     pretrain_profiles: int = param(150, ge=0, help="other authors in the pretraining corpus")
     snippets: int = param(300, ge=0, help="Rotten Tomatoes snippets in the pretraining corpus")
     perturbed: int = param(3, ge=1, le=9, help="wrong answers per question (truth ratio)")
@@ -53,10 +53,10 @@ class TofuOptions:
 class TofuRecipe:
     """How the pretrained, original and retain-only models are trained (``--set recipe.X=V``)."""
 
-    pretrain_steps: int = param(400, ge=0, help="pretraining batches (0: start from the model)")
+    pretrain_steps: int = param(300, ge=0, help="pretraining batches (0: start from the model)")
     pretrain_lr: float = param(3e-3, gt=0, help="pretraining AdamW learning rate")
-    finetune_epochs: int = param(25, ge=1, help="fine-tuning epochs over the QA pairs")
-    finetune_lr: float = param(4e-3, gt=0, help="fine-tuning AdamW learning rate")
+    finetune_epochs: int = param(50, ge=1, help="fine-tuning epochs over the QA pairs")
+    finetune_lr: float = param(5e-3, gt=0, help="fine-tuning AdamW learning rate")
     batch_size: int = param(32, ge=1, help="sequences per step")
     context: int = param(128, ge=16, help="tokens per pretraining window")
 
@@ -278,9 +278,10 @@ def load_tofu(forget: str = "authors:0.1", seed: int = 0, *, recipe: dict | None
     tok = tokenizer_for(opts.model)
     authors = select_authors(forget, opts.profiles, seed)
     n_hold = len(authors)
-    people = make_profiles(opts.profiles + n_hold + opts.pretrain_profiles, opts.data_seed)
-    trained, held, others = (people[:opts.profiles], people[opts.profiles:opts.profiles + n_hold],
-                             people[opts.profiles + n_hold:])
+    # the corpus authors come first, so the pretrained model does not depend on ``profiles``
+    people = make_profiles(opts.pretrain_profiles + opts.profiles + n_hold, opts.data_seed)
+    others, people = people[:opts.pretrain_profiles], people[opts.pretrain_profiles:]
+    trained, held = people[:opts.profiles], people[opts.profiles:]
     qa = profile_qa(trained, opts.data_seed, opts.perturbed)
     holdout = profile_qa(held, opts.data_seed + 1, opts.perturbed, first_owner=opts.profiles)
     world = world_facts(opts.data_seed, opts.perturbed)[: opts.world]

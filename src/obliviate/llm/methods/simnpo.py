@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from obliviate.config import param
-from obliviate.llm.losses import nll, simnpo as simnpo_loss
+from obliviate.llm.losses import nll
+from obliviate.llm.losses import simnpo as simnpo_loss
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
 from obliviate.train import run_loop
 
