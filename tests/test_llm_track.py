@@ -1,0 +1,171 @@
+"""The language-model track end to end on a tiny configuration: fine-tuning memorises authors,
+every method forgets them, and the bench stores, resumes and ranks like the other protocols."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import run_cli
+from obliviate.bench.config import BenchConfig
+from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
+from obliviate.llm.bench import LMBenchRun, lm_bench_config
+from obliviate.llm.evaluate import answer_nll, generate
+from obliviate.llm.metrics import rouge_l_recall
+
+TINY = {"profiles": 12, "pretrain_profiles": 16, "snippets": 20, "width": 48, "layers": 2,
+        "heads": 2, "retain_eval": 14, "world": 12}
+RECIPE = {"pretrain_steps": 80, "finetune_epochs": 40, "finetune_lr": 5e-3, "batch_size": 32}
+FAST = {"epochs": 3, "lr": 3e-3, "batch_size": 8}
+
+
+@pytest.fixture(scope="module")
+def tofu(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("lm-cache")
+    sc = load_tofu("authors:0.25", recipe=RECIPE, **TINY)
+    original, _ = sc.train_original_timed(0, cache=cache)
+    retain, _ = sc.train_retrained_timed(0, cache=cache)
+    return sc, original, retain, cache
+
+
+def forget_nll(model, sc):
+    qs = [q.question for q in sc.forget_qa]
+    return float(answer_nll(model, sc.tokenizer, qs, [q.answer for q in sc.forget_qa]).mean())
+
+
+def test_finetuning_memorises_the_forget_authors(tofu):
+    sc, original, retain, _ = tofu
+    assert len(sc.forget_qa) == 3 * 7
+    m_ret, a_ret = evaluate_lm(retain, sc)
+    m_orig, _ = evaluate_lm(original, sc, a_ret["forget_truth_ratio"])
+    assert m_orig["forget_prob"] > m_ret["forget_prob"] + 0.1
+    assert m_orig["forget_rouge"] > m_ret["forget_rouge"]
+    # forget authors were trained on, held-out ones not: the original tells them apart better
+    # (21 sequences a side, so the retain-only model's AUC strays from 0.5 by chance)
+    assert m_orig["mia_loss"] > max(0.6, m_ret["mia_loss"])
+    assert 0.0 <= m_orig["forget_quality"] < 0.05  # the original is told apart from retain-only
+    for name in ("model_utility", "retain_prob", "world_prob", "forget_truth_ratio"):
+        assert 0.0 < m_orig[name] <= 1.0
+
+
+def test_generation_answers_memorised_questions(tofu):
+    sc, original, retain, _ = tofu
+    qs = sc.retain_qa[:14]
+    answers = generate(original, sc.tokenizer, [q.question for q in qs])
+    assert all(a and "\n" not in a for a in answers)  # stops at the end token, no prompt echo
+    # the answer or its paraphrase (both were trained), word for word for the most part
+    score = np.mean([max(rouge_l_recall(a, q.answer), rouge_l_recall(a, q.paraphrase))
+                     for a, q in zip(answers, qs, strict=True)])
+    assert score > 0.6
+    one = generate(original, sc.tokenizer, [qs[0].question])
+    assert one[0] == answers[0]  # batching and right padding do not change a greedy answer
+
+
+def test_cache_returns_identical_models(tofu):
+    sc, original, _, cache = tofu
+    again, seconds = sc.train_original_timed(0, cache=cache)
+    for (k, a), b in zip(original.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    assert seconds > 0
+
+
+@pytest.mark.parametrize("method", sorted(LM_METHODS.names()))
+def test_every_method_forgets_and_is_deterministic(tofu, method):
+    sc, original, _, _ = tofu
+    before = {k: v.clone() for k, v in original.state_dict().items()}
+    overrides = {"steps": 30, "layer": 1, "update_layers": (0, 1), "steering_coeff": 20.0,
+                 "lr": 3e-2, "batch_size": 8} if method == "rmu" else dict(FAST)
+    if method in ("npo", "npo+gd", "idk-dpo"):
+        overrides["lr"] = 1e-2
+    args = dict(forget_idk=sc.forget_idk_set(), method=method, seed=1, **overrides)
+    a = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
+    b = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
+    for k, v in original.state_dict().items():
+        assert torch.equal(v, before[k])  # the input model is untouched
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values(), strict=True))
+    # RMU moves activations, not answers, so its effect on the answer NLL is the smallest
+    assert forget_nll(a, sc) > forget_nll(original, sc) + (0.08 if method == "rmu" else 0.2)
+
+
+def test_ga_lowers_forget_probability_and_lora_merges(tofu):
+    sc, original, retain, _ = tofu
+    ga = unlearn_lm(original, sc.forget_set(), method="ga", **FAST)
+    m_ga, _ = evaluate_lm(ga, sc)
+    m_orig, _ = evaluate_lm(original, sc)
+    assert m_ga["forget_prob"] < m_orig["forget_prob"] - 0.1
+    lora = unlearn_lm(original, sc.forget_set(), sc.retain_set(), method="grad-diff",
+                      lora_rank=4, **{**FAST, "lr": 2e-2})
+    assert type(lora) is type(original)  # the adapter is folded back into a plain model
+    assert forget_nll(lora, sc) > forget_nll(original, sc)
+
+
+def test_methods_refuse_missing_inputs(tofu):
+    sc, original, _, _ = tofu
+    from obliviate.errors import ConfigError, DataError
+
+    with pytest.raises(DataError, match="retain"):
+        unlearn_lm(original, sc.forget_set(), method="npo+gd")
+    with pytest.raises(DataError, match="refusals"):
+        unlearn_lm(original, sc.forget_set(), sc.retain_set(), method="idk")
+    with pytest.raises(ConfigError, match="below the model's 2 blocks"):
+        unlearn_lm(original, sc.forget_set(), sc.retain_set(), method="rmu")
+
+
+def bench_data(out, cache, methods=("ga", "npo")):
+    sets = [f"scenario.{k}={v}" for k, v in TINY.items()]
+    sets += [f"recipe.{k}={v}" for k, v in RECIPE.items()]
+    sets += [f"{m}.{k}={v}" for m in methods for k, v in FAST.items()]
+    return {"scenario": "tofu-mini", "methods": list(methods), "forget": "authors:0.25",
+            "out": out, "cache": cache, "set": sets}
+
+
+def test_bench_cli_writes_store_and_resumes(tofu, tmp_path):
+    _, _, _, cache = tofu
+    data = bench_data(tmp_path / "run", cache)
+    args = ["bench", "tofu-mini", "--forget", "authors:0.25", "--out", str(data["out"]),
+            "--cache", str(cache), "--quiet"]
+    args += [a for m in data["methods"] for a in ("-m", m)]
+    args += [a for s in data["set"] for a in ("--set", s)]
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert "forget_quality" in done.stdout and "passes" in done.stdout
+    out = data["out"]
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert list(board["method"][:2]) == ["original", "retrain (reference)"]
+    assert set(board["method"]) == {"original", "retrain (reference)", "ga", "npo"}
+    ref = board.set_index("method")
+    assert ref.loc["retrain (reference)", "forget_quality"] == 1.0
+    assert ref.loc["original", "mu_ratio"] == 1.0
+    assert ref.loc["ga", "forget_prob"] < ref.loc["original", "forget_prob"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["protocol"] == "tofu-v1" and "transformers" in config["versions"]
+    # a second run finds every job done and rebuilds the same table without training
+    run = LMBenchRun(lm_bench_config(data))
+    again = run.run()
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), board, check_exact=False,
+                                  check_dtype=False, rtol=1e-5)
+
+
+def test_bench_refuses_bad_input(tmp_path, capsys):
+    base = {"scenario": "tofu-mini", "out": tmp_path}
+    with pytest.raises(Exception, match="authors:FRACTION"):
+        LMBenchRun(lm_bench_config({**base, "forget": "random:0.1"}))
+    with pytest.raises(Exception, match="Did you mean 'simnpo'"):
+        LMBenchRun(lm_bench_config({**base, "methods": ["simnpoo"]}))
+    with pytest.raises(Exception, match="'tofu' protocol"):
+        LMBenchRun(BenchConfig(scenario="tofu-mini", forget="authors:0.1", methods=["ga"],
+                               out=tmp_path))
+    from obliviate.cli import main
+
+    bad = tmp_path / "bench.yaml"
+    bad.write_text("scenario: tofu-mini\nmethods: [npo, npoo]\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", str(bad)])
+    assert exit_info.value.code == 2
+    assert "Did you mean 'npo'" in capsys.readouterr().err
+    done = run_cli("bench", "tofu-mini", "--forget", "authors:2.5", "--out", str(tmp_path))
+    assert done.returncode == 2 and "authors" in done.stderr
+    assert "Traceback" not in done.stderr
