@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/challenge_agreement.py --out benchmarks/results
 	$(PYTHON) benchmarks/population_speed.py --threads 2 --out benchmarks/results
 	$(PYTHON) benchmarks/protocols.py --out benchmarks/results
+	$(PYTHON) benchmarks/executors.py --case quick --case challenge --out benchmarks/results
 
 clean:
 	rm -rf .make runs build src/*.egg-info

@@ -74,6 +74,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", choices=list(CASES), action="append", required=True)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS),
+                    help="which executors to measure (others keep their stored numbers)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="interleaved repeats; the fastest wall time is kept (others' load)")
     opts = ap.parse_args()
     path = opts.out / "executors.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -81,17 +85,30 @@ def main() -> None:
                           "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)}
     for case in opts.case:
         tmp = Path(tempfile.mkdtemp(prefix=f"exec-{case}-"))
-        row: dict = {"args": CASES[case]}
-        for name, (executor, threads) in RUNS.items():
-            print(f"{case}: {name}", flush=True)
-            row[name] = run_once(CASES[case], executor, threads, tmp / name)
-        row["ray_vs_local_1t_wall_ratio"] = round(row["ray"]["wall_s"] / row["local-1t"]["wall_s"], 3)
-        row["ray_vs_local_2t_wall_ratio"] = round(row["ray"]["wall_s"] / row["local-2t"]["wall_s"], 3)
-        row["ray_vs_local_1t_memory_ratio"] = round(
-            row["ray"]["peak_rss_mib"] / row["local-1t"]["peak_rss_mib"], 3)
-        row["ray_table_equals_local_1t"] = board(tmp / "ray").equals(board(tmp / "local-1t"))
-        row["local_2t_table_equals_local_1t"] = board(tmp / "local-2t").equals(
-            board(tmp / "local-1t"))
+        row: dict = {**results.get(case, {}), "args": CASES[case]}
+        for rep in range(opts.repeats):
+            for name in opts.runs:
+                executor, threads = RUNS[name]
+                print(f"{case}: {name} ({rep + 1}/{opts.repeats})", flush=True)
+                shutil.rmtree(tmp / name, ignore_errors=True)
+                got = run_once(CASES[case], executor, threads, tmp / name)
+                walls = [*(row[name].get("walls_s", []) if rep else []), got["wall_s"]]
+                row[name] = {"wall_s": min(walls), "walls_s": walls,
+                             "peak_rss_mib": max(got["peak_rss_mib"],
+                                                 row[name]["peak_rss_mib"] if rep else 0)}
+        for base in ("local-1t", "local-2t"):
+            if "ray" in row and base in row:
+                key = base.replace("-", "_")
+                row[f"ray_vs_{key}_wall_ratio"] = round(row["ray"]["wall_s"]
+                                                        / row[base]["wall_s"], 3)
+                row[f"ray_vs_{key}_memory_ratio"] = round(row["ray"]["peak_rss_mib"]
+                                                          / row[base]["peak_rss_mib"], 3)
+        if {"ray", "local-1t"} <= set(opts.runs):
+            row["ray_table_equals_local_1t"] = board(tmp / "ray").equals(board(tmp / "local-1t"))
+        if {"local-2t", "local-1t"} <= set(opts.runs):
+            row["local_2t_table_equals_local_1t"] = board(tmp / "local-2t").equals(
+                board(tmp / "local-1t"))
+        row["load_average_after"] = os.getloadavg()[0]
         results[case] = row
         print(json.dumps(row, indent=2), flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
