@@ -35,7 +35,9 @@ def repair(board, measure: str) -> dict[str, float]:
     before, after = rows["original"], rows["retrain (reference)"]
     if after == before:
         return {}
-    return {m: float((v - before) / (after - before)) for m, v in rows.items()}
+    # a method that failed on every seed has no value (null in the JSON)
+    return {m: None if v != v else float((v - before) / (after - before))
+            for m, v in rows.items()}
 
 
 def run_case(case: str, seeds: int, runs: Path, extra: list[str]) -> dict:

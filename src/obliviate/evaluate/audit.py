@@ -21,8 +21,8 @@ METRICS: dict[str, MetricInfo] = dict(TASKS["classification"].metrics)
 GAP_METRICS = ("RA", "FA", "TA", "MIA")  # classification's; other tasks: tasks.gap_metrics
 # Measured only where the scenario defines them; not part of avg_gap.
 SCENARIO_METRICS: dict[str, MetricInfo] = {
-    "ASR": MetricInfo("backdoor attack success rate on triggered test inputs (poisoned: only)",
-                      "lower is better", "retrain's value"),
+    "ASR": MetricInfo("backdoor attack success rate on triggered test inputs "
+                      "(poisoned:FRACTION only)", "lower is better", "retrain's value"),
 }
 
 
@@ -70,7 +70,8 @@ class AuditReport:
                          f"{info.direction}")
         for m, info in SCENARIO_METRICS.items():
             if m in self.metrics:
-                ref = "" if self.reference is None else f"{self.reference.get(m, float('nan')):8.4f}"
+                ref = "" if self.reference is None else \
+                    f"{self.reference.get(m, float('nan')):8.4f}"
                 lines.append(f"{m:<6} {self.metrics[m]:8.4f} {ref:>8} {'':>8}  {info.label}; "
                              f"{info.direction}")
         if self.reference is not None:
