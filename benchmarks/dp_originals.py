@@ -45,7 +45,7 @@ def bench(name: str, runs: Path, cache: Path, methods: list[str], sets: list[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epsilons", type=float, nargs="+", default=[8.0, 4.0, 1.0])
+    parser.add_argument("--epsilons", type=float, nargs="*", default=[8.0, 4.0, 1.0])
     parser.add_argument("--models", type=int, default=16)
     parser.add_argument("--with-scrub", action="store_true")
     parser.add_argument("--training-cost", action="store_true",
