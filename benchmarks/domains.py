@@ -60,8 +60,9 @@ def run(scenario: str, seeds: int, run_dir: Path) -> dict:
     board = bench.run()
     wall = time.perf_counter() - start
     metrics = list(gap_metrics(board.columns))
-    cols = ["method", "seeds", *metrics, *[f"{m}_gap" for m in metrics], "avg_gap",
-            "avg_gap_std", "time_s", "time_ratio", "status"]
+    cols = ["method", "seeds", *metrics, *[f"{m}_std" for m in metrics],
+            *[f"{m}_gap" for m in metrics], "avg_gap", "avg_gap_std", "time_s", "time_ratio",
+            "status"]
     return {
         "scenario": scenario,
         "task": task,
