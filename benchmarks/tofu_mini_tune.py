@@ -18,16 +18,16 @@ import torch
 
 from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
 
-GRID = {
-    "ga": [{"lr": lr} for lr in (1e-4, 3e-4)],
-    "grad-diff": [{"lr": lr} for lr in (3e-4, 1e-3)],
-    "kl": [{"lr": lr} for lr in (3e-4, 1e-3)],
-    "npo": [{"lr": lr} for lr in (3e-4, 1e-3)],
-    "npo+gd": [{"lr": lr} for lr in (1e-3, 3e-3)],
-    "simnpo": [{"lr": lr} for lr in (1e-3, 3e-3)],
-    "idk": [{"lr": lr} for lr in (3e-4, 1e-3)],
-    "idk-dpo": [{"lr": lr} for lr in (1e-3, 3e-3)],
-    "rmu": [{"layer": 2, "update_layers": (0, 1, 2), "lr": lr} for lr in (1e-3, 3e-3)],
+GRID = {  # neighbours of the tofu-mini defaults (scenario.TOFU_MINI_DEFAULTS)
+    "ga": [{"lr": lr} for lr in (5e-5, 5e-4)],
+    "grad-diff": [{"lr": lr} for lr in (2e-4, 1.5e-3)],
+    "kl": [{"lr": lr} for lr in (2e-4, 1.5e-3)],
+    "npo": [{"lr": lr} for lr in (3e-5, 3e-4)],
+    "npo+gd": [{"lr": lr} for lr in (1e-4, 1e-3)],
+    "simnpo": [{"lr": lr} for lr in (3e-4, 3e-3)],
+    "idk": [{"lr": lr} for lr in (2e-4, 1.5e-3)],
+    "idk-dpo": [{"lr": lr} for lr in (1e-4, 1e-3)],
+    "rmu": [{"lr": lr} for lr in (3e-4, 3e-3)],
 }
 
 
@@ -48,8 +48,9 @@ def main() -> None:
     for name in args.method or list(GRID):
         for over in GRID[name]:
             start = time.perf_counter()
+            params = {**sc.method_defaults.get(name, {}), **over}
             model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
-                               forget_idk=sc.forget_idk_set(), method=name, seed=0, **over)
+                               forget_idk=sc.forget_idk_set(), method=name, seed=0, **params)
             wall = time.perf_counter() - start
             m, _ = evaluate_lm(model, sc, ref["forget_truth_ratio"])
             row = {"method": name, **{k: list(v) if isinstance(v, tuple) else v
