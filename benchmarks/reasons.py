@@ -57,6 +57,9 @@ def run_case(case: str, seeds: int, runs: Path, extra: list[str]) -> dict:
         "damage_measure": measure,
         "wall_s": time.perf_counter() - start,
         "tuned_defaults": bench.tuned_defaults(),
+        # retrain's value - the original's: when it is small, repair ratios are noise
+        "damage": float(board.set_index("method")[measure]["retrain (reference)"]
+                        - board.set_index("method")[measure]["original"]),
         "repair": repair(board, measure),
         "leaderboard": json.loads(board[[c for c in COLUMNS if c in board]]
                                   .to_json(orient="records")),
