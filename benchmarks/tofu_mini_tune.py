@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--cache", default="runs/tofu-mini-bench/models")
     ap.add_argument("-m", "--method", action="append")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lrs", help="comma-separated learning rates instead of the grid's")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/tofu_mini_tune.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,7 +47,8 @@ def main() -> None:
     m_orig, _ = evaluate_lm(original, sc, ref["forget_truth_ratio"])
     rows = []
     for name in args.method or list(GRID):
-        for over in GRID[name]:
+        grid = GRID[name] if not args.lrs else [{"lr": float(v)} for v in args.lrs.split(",")]
+        for over in grid:
             start = time.perf_counter()
             params = {**sc.method_defaults.get(name, {}), **over}
             model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
