@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/baselines.py --scenarios digits --seeds 3 --out benchmarks/results
 	$(PYTHON) benchmarks/challenge_agreement.py --out benchmarks/results
 	$(PYTHON) benchmarks/population_speed.py --threads 2 --out benchmarks/results
-	$(PYTHON) benchmarks/protocols.py --out benchmarks/results
+	$(PYTHON) benchmarks/protocols.py --exclude dp-original --out benchmarks/results
 	$(PYTHON) benchmarks/executors.py --case quick --case challenge --out benchmarks/results
 
 clean:

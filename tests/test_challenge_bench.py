@@ -73,3 +73,26 @@ def test_epsilons_are_stored_per_example(first):
         eps = store.example_values(job.key, "epsilon")
     assert eps.shape == (len(run.rb.scenario.forget_idx),)
     assert np.all((eps >= 0) & (eps <= 50))
+
+
+def overflowing(model, data, cfg):
+    """A user method whose weights stay finite but whose logits overflow to infinity."""
+    import copy
+
+    import torch
+
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        out.classifier.weight.fill_(3e38)
+        out.classifier.bias.fill_(3e38)
+    return out
+
+
+def test_a_method_with_infinite_outputs_fails_alone(first):
+    _, _, root = first
+    board = _bench(root / "d", root / "cache",
+                   methods=["finetune", "test_challenge_bench:overflowing"], set=FAST[:2]).run()
+    board = board.set_index("method")
+    status = board.loc["test_challenge_bench:overflowing", "status"]
+    assert status.startswith("failed") and "NaN or infinite" in status
+    assert board.loc["finetune", "status"] == "ok"

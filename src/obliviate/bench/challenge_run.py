@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from obliviate.bench.populations import cached_population, retain_masks
-from obliviate.bench.repeated import repeated_runs
+from obliviate.bench.repeated import finite_outputs, repeated_runs
 from obliviate.config import config_dict, param
 from obliviate.evaluate.challenge import PROTOCOL, evaluate_forgetting, final_score
 from obliviate.evaluate.challenge import logit_scaled_confidence as lsc
@@ -98,8 +98,8 @@ def unlearning_run(sc, original, info, cfg, run_seed: int) -> tuple[dict[str, np
                         sc.retain_loader(seed=run_seed), method=info, num_classes=sc.num_classes,
                         val=sc.val_loader(), seed=run_seed, recipe=sc.recipe, config=cfg)
     seconds = watch.seconds
-    parts = model_logits(model, sc)
-    return dict(zip(("forget", "retain", "test"), parts, strict=True)), seconds
+    parts = dict(zip(("forget", "retain", "test"), model_logits(model, sc), strict=True))
+    return finite_outputs(info.name, parts), seconds
 
 
 class ChallengeDriver:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from obliviate.bench.executors import Task
+from obliviate.errors import TrainingDivergedError
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
@@ -61,3 +62,17 @@ def repeated_runs(
         step()
     times = [float(store.run(key)["wall_s"]) for key in keys]
     return [store.arrays(key) for key in keys], times
+
+
+def finite_outputs(method: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``outputs`` unchanged if every value is finite; else the run failed as a divergence.
+
+    Weights can stay finite while logits overflow; such a run is the method's failure, recorded
+    like a NaN loss, not a crash of the whole bench.
+    """
+    bad = [part for part, values in outputs.items() if not np.all(np.isfinite(values))]
+    if bad:
+        raise TrainingDivergedError(
+            f"{method}: the unlearned model's outputs on {', '.join(bad)} are NaN or infinite; "
+            f"lower the method's lr or epochs.")
+    return outputs

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from obliviate.bench.populations import cached_population, retain_masks
-from obliviate.bench.repeated import repeated_runs
+from obliviate.bench.repeated import finite_outputs, repeated_runs
 from obliviate.config import config_dict, param
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import logit_scaled_confidence
@@ -67,8 +67,9 @@ def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
                         num_classes=sc.num_classes, seed=run_seed, recipe=sc.recipe, config=cfg)
     seconds = watch.seconds
     with torch.no_grad():
-        return {"pool": model(sc.x_forget).double().numpy(),
-                "test": model(sc.splits.x_test).double().numpy()}, seconds
+        outputs = {"pool": model(sc.x_forget).double().numpy(),
+                   "test": model(sc.splits.x_test).double().numpy()}
+    return finite_outputs(info.name, outputs), seconds
 
 
 class UliraDriver:
