@@ -28,6 +28,22 @@ def _tensors(*arrays: np.ndarray) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
 
+def _splits(x: np.ndarray, y: np.ndarray, parts: tuple[np.ndarray, ...], num_classes: int,
+            class_names: tuple[str, ...], **extra) -> Splits:
+    """Splits from whole arrays and the (train, val, test) row indices."""
+    xs, ys = _tensors(*(x[i] for i in parts)), _tensors(*(y[i] for i in parts))
+    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], num_classes, class_names, **extra)
+
+
+def _standardised(x: np.ndarray, train: np.ndarray, *, per_feature: bool = True) -> np.ndarray:
+    """float32 ``x`` scaled by the training rows' mean and std (per feature, or one overall)."""
+    if per_feature:
+        mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
+    else:
+        mean, std = float(x[train].mean()), float(x[train].std())
+    return ((x - mean) / std).astype(np.float32)
+
+
 def _subset(idx: np.ndarray, size: int | None, seed: int) -> np.ndarray:
     """The first ``size`` of ``idx`` in a seeded order (all of it when size is None or larger)."""
     if size is None or size >= len(idx):
@@ -47,10 +63,8 @@ def _build_mnist5k(opts: Mnist5kOptions) -> Splits:
     x, y = src.load_mnist5k()
     tr, va, te = _split_three(len(y), opts.split_seed, test=0.2, val=0.1)
     tr = _subset(tr, opts.train_size, opts.split_seed)
-    mean, std = float(x[tr].mean()), float(x[tr].std())
-    xs = _tensors(*(((x[i] - mean) / std).astype(np.float32) for i in (tr, va, te)))
-    ys = _tensors(*(y[i] for i in (tr, va, te)))
-    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 10, tuple(str(i) for i in range(10)))
+    return _splits(_standardised(x, tr, per_feature=False), y, (tr, va, te), 10,
+                   tuple(str(i) for i in range(10)))
 
 
 SCENARIOS.add("mnist5k", ScenarioSpec(
@@ -106,9 +120,7 @@ def _build_credit(opts: CreditOptions) -> Splits:
     tr, va, te = _split_three(len(y), opts.split_seed, test=0.2, val=0.1)
     tr = _subset(tr, opts.train_size, opts.split_seed)
     x = tabular_features(features, tr)
-    xs = _tensors(x[tr], x[va], x[te])
-    ys = _tensors(y[tr], y[va], y[te])
-    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 2, ("good", "bad"))
+    return _splits(x, y, (tr, va, te), 2, ("good", "bad"))
 
 
 SCENARIOS.add("credit", ScenarioSpec(
@@ -185,10 +197,7 @@ def _build_text_minilm(opts: MinilmTextOptions) -> Splits:
     keep = np.r_[tr, va, te]
     emb = np.zeros((len(y), 384), np.float32)
     emb[keep] = src.minilm_embeddings([texts[i] for i in keep])
-    mean, std = emb[tr].mean(axis=0), emb[tr].std(axis=0) + 1e-6
-    xs = _tensors(*(((emb[i] - mean) / std).astype(np.float32) for i in (tr, va, te)))
-    ys = _tensors(y[tr], y[va], y[te])
-    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 2, ("rotten", "fresh"))
+    return _splits(_standardised(emb, tr), y, (tr, va, te), 2, ("rotten", "fresh"))
 
 
 SCENARIOS.add("rotten-tomatoes-minilm", ScenarioSpec(
@@ -224,11 +233,8 @@ def _build_movielens(opts: MovielensOptions) -> Splits:
     y = frame["rating"].to_numpy(np.float32)
     tr, va, te = _split_three(len(y), opts.split_seed, test=0.1, val=0.05)
     tr = np.sort(tr)
-    xs = _tensors(x[tr], x[va], x[te])
-    ys = _tensors(y[tr], y[va], y[te])
     # num_classes 1: one output, a rating; groups: the user of each training rating
-    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 1, (),
-                  groups=torch.from_numpy(x[tr, 0].copy()))
+    return _splits(x, y, (tr, va, te), 1, (), groups=torch.from_numpy(x[tr, 0].copy()))
 
 
 def _mf_sizes(splits: Splits) -> dict[str, float]:
@@ -288,10 +294,7 @@ def _build_shuttle(opts: ShuttleOptions) -> Splits:
     va = np.r_[normal[opts.train_size:opts.train_size + n_val], anomal[a:a + n_val // 10]]
     a += n_val // 10
     te = np.r_[normal[opts.train_size + n_val:need_n], anomal[a:a + n_test // 10]]
-    mean, std = x[tr].mean(axis=0), x[tr].std(axis=0) + 1e-6
-    xs = _tensors(*(((x[i] - mean) / std).astype(np.float32) for i in (tr, va, te)))
-    ys = _tensors(y[tr], y[va], y[te])
-    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 2, ("normal", "anomaly"))
+    return _splits(_standardised(x, tr), y, (tr, va, te), 2, ("normal", "anomaly"))
 
 
 SCENARIOS.add("shuttle", ScenarioSpec(

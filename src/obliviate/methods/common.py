@@ -19,7 +19,12 @@ def cycle(batches: Iterable) -> Iterator:
 
 def reinit_parameters(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """Re-draw every layer's initial weights (``reset_parameters``) from ``generator``."""
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return reset_parameters_from_seed(
+        model, int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+
+
+def reset_parameters_from_seed(model: nn.Module, seed: int) -> nn.Module:
+    """Re-draw every layer's initial weights (``reset_parameters``) from ``seed``, in place."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for module in model.modules():

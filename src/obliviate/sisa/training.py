@@ -32,14 +32,10 @@ def reinit_factory(template: nn.Module) -> ModelFactory:
     """A factory of copies of ``template`` with every layer's weights re-drawn from the seed."""
     import copy
 
+    from obliviate.methods.common import reset_parameters_from_seed
+
     def build(seed: int) -> nn.Module:
-        model = copy.deepcopy(template)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for module in model.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
-        return model
+        return reset_parameters_from_seed(copy.deepcopy(template), seed)
 
     return build
 
