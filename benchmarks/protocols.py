@@ -64,9 +64,14 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=64)
     parser.add_argument("--ulira-models", type=int, default=32)
     parser.add_argument("--parts", nargs="+", default=["quick", "cost", "challenge", "ulira"])
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="methods to bench (default: every registered classifier method)")
+    parser.add_argument("--exclude", nargs="+", default=[],
+                        help="registered methods to leave out, e.g. dp-original (a DP training "
+                             "per run)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    methods = ob.METHODS.names()
+    methods = [m for m in (args.methods or ob.METHODS.names()) if m not in args.exclude]
     cache = args.runs / "cache"
     results: dict = {"methods": methods}
     path = args.out / "protocols.json"
