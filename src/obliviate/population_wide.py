@@ -11,7 +11,8 @@ max being monotone), on a quarter of the values. The gradient of the summed per-
 with respect to the stacked weights is each model's own gradient, so no ``vmap`` is needed.
 
 It applies when the model's leaf modules, in registration order, are its forward pass and are
-all Conv2d (ungrouped, zero padding), ReLU, MaxPool2d, Flatten or Linear, with no buffers.
+all Conv2d (ungrouped, zero padding), ReLU, MaxPool2d, Flatten or Linear, with no buffers and
+at least one convolution (dense-only models gain nothing over ``vmap``).
 :func:`wide_loss` checks the wide forward against ``functional_call`` on the actual weights
 before it is used and returns None otherwise; population training then falls back to ``vmap``.
 """
@@ -41,6 +42,8 @@ def chain_of_layers(skeleton: nn.Module) -> list[tuple[str, nn.Module]] | None:
             return None
         if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) != (1, -1):
             return None
+    if not any(isinstance(m, nn.Conv2d) for _, m in layers):
+        return None  # dense-only chains: vmap's batched matmuls were as fast (MLP: 4.0x vs 3.8x)
     for i in range(len(layers) - 1):  # max-pool first, then ReLU: same values, less work
         if isinstance(layers[i][1], nn.ReLU) and isinstance(layers[i + 1][1], nn.MaxPool2d):
             layers[i], layers[i + 1] = layers[i + 1], layers[i]
