@@ -41,8 +41,13 @@ class ScenarioSpec:
 SCENARIOS: Registry[ScenarioSpec] = Registry("scenario")
 
 
-def _standardise(x_train: np.ndarray, *others: np.ndarray) -> list[torch.Tensor]:
-    mean, std = float(x_train.mean()), float(x_train.std()) or 1.0
+def _standardise(x_train: np.ndarray, *others: np.ndarray,
+                 per_feature: bool = False) -> list[torch.Tensor]:
+    """Float tensors scaled by ``x_train``'s mean and std: one overall, or one per feature."""
+    if per_feature:
+        mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+    else:
+        mean, std = float(x_train.mean()), float(x_train.std()) or 1.0
     return [torch.from_numpy((a - mean) / std).float() for a in (x_train, *others)]
 
 

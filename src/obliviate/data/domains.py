@@ -16,7 +16,7 @@ import torch
 
 from obliviate.config import param
 from obliviate.data import domain_sources as src
-from obliviate.data.catalog import SCENARIOS, ScenarioSpec, _split_three
+from obliviate.data.catalog import SCENARIOS, ScenarioSpec, _split_three, _standardise
 from obliviate.data.forget import KINDS
 from obliviate.data.scenario import Splits
 from obliviate.data.text import NgramTokenizer
@@ -28,20 +28,11 @@ def _tensors(*arrays: np.ndarray) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
 
-def _splits(x: np.ndarray, y: np.ndarray, parts: tuple[np.ndarray, ...], num_classes: int,
-            class_names: tuple[str, ...], **extra) -> Splits:
-    """Splits from whole arrays and the (train, val, test) row indices."""
-    xs, ys = _tensors(*(x[i] for i in parts)), _tensors(*(y[i] for i in parts))
+def _splits(xs: list[torch.Tensor], y: np.ndarray, parts: tuple[np.ndarray, ...],
+            num_classes: int, class_names: tuple[str, ...], **extra) -> Splits:
+    """Splits from the train/val/test inputs, the labels and the (train, val, test) indices."""
+    ys = _tensors(*(y[i] for i in parts))
     return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], num_classes, class_names, **extra)
-
-
-def _standardised(x: np.ndarray, train: np.ndarray, *, per_feature: bool = True) -> np.ndarray:
-    """float32 ``x`` scaled by the training rows' mean and std (per feature, or one overall)."""
-    if per_feature:
-        mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
-    else:
-        mean, std = float(x[train].mean()), float(x[train].std())
-    return ((x - mean) / std).astype(np.float32)
 
 
 def _subset(idx: np.ndarray, size: int | None, seed: int) -> np.ndarray:
@@ -63,7 +54,7 @@ def _build_mnist5k(opts: Mnist5kOptions) -> Splits:
     x, y = src.load_mnist5k()
     tr, va, te = _split_three(len(y), opts.split_seed, test=0.2, val=0.1)
     tr = _subset(tr, opts.train_size, opts.split_seed)
-    return _splits(_standardised(x, tr, per_feature=False), y, (tr, va, te), 10,
+    return _splits(_standardise(x[tr], x[va], x[te]), y, (tr, va, te), 10,
                    tuple(str(i) for i in range(10)))
 
 
@@ -120,7 +111,7 @@ def _build_credit(opts: CreditOptions) -> Splits:
     tr, va, te = _split_three(len(y), opts.split_seed, test=0.2, val=0.1)
     tr = _subset(tr, opts.train_size, opts.split_seed)
     x = tabular_features(features, tr)
-    return _splits(x, y, (tr, va, te), 2, ("good", "bad"))
+    return _splits(_tensors(x[tr], x[va], x[te]), y, (tr, va, te), 2, ("good", "bad"))
 
 
 SCENARIOS.add("credit", ScenarioSpec(
@@ -154,8 +145,7 @@ def _build_text(opts: TextOptions) -> Splits:
     tr = _subset(tr, opts.train_size, opts.split_seed)
     tok = NgramTokenizer(n=opts.ngrams, min_count=3, max_vocab=20000).fit(texts[i] for i in tr)
     xs = _tensors(*(tok.encode(texts[j] for j in i) for i in (tr, va, te)))
-    ys = _tensors(y[tr], y[va], y[te])
-    return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], 2, ("rotten", "fresh"))
+    return _splits(xs, y, (tr, va, te), 2, ("rotten", "fresh"))
 
 
 def _vocab_size(splits: Splits) -> dict[str, int]:
@@ -197,7 +187,8 @@ def _build_text_minilm(opts: MinilmTextOptions) -> Splits:
     keep = np.r_[tr, va, te]
     emb = np.zeros((len(y), 384), np.float32)
     emb[keep] = src.minilm_embeddings([texts[i] for i in keep])
-    return _splits(_standardised(emb, tr), y, (tr, va, te), 2, ("rotten", "fresh"))
+    return _splits(_standardise(emb[tr], emb[va], emb[te], per_feature=True), y, (tr, va, te),
+                   2, ("rotten", "fresh"))
 
 
 SCENARIOS.add("rotten-tomatoes-minilm", ScenarioSpec(
@@ -234,7 +225,8 @@ def _build_movielens(opts: MovielensOptions) -> Splits:
     tr, va, te = _split_three(len(y), opts.split_seed, test=0.1, val=0.05)
     tr = np.sort(tr)
     # num_classes 1: one output, a rating; groups: the user of each training rating
-    return _splits(x, y, (tr, va, te), 1, (), groups=torch.from_numpy(x[tr, 0].copy()))
+    return _splits(_tensors(x[tr], x[va], x[te]), y, (tr, va, te), 1, (),
+                   groups=torch.from_numpy(x[tr, 0].copy()))
 
 
 def _mf_sizes(splits: Splits) -> dict[str, float]:
@@ -294,7 +286,8 @@ def _build_shuttle(opts: ShuttleOptions) -> Splits:
     va = np.r_[normal[opts.train_size:opts.train_size + n_val], anomal[a:a + n_val // 10]]
     a += n_val // 10
     te = np.r_[normal[opts.train_size + n_val:need_n], anomal[a:a + n_test // 10]]
-    return _splits(_standardised(x, tr), y, (tr, va, te), 2, ("normal", "anomaly"))
+    return _splits(_standardise(x[tr], x[va], x[te], per_feature=True), y, (tr, va, te), 2,
+                   ("normal", "anomaly"))
 
 
 SCENARIOS.add("shuttle", ScenarioSpec(
