@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from obliviate.bench.store import ResultStore
 from obliviate.errors import StoreError
 
 REFERENCES = ("original", "retrain (reference)")
@@ -38,13 +39,12 @@ class RunDir:
     def arrays(self, name: str) -> dict[str, list[np.ndarray]]:
         """Per-example array ``name`` of each row's finished jobs, one array per seed."""
         out: dict[str, list[np.ndarray]] = {}
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute(
-                "SELECT r.method, r.seed, e.dtype, e.data FROM examples e JOIN runs r "
-                "ON r.key = e.key WHERE e.name = ? AND r.kind != 'run' AND r.status = 'done' "
-                "ORDER BY r.seed", (name,)).fetchall()
-        for method, _seed, dtype, data in rows:
-            out.setdefault(method, []).append(np.frombuffer(data, dtype=dtype))
+        done = self.runs[self.runs["status"] == "done"].sort_values("seed", kind="stable")
+        with ResultStore(self.db) as store:
+            for method, key in zip(done["method"], done["key"], strict=True):
+                values = store.example_values(key, name)
+                if values is not None:
+                    out.setdefault(method, []).append(values)
         return {m: out[m] for m in self.methods if m in out}
 
     def pooled(self, name: str) -> dict[str, np.ndarray]:
