@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from obliviate.batches import forward, inputs_to, split_batch
 from obliviate.config import param
 from obliviate.errors import TrainingDivergedError
 from obliviate.models import build_model
@@ -135,10 +136,13 @@ def model_device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-def to_device(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (inputs, labels) of a batch, on ``device``; extra fields (indices, groups) are dropped."""
-    x, y = batch[0], batch[1]
-    return x.to(device), y.to(device)
+def to_device(batch: Batch, device: torch.device) -> tuple[Any, torch.Tensor]:
+    """The (inputs, labels) of a batch, on ``device``; extra fields (indices, groups) are dropped.
+
+    Inputs are a tensor, or a mapping of the model's keyword arguments (see :mod:`batches`).
+    """
+    x, y = split_batch(batch)
+    return inputs_to(x, device), y.to(device)
 
 
 def cross_entropy_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -150,8 +154,8 @@ def cross_entropy_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     x, y = to_device(batch, model_device(model))
     objective = getattr(model, "objective", None)
     if objective is not None:
-        return objective(model(x), y)
-    return nn.functional.cross_entropy(model(x), y)
+        return objective(forward(model, x), y)
+    return nn.functional.cross_entropy(forward(model, x), y)
 
 
 def fit(

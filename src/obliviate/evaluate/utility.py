@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.train import model_device, to_device
 
 
@@ -20,7 +21,7 @@ def predict(model: nn.Module, batches: Iterable) -> tuple[np.ndarray, np.ndarray
     logits, labels = [], []
     for batch in batches:
         x, y = to_device(batch, device)
-        logits.append(model(x).double().cpu())
+        logits.append(forward(model, x).double().cpu())
         labels.append(y.cpu())
     model.train(was_training)
     if not logits:
