@@ -31,7 +31,17 @@ def build_model(
         return factory(input_shape, num_classes, **options)
 
 
+def reset_parameters_from_seed(model: nn.Module, seed: int) -> nn.Module:
+    """Re-draw every layer's initial weights (``reset_parameters``) from ``seed``, in place."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return model
+
+
 # registration
 from obliviate.models import autoencoder, cnn, logreg, mf, mlp, resnet, text  # noqa: E402,F401
 
-__all__ = ["MODELS", "build_model"]
+__all__ = ["MODELS", "build_model", "reset_parameters_from_seed"]
