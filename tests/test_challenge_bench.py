@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import obliviate.bench.protocols.challenge as challenge_run
 import obliviate.bench.populations as populations
+import obliviate.bench.protocols.challenge as challenge_run
 import obliviate.data.scenario as scenario_module
 from obliviate.bench.config import BenchConfig
 from obliviate.bench.runner import BenchRun

@@ -10,8 +10,8 @@ import torch
 
 from conftest import run_cli
 from obliviate.bench.config import BenchConfig
-from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
 from obliviate.bench.runner import BenchRun
+from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
 from obliviate.llm.evaluate import answer_nll, generate
 from obliviate.llm.metrics import rouge_l_recall
 

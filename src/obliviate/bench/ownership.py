@@ -97,14 +97,18 @@ def differences(recorded: Any, now: Any, prefix: str = "") -> list[str]:
 
 
 def claim(store, root: Path, ident: dict[str, Any]) -> None:
-    """Record ``ident`` as the store's experiment, or refuse a store that holds another one."""
+    """Record ``ident`` as the store's experiment, or refuse a store that holds another one.
+
+    With a read-only store this only checks (a bench checks before it writes anything).
+    """
     recorded = store.meta("experiment")
     if recorded is None:
         if not store.is_empty():
             raise StoreError(f"{root}/results.sqlite was written by an older obliviate and "
                              f"records no experiment; choose another --out.")
-        store.set_meta("experiment", json.dumps(ident, sort_keys=True, default=str))
-        store.set_meta("fingerprint", fingerprint(ident))
+        if not store.readonly:
+            store.set_meta("experiment", json.dumps(ident, sort_keys=True, default=str))
+            store.set_meta("fingerprint", fingerprint(ident))
         return
     if store.meta("fingerprint") == fingerprint(ident):
         return

@@ -101,11 +101,17 @@ class BenchRun:
         self.jobs = plan(self.rb)
         self.out = ensure_writable_dir(cfg.out)
         self.lock = ownership.DirectoryLock(self.out)
+        self.store = None
         try:
-            self.store = ResultStore(self.out / "results.sqlite")
-            ownership.claim(self.store, self.out, self.identity())
             configs = {n: config_dict(c) for n, c in self.rb.method_configs.items()}
-            ownership.check_method_configs(self.store, self.out, configs)
+            db = self.out / "results.sqlite"
+            if db.exists():  # check before writing: a refused bench leaves the store as it was
+                with ResultStore(db, immutable=True) as existing:
+                    ownership.claim(existing, self.out, self.identity())
+                    if existing.meta("experiment") is not None:
+                        ownership.check_method_configs(existing, self.out, configs)
+            self.store = ResultStore(db)
+            ownership.claim(self.store, self.out, self.identity())
             self.store.add_jobs([(j.key, j.kind, j.method, j.seed,
                                   configs.get(j.method, {})) for j in self.jobs])
         except BaseException:
@@ -173,6 +179,16 @@ class BenchRun:
                    wall_s=None, status="failed", error=str(exc),
                    error_kind="diverged" if diverged else "error")
 
+    def earlier_failures(self) -> list[str]:
+        """Failures recorded by an earlier run and kept (not run again without --retry-failed)."""
+        out = []
+        for job in self.all_jobs():
+            run = self.store.run(job.key)
+            text = f"seed {job.seed}: {run['error']}" if run else ""
+            if run and run["status"] == "failed" and text not in self.failures:
+                out.append(f"{text} (recorded by an earlier run; --retry-failed runs it again)")
+        return out
+
     # ------------------------------------------------------------------ the run
     def all_jobs(self) -> list[Job]:
         """This bench's jobs and those an earlier bench of the experiment recorded, in order."""
@@ -221,6 +237,7 @@ class BenchRun:
             self.write_config()  # with what the run learnt (notes)
             board = build_leaderboard(self.store, self.all_jobs(), self.rb.protocol)
             write_leaderboard(board, self.out)
+            self.failures += self.earlier_failures()
         finally:
             self.close()
         return board

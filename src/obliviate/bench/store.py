@@ -92,13 +92,21 @@ class ResultStore:
         StoreError: the file is not a SQLite database, or fails ``PRAGMA integrity_check``.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, readonly: bool = False, immutable: bool = False):
+        """``readonly`` reads without creating or migrating anything; ``immutable`` also skips
+        SQLite's shared-memory file, for a caller that holds the directory's lock (no writer)."""
         self.path = Path(path)
+        self.readonly = readonly or immutable
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30)
+            if self.readonly:  # reading never creates, migrates or otherwise touches the file
+                flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+                self.conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, timeout=30)
+            else:
+                self.conn = sqlite3.connect(self.path, timeout=30)
             self._check_integrity()
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.executescript(SCHEMA)
+            if not self.readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"The result store {self.path} is damaged ({exc}); move it away "
                              f"and run the bench into a fresh --out.") from None
@@ -123,7 +131,10 @@ class ResultStore:
 
     # ------------------------------------------------------------------ the experiment
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # a store written before experiments were recorded
+            return None
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -131,7 +142,10 @@ class ResultStore:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def is_empty(self) -> bool:
-        return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+        try:
+            return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+        except sqlite3.OperationalError:  # no runs table: nothing was ever stored
+            return True
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job of the experiment, in planning order."""

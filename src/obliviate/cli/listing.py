@@ -6,6 +6,7 @@ import inspect
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from obliviate.cli.app import app, console
@@ -16,9 +17,9 @@ def scenarios() -> None:
     """List built-in scenarios: task, data source, models, forget specs."""
     from obliviate.data import SCENARIOS
 
-    table = Table(title="scenarios")
+    table = Table(title="scenarios", box=box.SIMPLE_HEAD)
     for col in ("name", "task", "description", "source", "models", "forget specs"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "name")
     for name in SCENARIOS.names():
         spec = SCENARIOS.get(name)
         table.add_row(name, spec.task, spec.description, spec.source,
@@ -57,9 +58,10 @@ def methods(name: Annotated[str | None, typer.Argument(help="show one method in 
                 table.add_row(field, getattr(tp, "__name__", str(tp)), repr(default), help_text)
             console.print(table)
         return
-    table = Table(title="methods (* runs by default when a bench names none)")
+    table = Table(title="methods (* runs by default when a bench names none)",
+                  box=box.SIMPLE_HEAD)
     for col in ("name", "protocols", "family", "retain", "paper"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "name")
     for n in METHODS.names():
         info = METHODS.get(n)
         table.add_row(n + ("*" if info.default else ""), protocols_of(info), info.family,

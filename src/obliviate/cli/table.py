@@ -51,7 +51,8 @@ def choose_columns(spec: ProtocolSpec, board, wide: bool = False,
 
 
 def leaderboard_table(board, spec: ProtocolSpec, title: str, columns: list) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+                  collapse_padding=True)
     table.add_column("method", no_wrap=True)
     for c in columns:
         table.add_column(f"{c.name}{c.arrow}", justify="right", no_wrap=True)

@@ -62,12 +62,13 @@ def fraction_arg(spec: ForgetSpec) -> float:
     try:
         value = float(spec.arg)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
+        value = None
+    if value is None or not math.isfinite(value):
+        what = "a number" if value is None else "a finite number"
         raise ForgetSpecError(
-            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a finite number; write "
+            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not {what}; write "
             f"{spec.kind}:FRACTION, e.g. {spec.kind}:0.1."
-        ) from None
+        )
     if not 0.0 < value < 1.0:
         raise ForgetSpecError(
             f"The fraction in '{spec.text}' must be strictly between 0 and 1 "

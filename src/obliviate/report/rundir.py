@@ -46,7 +46,7 @@ class RunDir:
         """Per-example array ``name`` of each row's finished jobs, one array per seed."""
         out: dict[str, list[np.ndarray]] = {}
         done = self.runs[self.runs["status"] == "done"].sort_values("seed", kind="stable")
-        with ResultStore(self.db) as store:
+        with ResultStore(self.db, readonly=True) as store:
             for method, key in zip(done["method"], done["key"], strict=True):
                 values = store.example_values(key, name)
                 if values is not None:
@@ -72,15 +72,16 @@ def load_run(root: Path) -> RunDir:
     if not board.is_file():
         raise StoreError(f"{root} has no leaderboard.csv: the bench did not finish; run the same "
                          f"'obliviate bench' command again to complete it, then report.")
-    try:
-        cfg = json.loads(config.read_text())
-        table = pd.read_csv(board)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise StoreError(f"Cannot read the run directory {root}: {exc}.") from None
-    if not isinstance(cfg, dict) or cfg.get("protocol") not in PROTOCOLS:
-        raise StoreError(f"{root}/config.json names no protocol this obliviate knows; it was "
-                         f"written by another version. Run the bench again into a fresh --out.")
-    with ResultStore(db) as store:  # refuses a damaged store
+    with ResultStore(db, readonly=True) as store:  # refuses a damaged store; writes nothing
+        try:
+            cfg = json.loads(config.read_text())
+            table = pd.read_csv(board)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise StoreError(f"Cannot read the run directory {root}: {exc}.") from None
+        if not isinstance(cfg, dict) or cfg.get("protocol") not in PROTOCOLS:
+            raise StoreError(f"{root}/config.json names no protocol this obliviate knows; it was "
+                             f"written by another version. Run the bench again into a fresh "
+                             f"--out.")
         if store.meta("fingerprint") != cfg.get("experiment"):
             raise StoreError(f"{root}/config.json and results.sqlite describe different "
                              f"experiments; run the bench again to rewrite them.")

@@ -190,11 +190,13 @@ def _columns() -> tuple[Column, ...]:
     utility: dict[str, Column] = {}
     for task in TASKS.values():
         for name, info in task.metrics.items():
-            if name in utility:
+            if name in utility or name == "MIA":
                 continue
             direction = ("higher" if info.direction.startswith("higher") else
                          "lower" if info.direction.startswith("lower") else "closer to retrain")
             utility[name] = Column(name, info.label, direction, info.ideal, shown=True)
+    mia = TASKS["classification"].metrics["MIA"]
+    utility["MIA"] = Column("MIA", mia.label, "closer to retrain", mia.ideal, shown=True)
     for name, info in SCENARIO_METRICS.items():
         utility[name] = Column(name, info.label, "lower", info.ideal)
     gaps = [Column(f"{m}_gap", f"{m} minus retrain's {m}, same seed", "closer to 0", "0")

@@ -133,7 +133,7 @@ PROTOCOLS.add("tofu", ProtocolSpec(
         Column("mia_loss", "AUC of the loss attack, forget vs held-out authors",
                "closer to retrain", "the retain-only model's (about 0.5)"),
         Column("mia_minkpp", "AUC of the min-k%++ attack, forget vs held-out authors",
-               "closer to retrain", "the retain-only model's (about 0.5)", shown=True),
+               "closer to retrain", "the retain-only model's (about 0.5)"),
         Column("passes", f"forget_quality >= {FQ_THRESHOLD} and mu_ratio >= {MU_THRESHOLD}",
                "higher", "1", 0, shown=True),
         Column("time_s", "unlearning seconds (reference rows: fine-tuning seconds)", "lower",
