@@ -20,8 +20,9 @@ from torch.utils.data import DataLoader, RandomSampler
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.evaluate.tasks import check_method_task
+from obliviate.inputs import check_unlearn_inputs
 from obliviate.registry import Registry
-from obliviate.train import Recipe, check_finite_weights
+from obliviate.train import Recipe, check_finite_weights, resolve_device
 
 FAMILIES = ("exact", "certified", "gradient", "distillation", "saliency", "second-order",
             "editing", "lora", "by-design", "user")
@@ -178,6 +179,7 @@ def unlearn(
     seed: int = 0,
     recipe: Recipe | None = None,
     config: Any = None,
+    device: str | torch.device | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of ``model``; ``model`` itself is never modified.
@@ -192,12 +194,17 @@ def unlearn(
         seed: seeds all randomness of the run; the same seed gives the same weights on CPU.
         recipe: the original training recipe (``retrain`` uses it).
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
+        device: where the unlearned copy lives and the method runs (``"auto"``, ``"cpu"``,
+            ``"cuda"``...); default: the model's own device. Batches follow the model.
         **overrides: method parameters, e.g. ``epochs=3, lr=0.01``.
 
     Raises:
         ConfigError: unknown method or invalid parameters (checked before any training), or a
             method that needs class probabilities on a regression or anomaly model.
-        DataError: missing retain data for a method that needs it.
+        DataError: missing retain data for a method that needs it, a loader that is not one
+            (a tensor, a Dataset), an empty forget loader, or a first batch the model cannot
+            take (float or out-of-range labels, non-finite or misshapen logits); see
+            :mod:`obliviate.inputs`.
         TrainingDivergedError: the loss or the weights became NaN or infinite.
 
     Example:
@@ -218,12 +225,13 @@ def unlearn(
         )
     task = getattr(model, "task", "classification")  # regression/anomaly models say so
     check_method_task(info.name, info.family, task)
-    if num_classes is None:
-        num_classes = infer_num_classes(model) if task == "classification" else 1
+    # the model, the loaders and one batch of each, before any training (obliviate.inputs)
+    num_classes = check_unlearn_inputs(model, forget, retain, val, num_classes=num_classes,
+                                       needs_retain=info.needs_retain)
     generator = torch.Generator().manual_seed(seed)
     forget, retain = reseeded(forget, seed), reseeded(retain, seed + 1)
     data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe)
-    student = copy.deepcopy(model)
+    student = copy.deepcopy(model) if device is None else copy.deepcopy(model).to(resolve_device(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = info.fn(student, data, cfg)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from obliviate.batches import forward, inputs_to, split_batch
 from obliviate.certified import CertifiedLogisticRegression
 from obliviate.config import param
 from obliviate.errors import ConfigError
@@ -49,15 +50,17 @@ def _features(model: nn.Module, head: nn.Linear, loader) -> tuple[torch.Tensor, 
     """Inputs of ``head`` (the frozen network's features) and labels for every batch."""
     captured, labels = [], []
     hook = head.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+    device = head.weight.device
     try:
         model.eval()
         with torch.no_grad():
             for batch in loader:
-                model(batch[0])
-                labels.append(batch[1])
+                x, y = split_batch(batch)
+                forward(model, inputs_to(x, device))
+                labels.append(y)
     finally:
         hook.remove()
-    return torch.cat(captured).flatten(1), torch.cat(labels)
+    return torch.cat(captured).flatten(1).cpu(), torch.cat(labels).cpu()
 
 
 @register_method("certified-removal", family="certified", needs_retain=True,
@@ -89,5 +92,6 @@ def certified_removal(model: nn.Module, data: UnlearnData, cfg: CertifiedRemoval
         clf.fit(torch.cat([xf, xr]), torch.cat([yf, yr]), data.num_classes)
     clf.remove(np.arange(len(yf)), batch_size=cfg.batch_size)
     out = copy.deepcopy(model)
-    _replace(out, name, UnitNormLinear(clf.weight, clf.certificate))
+    _replace(out, name, UnitNormLinear(clf.weight, clf.certificate, dtype=head.weight.dtype)
+             .to(head.weight.device))
     return out

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from obliviate.errors import ConfigError
+
+logger = logging.getLogger("obliviate.methods")
 
 
 def cycle(batches: Iterable) -> Iterator:
@@ -83,3 +87,25 @@ def train_only(model: nn.Module, layers: Sequence[nn.Module]) -> dict[nn.Paramet
 def restore(flags: dict[nn.Parameter, bool]) -> None:
     for p, flag in flags.items():
         p.requires_grad_(flag)
+
+
+class PerExample:
+    """Per-example quantities by ``vmap`` where the model can be traced, else by a loop.
+
+    ``vmap`` refuses models with data-dependent control flow (Hugging Face attention masks) or
+    random operations; the loop computes the same values one example at a time with autograd.
+    The choice is made on the first batch and kept for the run.
+    """
+
+    def __init__(self, owner: str):
+        self.owner, self.looped = owner, False
+
+    def __call__(self, vectorised: Callable[..., Any], looped: Callable[..., Any], *args: Any):
+        if not self.looped:
+            try:
+                return vectorised(*args)
+            except (RuntimeError, NotImplementedError) as exc:
+                self.looped = True
+                logger.info("%s: vmap cannot trace this model (%s); computing per-example "
+                            "values in a loop instead", self.owner, str(exc).splitlines()[0])
+        return looped(*args)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import torch
 from torch import nn
 
+from obliviate.batches import concat_tensors
 from obliviate.config import param
 from obliviate.dp import DPRecipe, fit_private
 from obliviate.methods.common import reinit_parameters
@@ -46,9 +46,8 @@ def dp_original(model: nn.Module, data: UnlearnData, cfg: DPOriginalConfig) -> n
     recipe = replace(recipe, **{k: getattr(cfg, k) for k in ("epochs", "lr", "batch_size")
                                 if getattr(cfg, k) is not None})
     dp = DPRecipe(epsilon=cfg.epsilon, delta=cfg.delta, max_grad_norm=cfg.max_grad_norm)
-    xs, ys = zip(*((b[0], b[1]) for loader in (data.forget, data.retain) for b in loader),
-                 strict=True)
-    x, y = torch.cat(xs), torch.cat(ys)
+    x, y = concat_tensors([b for loader in (data.forget, data.retain) for b in loader],
+                          "dp-original")
     with untimed():
         reinit_parameters(model, data.generator)
         result = fit_private(model, x, y, recipe, dp, data.seed(), owner="dp-original")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from obliviate.batches import concat_tensors
 from obliviate.config import config_dict, param
 from obliviate.sisa.ensemble import AGGREGATIONS, SisaEnsemble
 from obliviate.sisa.plan import ShardPlan
@@ -38,8 +39,7 @@ _KEEP = 4
 
 
 def _rows(loader) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = zip(*((b[0], b[1]) for b in loader), strict=True)
-    return torch.cat(xs), torch.cat(ys)
+    return concat_tensors(list(loader), "sisa")
 
 
 def _row_digests(x: torch.Tensor, y: torch.Tensor) -> list[str]:
