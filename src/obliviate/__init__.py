@@ -24,6 +24,7 @@ from obliviate.errors import (
     UnknownNameError,
 )
 from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
+from obliviate.models import register_model
 from obliviate.train import Recipe
 from obliviate.unlearning import METHODS, UnlearnData, register_method, unlearn
 
@@ -32,5 +33,6 @@ __version__ = "0.1.0"
 __all__ = [
     "METHODS", "AuditReport", "ConfigError", "DataError", "ForgetSpecError", "ObliviateError",
     "Recipe", "Scenario", "StoreError", "TrainingDivergedError", "UnknownNameError",
-    "UnlearnData", "audit", "errors", "evaluate", "load_scenario", "register_method", "unlearn",
+    "UnlearnData", "audit", "errors", "evaluate", "load_scenario", "register_method",
+    "register_model", "unlearn",
 ]
