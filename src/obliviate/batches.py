@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.errors import DataError
+from obliviate.errors import ConfigError, DataError
 
 Inputs = Any  # a tensor, or a mapping of keyword arguments for the model
 LABEL_KEYS = ("labels", "label")
@@ -140,7 +140,7 @@ def concat_tensors(batches: list[Any], owner: str) -> tuple[torch.Tensor, torch.
     for batch in batches:
         x, y = split_batch(batch)
         if not isinstance(x, torch.Tensor):
-            raise DataError(f"{owner} re-trains from the rows of the loaders and needs tensor "
+            raise ConfigError(f"{owner} re-trains from the rows of the loaders and needs tensor "
                             f"inputs, (inputs, labels) batches; this loader gives "
                             f"{type(x).__name__} inputs (keyword arguments). Use a method that "
                             f"works on the model as given (e.g. finetune, scrub).")
