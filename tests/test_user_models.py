@@ -379,3 +379,51 @@ def test_device_and_mixed_precision_options(cnn_digits):
     if not torch.cuda.is_available():
         with pytest.raises(ob.ConfigError, match="CUDA is not available"):
             ob.unlearn(original, sc.forget_loader(), sc.retain_loader(), device="cuda")
+
+
+# ---------------------------------------------------------------------------- vmap fallbacks
+def test_fisher_and_influence_loops_equal_their_vmap_form(monkeypatch):
+    """Where vmap cannot trace a model the per-example loop runs; on one it can, both agree."""
+    import obliviate.methods.fisher as fisher
+    import obliviate.methods.influence as influence
+    from conftest import tiny_problem
+
+    model, _, shuffled = tiny_problem(hidden_layers=1)
+    model.eval()
+    retain = DataLoader(shuffled.dataset, batch_size=32)  # the same first 50 examples each pass
+    vectorised = fisher.diagonal_fisher(model, retain, max_samples=50)
+    grads = torch.cat(list(influence.per_example_gradients(model, retain, limit=50)))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("vmap: It looks like you're attempting to use a Tensor in some "
+                           "data-dependent control flow.")
+
+    monkeypatch.setattr(fisher, "vmap", refuse)
+    monkeypatch.setattr(influence, "vmap", refuse)
+    looped = fisher.diagonal_fisher(model, retain, max_samples=50)
+    for name, value in vectorised.items():
+        torch.testing.assert_close(looped[name], value, rtol=1e-4, atol=1e-8)
+    looped_grads = torch.cat(list(influence.per_example_gradients(model, retain, limit=50)))
+    assert looped_grads.shape == (50, sum(p.numel() for p in model.parameters()))
+    torch.testing.assert_close(looped_grads, grads, rtol=1e-4, atol=1e-7)
+
+
+def test_timed_warms_up_and_takes_the_median_of_short_runs():
+    from obliviate.timer import timed
+    from obliviate.timing import untimed
+
+    calls = []
+
+    def work():
+        calls.append(1)
+        with untimed():  # set-up a method leaves out of its time
+            sum(range(20000))
+        return len(calls)
+
+    result, seconds = timed(work, min_total_s=0.02, max_runs=7)
+    assert result == 2  # the first timed run; the warm-up was call 1
+    assert 3 <= len(calls) <= 8 and 0 <= seconds < 0.02
+    result, _ = timed(work, warmup=False, min_total_s=0.0)
+    assert result == len(calls)  # one run, no warm-up
+    with pytest.raises(ob.ConfigError, match="max_runs >= 1"):
+        timed(work, max_runs=0)
