@@ -15,7 +15,7 @@ from obliviate.data import sources
 from obliviate.data.forget import parse_forget_spec
 from obliviate.data.reasons import prepare_forget
 from obliviate.data.scenario import Scenario, Splits
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, UnknownNameError
 from obliviate.evaluate.tasks import check_forget_kind
 from obliviate.models import build_model, resolve_factory
 from obliviate.registry import Registry
@@ -226,7 +226,13 @@ def _user_model(spec: ScenarioSpec, model: Any) -> str | None:
     if not isinstance(model, str) or not any(f.name == "model"
                                               for f in dataclasses.fields(spec.options)):
         return None  # build_config reports it
-    resolve_factory(model)  # an unknown name or an unimportable module fails here, typed
+    try:
+        resolve_factory(model)  # an unknown name or an unimportable module fails here, typed
+    except UnknownNameError as exc:
+        raise UnknownNameError(
+            f"The 'model' parameter of scenario {spec.name} must be one of "
+            f"{', '.join(map(repr, spec.recipes))}, or a registered or module:factory model. "
+            f"{exc}") from None
     if spec.task != "classification":
         raise ConfigError(f"Scenario {spec.name} is a {spec.task} scenario; its models are "
                           f"{', '.join(spec.recipes)}. Your own models (here '{model}') work on "
