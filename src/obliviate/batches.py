@@ -51,11 +51,6 @@ def split_batch(batch: Any) -> tuple[Inputs, torch.Tensor]:
                     f"DataLoader(TensorDataset(x, y)) or return labels from the collate_fn.")
 
 
-def labels_of(batch: Any) -> torch.Tensor:
-    """The labels of one batch."""
-    return split_batch(batch)[1]
-
-
 def inputs_to(inputs: Inputs, device: torch.device | str, dtype: torch.dtype | None = None
               ) -> Inputs:
     """``inputs`` moved to ``device`` (every tensor of a mapping).

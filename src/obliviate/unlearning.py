@@ -231,7 +231,9 @@ def unlearn(
     generator = torch.Generator().manual_seed(seed)
     forget, retain = reseeded(forget, seed), reseeded(retain, seed + 1)
     data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe)
-    student = copy.deepcopy(model) if device is None else copy.deepcopy(model).to(resolve_device(device))
+    student = copy.deepcopy(model)
+    if device is not None:
+        student = student.to(resolve_device(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = info.fn(student, data, cfg)

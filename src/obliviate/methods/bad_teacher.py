@@ -94,7 +94,8 @@ def bad_teacher(model: nn.Module, data: UnlearnData, cfg: BadTeacherConfig) -> n
     The student starts at the original model; the competent teacher is a frozen copy of it and
     the incompetent teacher the same architecture with fresh random weights. Forget examples and
     a random ``retain_fraction`` of the retain set (drawn from the run's generator) are shuffled
-    together and distilled for ``epochs`` epochs with Adam.
+    together and distilled for ``epochs`` epochs with Adam. The mixed batches are built with the
+    loaders' own ``collate_fn``, so mapping batches (Hugging Face style) work as given.
 
     References:
         Chundawat, Tarun, Mandal, Kankanhalli, "Can Bad Teaching Induce Forgetting? Unlearning
