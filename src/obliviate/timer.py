@@ -1,55 +1,54 @@
-"""Run times that small data cannot distort: a warm-up, then the median of repeated runs.
+"""Wall time of a piece of work that can be trusted at any size.
 
-On small data one unlearning run or one retraining takes milliseconds, and the first call in a
-process also pays for imports, allocator growth and kernel selection; a single measurement then
-decides a runtime cut-off by noise. :func:`timed` runs the function once untimed, then times it
-once, and where that run took under ``min_total_s`` repeats it until the runs add up to
-``min_total_s`` (at most ``max_runs`` runs), reporting their median. Work a method marks with
-:func:`obliviate.timing.untimed` is left out of every run, as :func:`~obliviate.timing.stopwatch`
-does.
+A run of a few milliseconds is dominated by first-call costs (imports, lazy kernel set-up,
+allocator warm-up) and timer noise, so its single wall time says little; the runtime cut-off
+compares such times. :func:`timed` keeps the first run's result; when that run took under
+``min_total_s`` it counts as a warm-up, and further runs are timed until they add up to
+``min_total_s`` (at most ``max_runs`` of them), reporting their median.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from obliviate.errors import ConfigError
-from obliviate.timing import stopwatch
 
 T = TypeVar("T")
 
 
 def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
-          max_runs: int = 25) -> tuple[T, float]:
-    """``(result, seconds)`` of ``fn()``: the median wall time of repeated runs after a warm-up.
+          max_runs: int = 3) -> tuple[T, float]:
+    """``(result, seconds)``: ``fn()``'s first result, and the median time of warm runs.
 
     Args:
-        fn: the work to time, called without arguments; it should give the same result each
-            call (an unlearning run from a fixed seed does).
-        warmup: call ``fn`` once, untimed, before the timed runs.
-        min_total_s: repeat until the timed runs add up to this many seconds; a first run
-            at least this long is the measurement.
-        max_runs: the most timed runs.
+        fn: the work, called without arguments. It must be repeatable (the same seed gives the
+            same work); the repeats' results are discarded.
+        warmup: whether the first call is a warm-up, left out of the median when it took under
+            ``min_total_s`` (a first call that long is the measurement, as is).
+        min_total_s: time more runs until the timed ones add up to this many seconds.
+        max_runs: the most timed runs besides the first call.
 
     Returns:
-        The result of the first timed run, and the median of the runs' seconds (each less its
-        :func:`~obliviate.timing.untimed` blocks).
+        The first call's result, and its time when it took at least ``min_total_s``; otherwise
+        the median over the first call (unless ``warmup``) and the runs after it.
 
     Example:
-        >>> model, seconds = timed(lambda: ob.unlearn(original, forget, retain, method="finetune"))
+        >>> result, seconds = timed(lambda: sum(range(1000)))
     """
     if min_total_s < 0 or max_runs < 1:
         raise ConfigError(f"timed needs min_total_s >= 0 and max_runs >= 1; got {min_total_s} "
                           f"and {max_runs}.")
-    if warmup:
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    if first >= min_total_s:
+        return result, first
+    times = [] if warmup else [first]
+    while not times or (sum(times) < min_total_s and len(times) < max_runs + (not warmup)):
+        start = time.perf_counter()
         fn()
-    result, times = None, []
-    while not times or (sum(times) < min_total_s and len(times) < max_runs):
-        with stopwatch() as watch:
-            out = fn()
-        if not times:
-            result = out
-        times.append(watch.seconds)
+        times.append(time.perf_counter() - start)
     return result, float(statistics.median(times))

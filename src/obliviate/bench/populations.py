@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from obliviate.bench.cache import ModelCache
+from obliviate.cache import ModelCache
 from obliviate.data.scenario import Scenario
 from obliviate.population import Population, train_population
 

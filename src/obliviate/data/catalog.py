@@ -38,6 +38,10 @@ class ScenarioSpec:
     task: str = "classification"  # "regression" or "anomaly": see obliviate.evaluate.tasks
     default_forget: str = "random:0.1"
     model_options: Callable[[Splits], dict[str, Any]] | None = None  # sizes read off the data
+    # A scenario that is not built from Splits (the language-model track) loads itself:
+    # load(forget, seed, recipe=..., **options) -> a scenario object with the same facts.
+    load: Callable[..., Any] | None = None
+    models: tuple[str, ...] = ()  # what 'obliviate scenarios' lists; default: the recipes
 
 
 SCENARIOS: Registry[ScenarioSpec] = Registry("scenario")
@@ -180,6 +184,9 @@ def load_scenario(
         >>> sc = load_scenario("digits", forget="random:0.1", seed=0)
     """
     spec = SCENARIOS.get(name)
+    if spec.load is not None:
+        return spec.load(spec.default_forget if forget is None else forget, seed,
+                         recipe=recipe, **options)
     user_model = _user_model(spec, options.get("model"))
     if user_model:  # the option's choices list the built-in models; a user's replaces them
         options = {k: v for k, v in options.items() if k != "model"}

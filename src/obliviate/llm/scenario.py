@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from obliviate.bench.cache import ModelCache
+from obliviate.cache import ModelCache
 from obliviate.config import build_config, config_dict, param
+from obliviate.data.catalog import SCENARIOS, ScenarioSpec
 from obliviate.errors import ConfigError
 from obliviate.llm.data import TokenSet, encode_pairs, encode_texts, select_authors
 from obliviate.llm.model import TINY, build_lm, resolve_device, tokenizer_for
 from obliviate.llm.profiles import QA, idk_answers, make_profiles, profile_qa, world_facts
 from obliviate.llm.training import train_lm
-from obliviate.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class TofuScenario:
     tokenizer: Any = field(repr=False, default=None)
     name: str = "tofu-mini"
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task: str = "lm"
 
     def __post_init__(self) -> None:
         forget = set(self.forget_authors.tolist())
@@ -204,7 +205,7 @@ class TofuScenario:
             return hit[0], float(hit[1].get("train_seconds", float("nan")))
         model, seconds = train()
         # clones: tied weights of HF models must not share memory in a safetensors file
-        store._write(fp, {k: v.clone() for k, v in model.state_dict().items()},
+        store.write(fp, {k: v.clone() for k, v in model.state_dict().items()},
                      {"kind": kind, "seed": seed, "train_seconds": seconds,
                       "scenario": self.describe()})
         return model, seconds
@@ -254,11 +255,6 @@ def _corpus(others, world: list[QA], n_snippets: int, seed: int) -> list[str]:
     return [lines[i] for i in order]
 
 
-LM_SCENARIOS: Registry[str] = Registry("language-model scenario")
-LM_SCENARIOS.add("tofu-mini", "Generated fictitious authors (TOFU-style) as QA pairs; a tiny "
-                 "GPT-2 with a byte tokenizer pretrained here, or any local HF causal LM")
-
-
 def load_tofu(forget: str = "authors:0.1", seed: int = 0, *, recipe: dict | None = None,
               **options: Any) -> TofuScenario:
     """The ``tofu-mini`` scenario with the authors of ``forget`` chosen by ``seed``.
@@ -305,3 +301,13 @@ TOFU_MINI_DEFAULTS: dict[str, dict[str, Any]] = {
     "idk-dpo": {"lr": 1e-3},
     "rmu": {"layer": 2, "update_layers": (0, 1, 2), "alpha": 1.0, "lr": 3e-3},
 }
+
+
+SCENARIOS.add("tofu-mini", ScenarioSpec(
+    name="tofu-mini",
+    description="Generated fictitious authors (TOFU-style) as QA pairs; a tiny GPT-2 with a byte "
+                "tokenizer pretrained here, or any local HF causal LM",
+    source="generated (no data files)", options=TofuOptions, build=None, recipes={},
+    forgets="authors:FRACTION, authors:COUNT", task="lm", default_forget="authors:0.1",
+    load=load_tofu, models=("tiny-gpt2", "a local HF folder"),
+))

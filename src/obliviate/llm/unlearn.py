@@ -1,9 +1,9 @@
 """The language-model unlearning API: :class:`LMUnlearnData`, ``LM_METHODS`` and :func:`unlearn_lm`.
 
 A method is ``fn(model, data: LMUnlearnData, cfg) -> model``, registered with
-:func:`register_lm_method`; the registry is a :class:`~obliviate.registry.Registry` of the same
-:class:`~obliviate.unlearning.MethodInfo` records the classifier methods use, kept apart because
-these methods take token sequences, not (inputs, labels).
+:func:`register_lm_method`, which puts it in the one method registry
+(:data:`obliviate.unlearning.METHODS`) with ``tasks=("lm",)``: these methods take token
+sequences, not (inputs, labels). ``LM_METHODS`` is the view of that registry for this task.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.llm.data import TokenSet, loader
 from obliviate.llm.model import merged, with_lora
-from obliviate.registry import Registry
 from obliviate.train import check_finite_weights
-from obliviate.unlearning import MethodInfo, method_info
+from obliviate.unlearning import METHODS, TASK_WORDS, MethodInfo, register_method
 
-LM_METHODS: Registry[MethodInfo] = Registry("language-model method")
-NEEDS_REFUSALS: set[str] = set()  # methods trained on refusals of the forget questions
+LM_METHODS = METHODS.view(
+    lambda info: info.works_on("lm"), "language-model method",
+    lambda name, info: f"Method '{name}' works on "
+                       f"{' and '.join(TASK_WORDS[t] for t in info.tasks)}, not language models.")
 
 
 @dataclass
@@ -74,18 +75,17 @@ class LMUnlearnData:
 
 
 def register_lm_method(name: str, *, family: str = "gradient", needs_retain: bool = True,
-                       paper: str = "", needs_refusals: bool = False
+                       paper: str = "", needs_refusals: bool = False, default: bool = True,
+                       check: Callable[[nn.Module, Any], None] | None = None
                        ) -> Callable[[Callable], Callable]:
-    """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``."""
+    """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``.
 
-    def deco(fn: Callable) -> Callable:
-        LM_METHODS.add(name, method_info(fn, name, family=family, needs_retain=needs_retain,
-                                         paper=paper))
-        if needs_refusals:
-            NEEDS_REFUSALS.add(name)
-        return fn
-
-    return deco
+    A shorthand for :func:`obliviate.register_method` with ``tasks=("lm",)``; ``default``
+    (True) puts it in the methods a language-model bench runs when it names none.
+    """
+    return register_method(name, family=family, needs_retain=needs_retain, paper=paper,
+                           tasks=("lm",), needs_refusals=needs_refusals, default=default,
+                           check=check)
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -123,6 +123,7 @@ def unlearn_lm(
         DataError: a method that needs retain pairs or refusals did not get them.
     """
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
+    info.refuse_task("lm", "this model")
     if config is not None and overrides:
         raise ConfigError("Pass either config= or keyword overrides to unlearn_lm, not both.")
     if config is None:
@@ -133,11 +134,9 @@ def unlearn_lm(
         cfg = config
     if info.needs_retain and retain is None:
         raise DataError(f"Method '{info.name}' needs retain pairs; pass retain=<TokenSet>.")
-    if info.name in NEEDS_REFUSALS and forget_idk is None:
+    if info.needs_refusals and forget_idk is None:
         raise DataError(f"Method '{info.name}' needs refusals for the forget questions; pass "
                         f"forget_idk=<TokenSet> aligned with forget.")
-    if lora_rank and info.name == "rmu":
-        raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
     reference = copy.deepcopy(model).eval()
     for p in reference.parameters():
         p.requires_grad_(False)

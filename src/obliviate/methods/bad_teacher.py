@@ -87,7 +87,8 @@ class BadTeacherConfig:
 
 
 @register_method("bad-teacher", family="distillation", needs_retain=True,
-                 paper="Chundawat et al. 2023, Can Bad Teaching Induce Forgetting?")
+                 paper="Chundawat et al. 2023, Can Bad Teaching Induce Forgetting?",
+                 tasks=("classification",))
 def bad_teacher(model: nn.Module, data: UnlearnData, cfg: BadTeacherConfig) -> nn.Module:
     """Minimise the KL from a per-example teacher: the original on retain, a random net on forget.
 

@@ -112,7 +112,8 @@ def output_layer_parameters(model: nn.Module) -> set[str]:
 
 
 @register_method("fisher", family="second-order", needs_retain=True,
-                 paper="Golatkar, Achille, Soatto 2020, Eternal Sunshine of the Spotless Net")
+                 paper="Golatkar, Achille, Soatto 2020, Eternal Sunshine of the Spotless Net",
+                 tasks=("classification",))
 def fisher(model: nn.Module, data: UnlearnData, cfg: FisherConfig) -> nn.Module:
     """Add noise N(0, alpha / F_retain) so weights the retain set needs stay and the rest blur.
 

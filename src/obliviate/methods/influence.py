@@ -109,7 +109,8 @@ def woodfisher(v: torch.Tensor, sample_grads: Iterable[torch.Tensor],
 
 
 @register_method("influence", family="second-order", needs_retain=True,
-                 paper="Jia et al. 2023 (IU via WoodFisher); Koh & Liang 2017")
+                 paper="Jia et al. 2023 (IU via WoodFisher); Koh & Liang 2017",
+                 tasks=("classification",))
 def influence(model: nn.Module, data: UnlearnData, cfg: InfluenceConfig) -> nn.Module:
     """Take one step theta <- theta + alpha * H^-1 (g_f - g_r) that removes D_f's influence.
 

@@ -80,7 +80,9 @@ def adapter_targets(model: nn.Module, names: tuple[str, ...]) -> list[str]:
 
 
 @register_method("lora-unlearn", family="lora", needs_retain=True,
-                 paper="Hu et al. 2022, LoRA; objectives from Kurmanji et al. 2023")
+                 paper="Hu et al. 2022, LoRA; objectives from Kurmanji et al. 2023",
+                 tasks=("classification",),
+                 check=lambda model, cfg: adapter_targets(model, cfg.target_modules))
 def lora_unlearn(model: nn.Module, data: UnlearnData, cfg: LoraUnlearnConfig) -> nn.Module:
     """Train a rank-r adapter on a forgetting objective, then merge it into the weights.
 

@@ -25,7 +25,8 @@ class RandomLabelConfig:
 
 
 @register_method("random-label", family="gradient", needs_retain=True,
-                 paper="Golatkar et al. 2020; Fan et al. 2024 (SalUn code, RL)")
+                 paper="Golatkar et al. 2020; Fan et al. 2024 (SalUn code, RL)",
+                 tasks=("classification",), default=True)
 def random_label(model: nn.Module, data: UnlearnData, cfg: RandomLabelConfig) -> nn.Module:
     """Fine-tune on the forget set with fresh random labels, then on the retain set, each epoch.
 

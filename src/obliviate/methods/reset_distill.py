@@ -47,6 +47,12 @@ class ResetDistillConfig:
     temperature: float = param(1.0, gt=0, help="softmax temperature of the KL loss")
     input_noise: float = param(0.0, ge=0, help="std of Gaussian noise added to retain inputs")
 
+    def __post_init__(self) -> None:
+        if self.reset_end < self.reset_start:
+            raise ConfigError(f"The 'reset_end' parameter ({self.reset_end}) must be >= "
+                              f"reset_start ({self.reset_start}): the reset fraction rises over "
+                              f"the cycles.")
+
 
 def reset_fractions(cfg: ResetDistillConfig) -> list[float]:
     """The reset fraction of each cycle, rising linearly from reset_start to reset_end."""
@@ -124,10 +130,6 @@ def distill_loss(teacher: nn.Module, cfg: ResetDistillConfig,
 def reset_distill_cycles(model: nn.Module, data: UnlearnData, cfg: ResetDistillConfig,
                          reset: Callable, owner: str) -> nn.Module:
     """Run the forget-remember cycles with ``reset(model, fresh, fraction, generator, owner)``."""
-    if cfg.reset_end < cfg.reset_start:
-        raise ConfigError(f"{owner}: reset_end ({cfg.reset_end}) must be >= reset_start "
-                          f"({cfg.reset_start}); the reset fraction rises over the cycles.")
-    resettable_layers(model, owner)  # fail before any work on a model it cannot reset
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     loss = distill_loss(teacher, cfg, data.generator)
     for fraction in reset_fractions(cfg):
@@ -145,7 +147,9 @@ def reset_distill_cycles(model: nn.Module, data: UnlearnData, cfg: ResetDistillC
     return model
 
 
-@register_method("reset-distill", family="distillation", needs_retain=True, paper=PAPER)
+@register_method("reset-distill", family="distillation", needs_retain=True, paper=PAPER,
+                 tasks=("classification",),
+                 check=lambda model, cfg: resettable_layers(model, "reset-distill"))
 def reset_distill(model: nn.Module, data: UnlearnData, cfg: ResetDistillConfig) -> nn.Module:
     """Reset a random fraction of every layer's weights, then distill the original on retain.
 
@@ -162,7 +166,9 @@ def reset_distill(model: nn.Module, data: UnlearnData, cfg: ResetDistillConfig) 
     return reset_distill_cycles(model, data, cfg, reset_random_weights, "reset-distill")
 
 
-@register_method("reset-layers-distill", family="distillation", needs_retain=True, paper=PAPER)
+@register_method("reset-layers-distill", family="distillation", needs_retain=True, paper=PAPER,
+                 tasks=("classification",),
+                 check=lambda model, cfg: resettable_layers(model, "reset-layers-distill"))
 def reset_layers_distill(model: nn.Module, data: UnlearnData,
                          cfg: ResetDistillConfig) -> nn.Module:
     """Re-initialise randomly chosen whole layers, then distill the original on retain.

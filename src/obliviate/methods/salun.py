@@ -84,7 +84,8 @@ def masked_gradients(mask: dict[str, torch.Tensor],
 
 
 @register_method("salun", family="saliency", needs_retain=True,
-                 paper="Fan et al. 2024, SalUn: gradient-based weight saliency")
+                 paper="Fan et al. 2024, SalUn: gradient-based weight saliency",
+                 tasks=("classification",))
 def salun(model: nn.Module, data: UnlearnData, cfg: SalUnConfig) -> nn.Module:
     """Random-label unlearning that updates only the weights most salient for the forget loss.
 

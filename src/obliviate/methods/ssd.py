@@ -67,7 +67,8 @@ def dampen(model: nn.Module, imp_full: dict[str, torch.Tensor], imp_forget: dict
 
 
 @register_method("ssd", family="editing", needs_retain=True,
-                 paper="Foster, Schoepf, Brintrup 2024, Selective Synaptic Dampening")
+                 paper="Foster, Schoepf, Brintrup 2024, Selective Synaptic Dampening",
+                 tasks=("classification",))
 def ssd(model: nn.Module, data: UnlearnData, cfg: SSDConfig) -> nn.Module:
     """Dampen, without any training, the weights whose importance to D_f dwarfs that to D.
 

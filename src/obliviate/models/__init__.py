@@ -137,7 +137,18 @@ def build_model(
     return model
 
 
+def reset_parameters_from_seed(model: nn.Module, seed: int) -> nn.Module:
+    """Re-draw every layer's initial weights (``reset_parameters``) from ``seed``, in place."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return model
+
+
 # registration
 from obliviate.models import autoencoder, cnn, logreg, mf, mlp, resnet, text  # noqa: E402,F401
 
-__all__ = ["FACTORY_SIGNATURE", "MODELS", "build_model", "register_model", "resolve_factory"]
+__all__ = ["FACTORY_SIGNATURE", "MODELS", "build_model", "register_model", "reset_parameters_from_seed",
+           "resolve_factory"]

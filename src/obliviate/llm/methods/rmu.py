@@ -39,6 +39,8 @@ def rmu(model: nn.Module, data: LMUnlearnData, cfg: RMUConfig) -> nn.Module:
         Li et al., "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
         ICML 2024.
     """
+    if hasattr(model, "peft_config"):
+        raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
     blocks = decoder_layers(model)
     bad = [i for i in (cfg.layer, *cfg.update_layers) if i >= len(blocks)]
     if bad:

@@ -10,11 +10,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, help="SISA: sharded exact unlearning with a ledger.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="SISA: sharded exact unlearning with a ledger.")
 
 
 def _progress(quiet: bool, total: int | None, what: str):
-    from obliviate.cli import err_console
+    from obliviate.cli.app import err_console
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=err_console, disable=quiet)
@@ -53,7 +54,7 @@ def train(
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Train S shards of R slices on SCENARIO's full training set into OUT."""
-    from obliviate.cli import console
+    from obliviate.cli.app import console
     from obliviate.data import load_scenario
     from obliviate.sisa import SisaModel
 
@@ -89,7 +90,7 @@ def forget(
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
     """Delete the training indices in --ids (and groups in --groups); no file: finish pending."""
-    from obliviate.cli import console
+    from obliviate.cli.app import console
     from obliviate.data.forget import read_ids_file
     from obliviate.sisa import SisaModel
 
@@ -121,7 +122,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
 ) -> None:
     """Show the plan, the served version and every deletion request (read-only)."""
-    from obliviate.cli import console
+    from obliviate.cli.app import console
     from obliviate.sisa import SisaModel
 
     model = SisaModel.open(path, recover=False)
