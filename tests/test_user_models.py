@@ -30,6 +30,7 @@ from obliviate.population import predict_population, train_population
 from obliviate.train import Recipe, fit, train_model
 
 transformers = pytest.importorskip("transformers")
+CLASSIFIER_METHODS = [n for n in ob.METHODS.names() if ob.METHODS.get(n).works_on("classification")]
 transformers.logging.set_verbosity_error()
 
 
@@ -138,13 +139,14 @@ def small(info):
 
 # Methods that legitimately refuse a model, and the reason their ConfigError gives.
 CNN_REFUSES = {"dp-original": "BatchNorm"}
-BERT_REFUSES = {"dp-original": "needs tensor inputs", "sisa": "needs tensor inputs"}
+TENSOR_ROWS = r"keeps the training rows as one tensor, so it needs batches of \(tensor inputs"
+BERT_REFUSES = {"dp-original": TENSOR_ROWS, "sisa": TENSOR_ROWS, "certified-removal": TENSOR_ROWS}
 # SSD's alpha 10 selects no weight when the forget set is a sixth of the data (as on digits)
 BERT_TUNED = {"ssd": {"selection_weighting": 2.0}}
 
 
 # ---------------------------------------------------------------------------- every method
-@pytest.mark.parametrize("name", ob.METHODS.names())
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
 def test_every_method_on_the_bn_dropout_cnn(cnn_digits, name):
     sc, original, _ = cnn_digits
     info = ob.METHODS.get(name)
@@ -167,7 +169,7 @@ def test_every_method_on_the_bn_dropout_cnn(cnn_digits, name):
     assert not np.allclose(logits, own), f"{name} left the model as it was"
 
 
-@pytest.mark.parametrize("name", ob.METHODS.names())
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
 def test_every_method_on_the_tiny_bert_with_dict_batches(bert, name):
     model, forget, retain, test = bert
     info = ob.METHODS.get(name)
@@ -351,7 +353,7 @@ def _meta(path):
 
 
 # ---------------------------------------------------------------------------- float64, device
-@pytest.mark.parametrize("name", ob.METHODS.names())
+@pytest.mark.parametrize("name", CLASSIFIER_METHODS)
 def test_every_method_on_a_float64_model(name):
     from conftest import tiny_problem
 
@@ -420,7 +422,7 @@ def test_timed_warms_up_and_takes_the_median_of_short_runs():
         time.sleep(0.05 if len(calls) == 1 else 0.001)  # a slow first call (imports, kernels)
         return len(calls)
 
-    result, seconds = timed(work, min_total_s=0.02, max_runs=5)
+    result, seconds = timed(work, min_total_s=0.1, max_runs=5)
     assert result == 1 and len(calls) == 6  # the first call's result; five warm runs after it
     assert seconds < 0.02  # the warm-up's 50 ms is left out of the median
     calls.clear()

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.errors import ConfigError, DataError
+from obliviate.errors import DataError
 
 Inputs = Any  # a tensor, or a mapping of keyword arguments for the model
 LABEL_KEYS = ("labels", "label")
@@ -124,24 +124,6 @@ def unsqueeze(inputs: Inputs) -> Inputs:
         return {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v
                 for k, v in inputs.items()}
     return inputs.unsqueeze(0)
-
-
-def concat_tensors(batches: list[Any], owner: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """All (inputs, labels) of ``batches`` as two tensors; refuses mapping inputs.
-
-    Methods that re-train from the raw rows (SISA, DP-SGD) need tensor inputs.
-    """
-    xs, ys = [], []
-    for batch in batches:
-        x, y = split_batch(batch)
-        if not isinstance(x, torch.Tensor):
-            raise ConfigError(f"{owner} re-trains from the rows of the loaders and needs tensor "
-                            f"inputs, (inputs, labels) batches; this loader gives "
-                            f"{type(x).__name__} inputs (keyword arguments). Use a method that "
-                            f"works on the model as given (e.g. finetune, scrub).")
-        xs.append(x)
-        ys.append(y)
-    return torch.cat(xs), torch.cat(ys)
 
 
 def functional_forward(model: nn.Module, tensors: Any, inputs: Inputs) -> torch.Tensor:

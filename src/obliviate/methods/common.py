@@ -94,7 +94,8 @@ def rows(batches: Iterable, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(x, torch.Tensor):
             raise ConfigError(f"{owner} keeps the training rows as one tensor, so it needs "
                               f"batches of (tensor inputs, labels); got {type(x).__name__} "
-                              f"inputs.")
+                              f"inputs. Use a method that takes the model's own batches "
+                              f"(e.g. finetune, scrub).")
         xs.append(x.detach().cpu())
         ys.append(y.detach().cpu())
     return torch.cat(xs), torch.cat(ys)
