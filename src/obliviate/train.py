@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +120,7 @@ def run_loop(
     for epoch in range(epochs):
         for batch in batches(epoch):
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(device_type, dtype=torch.bfloat16) if amp else nullcontext():
                 loss = loss_fn(model, batch)
             check_finite(loss, owner, epoch, step)
             loss.backward()
