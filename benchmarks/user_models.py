@@ -33,8 +33,8 @@ from torch import nn
 
 import obliviate as ob
 from obliviate.bench.config import BenchConfig
-from obliviate.bench.protocols import PROTOCOLS
 from obliviate.bench.runner import BenchRun
+from obliviate.bench.spec import PROTOCOLS
 from obliviate.config import param
 from obliviate.data.catalog import SCENARIOS, ScenarioSpec
 from obliviate.data.scenario import Splits

@@ -150,5 +150,5 @@ def reset_parameters_from_seed(model: nn.Module, seed: int) -> nn.Module:
 # registration
 from obliviate.models import autoencoder, cnn, logreg, mf, mlp, resnet, text  # noqa: E402,F401
 
-__all__ = ["FACTORY_SIGNATURE", "MODELS", "build_model", "register_model", "reset_parameters_from_seed",
-           "resolve_factory"]
+__all__ = ["FACTORY_SIGNATURE", "MODELS", "build_model", "register_model",
+           "reset_parameters_from_seed", "resolve_factory"]
