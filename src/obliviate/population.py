@@ -24,7 +24,8 @@ Any ``nn.Module`` classifier trains this way, in one of three modes (``Populatio
   as Hugging Face attention masks; random operations other than dropout layers; a dropout
   layer called twice in one forward) or where the population's logits on a probe batch differ
   from the model's own forward: each model is trained by the reference loop itself. It is
-  announced once with a warning and recorded in ``Population.mode`` and ``Population.note``.
+  announced with a warning (once per model and process) and recorded in ``Population.mode``
+  and ``Population.note``.
 
 So on CPU model i equals ``train_model(..., seed=seeds[i])`` on its members up to float
 rounding in every mode, dropout included (the masks are bit-identical; see the tests).
@@ -65,6 +66,7 @@ from obliviate.train import Recipe, make_optimizer, make_scheduler, resolve_devi
 Tensors = dict[str, torch.Tensor]
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which make_optimizer uses
 MODES = ("auto", "wide", "vmap", "loop")
+_ANNOUNCED: set[str] = set()  # models whose loop fallback was announced in this process
 # element-wise dropout, or one draw per (example, channel) as F.dropout1d/2d/3d make it
 DROPOUTS: dict[type, bool] = {nn.Dropout: False, nn.Dropout1d: True, nn.Dropout2d: True,
                               nn.Dropout3d: True}
@@ -202,7 +204,8 @@ def train_population(
     cat = lambda attr: {k: torch.cat([getattr(p, attr)[k] for p in parts])  # noqa: E731
                         for k in getattr(parts[0], attr)}
     first = parts[0]
-    if first.mode == "loop" and mode == "auto":
+    if first.mode == "loop" and mode == "auto" and model_name not in _ANNOUNCED:
+        _ANNOUNCED.add(model_name)  # once per model and process: a bench trains several
         warnings.warn(f"population of '{model_name}': {first.note}; each of the {len(seeds)} "
                       f"models was trained by the reference loop instead (slower, same result).",
                       stacklevel=2)
