@@ -25,6 +25,7 @@ from obliviate.errors import (
     UnknownNameError,
 )
 from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
+from obliviate.models import register_model
 from obliviate.train import Recipe
 from obliviate.unlearning import (
     METHODS,
@@ -40,5 +41,5 @@ __all__ = [
     "METHODS", "AuditReport", "ConfigError", "DataError", "ForgetSpecError", "ObliviateError",
     "Recipe", "Scenario", "StoreError", "TrainingDivergedError", "UnknownNameError",
     "PrepareData", "UnlearnData", "__version__", "audit", "errors", "evaluate", "load_scenario",
-    "prepare", "register_method", "unlearn",
+    "prepare", "register_method", "register_model", "unlearn",
 ]

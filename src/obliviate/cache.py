@@ -81,7 +81,11 @@ class ModelCache:
         if not path.exists():
             return None
         try:
+            from safetensors import safe_open
+
             state = load_file(str(path))
+            with safe_open(str(path), framework="pt") as fh:
+                info = json.loads(dict(fh.metadata() or {}).get("info", "{}"))
         except Exception:
             return None
         params = {k[2:]: v for k, v in state.items() if k.startswith("p.")}
@@ -89,7 +93,8 @@ class ModelCache:
         names = set(dict(skeleton.named_parameters()))
         if set(params) != names:
             return None
-        return Population(skeleton.to("meta"), params, buffers)
+        return Population(skeleton.to("meta"), params, buffers, info.get("mode", "vmap"),
+                          info.get("note", ""))
 
     def get_or_train(
         self,

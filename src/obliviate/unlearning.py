@@ -31,8 +31,9 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
+from obliviate.inputs import check_unlearn_inputs
 from obliviate.registry import Registry
-from obliviate.train import Recipe, check_finite_weights
+from obliviate.train import Recipe, check_finite_weights, resolve_device
 
 FAMILIES = ("exact", "certified", "gradient", "distillation", "saliency", "second-order",
             "editing", "lora", "by-design", "user")
@@ -287,6 +288,7 @@ def unlearn(
     recipe: Recipe | None = None,
     config: Any = None,
     prepared: Prepared | None = None,
+    device: str | torch.device | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of ``model``; ``model`` itself is never modified.
@@ -303,12 +305,17 @@ def unlearn(
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
         prepared: the result of :func:`prepare` for a method with a prepare phase (SISA,
             certified removal, DP original); computed here from forget + retain when omitted.
+        device: where the unlearned copy lives and the method runs (``"auto"``, ``"cpu"``,
+            ``"cuda"``...); default: the model's own device. Batches follow the model.
         **overrides: method parameters, e.g. ``epochs=3, lr=0.01``.
 
     Raises:
         ConfigError: unknown method or invalid parameters (checked before any training), or a
             method that needs class probabilities on a regression or anomaly model.
-        DataError: missing retain data for a method that needs it.
+        DataError: missing retain data for a method that needs it, a loader that is not one
+            (a tensor, a Dataset), an empty forget loader, or a first batch the model cannot
+            take (float or out-of-range labels, non-finite or misshapen logits); see
+            :mod:`obliviate.inputs`.
         TrainingDivergedError: the loss or the weights became NaN or infinite.
 
     Example:
@@ -322,9 +329,10 @@ def unlearn(
             f"Method '{info.name}' needs the retain set; pass retain=<DataLoader>, or choose a "
             f"method that works from the forget set alone (e.g. neggrad)."
         )
+    # the model, the loaders and one batch of each, before any training (obliviate.inputs)
+    num_classes = check_unlearn_inputs(model, forget, retain, val, num_classes=num_classes,
+                                       needs_retain=info.needs_retain)
     info.check_model(model, cfg)
-    if num_classes is None:
-        num_classes = infer_num_classes(model) if task == "classification" else 1
     if info.prepare is not None and prepared is None:
         prepared = prepare(model, forget, retain, method=info, num_classes=num_classes,
                            seed=seed, recipe=recipe, config=cfg)
@@ -333,6 +341,8 @@ def unlearn(
     data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe,
                        prepared=prepared)
     student = copy.deepcopy(model)
+    if device is not None:
+        student = student.to(resolve_device(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = info.fn(student, data, cfg)

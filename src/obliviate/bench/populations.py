@@ -12,11 +12,13 @@ from obliviate.population import Population, train_population
 
 
 def cached_population(cache: ModelCache, sc: Scenario, tag: str, seed: int, masks: torch.Tensor,
-                      seeds: list[int], *, chunk_size: int | None = None) -> Population:
+                      seeds: list[int], *, chunk_size: int | None = None,
+                      device: str | torch.device = "cpu") -> Population:
     """The population ``tag`` of ``sc`` for ``seed``: loaded when cached, else trained and saved.
 
     The fingerprint covers the scenario (data, model, recipe, retain set), the tag, the masks and
-    the seeds, so any change trains anew.
+    the seeds, so any change trains anew. ``pop.mode`` says how it was trained ("wide", "vmap"
+    or "loop", the fallback for models vmap cannot trace), also when loaded from the cache.
     """
     import hashlib
 
@@ -28,8 +30,9 @@ def cached_population(cache: ModelCache, sc: Scenario, tag: str, seed: int, mask
     start = time.perf_counter()
     pop = train_population(sc.model_name, sc.input_shape, sc.num_classes, sc.splits.x_train,
                            sc.splits.y_train, masks, seeds, sc.recipe, chunk_size=chunk_size,
-                           model_options=sc.model_options)
-    cache.save_population(fingerprint, pop, {"tag": tag, "seeds": seeds,
+                           model_options=sc.model_options, device=device)
+    cache.save_population(fingerprint, pop, {"tag": tag, "seeds": seeds, "mode": pop.mode,
+                                             "note": pop.note,
                                              "train_seconds": time.perf_counter() - start})
     return pop
 

@@ -122,6 +122,8 @@ def certified_removal(model: nn.Module, data: UnlearnData, cfg: CertifiedRemoval
     xf, yf = rows(data.forget, "certified-removal")
     clf.remove(locate_rows(xf, yf, digests, "certified-removal").numpy(),
                batch_size=cfg.batch_size)
+    head = model.get_submodule(name)
     out = copy.deepcopy(model)
-    _replace(out, name, UnitNormLinear(clf.weight, clf.certificate))
+    _replace(out, name, UnitNormLinear(clf.weight, clf.certificate, dtype=head.weight.dtype)
+             .to(head.weight.device))
     return out

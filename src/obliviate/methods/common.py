@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +15,8 @@ from torch import nn
 from obliviate.batches import split_batch
 from obliviate.errors import ConfigError
 from obliviate.models import reset_parameters_from_seed
+
+logger = logging.getLogger("obliviate.methods")
 
 
 def cycle(batches: Iterable) -> Iterator:
@@ -90,7 +94,8 @@ def rows(batches: Iterable, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(x, torch.Tensor):
             raise ConfigError(f"{owner} keeps the training rows as one tensor, so it needs "
                               f"batches of (tensor inputs, labels); got {type(x).__name__} "
-                              f"inputs.")
+                              f"inputs. Use a method that takes the model's own batches "
+                              f"(e.g. finetune, scrub).")
         xs.append(x.detach().cpu())
         ys.append(y.detach().cpu())
     return torch.cat(xs), torch.cat(ys)
@@ -121,3 +126,25 @@ def locate_rows(x: torch.Tensor, y: torch.Tensor, digests: Sequence[bytes], owne
                           f"training set the deployment was prepared on; prepare it on the "
                           f"training set that holds them.")
     return torch.tensor(sorted(found), dtype=torch.int64)
+
+
+class PerExample:
+    """Per-example quantities by ``vmap`` where the model can be traced, else by a loop.
+
+    ``vmap`` refuses models with data-dependent control flow (Hugging Face attention masks) or
+    random operations; the loop computes the same values one example at a time with autograd.
+    The choice is made on the first batch and kept for the run.
+    """
+
+    def __init__(self, owner: str):
+        self.owner, self.looped = owner, False
+
+    def __call__(self, vectorised: Callable[..., Any], looped: Callable[..., Any], *args: Any):
+        if not self.looped:
+            try:
+                return vectorised(*args)
+            except (RuntimeError, NotImplementedError) as exc:
+                self.looped = True
+                logger.info("%s: vmap cannot trace this model (%s); computing per-example "
+                            "values in a loop instead", self.owner, str(exc).splitlines()[0])
+        return looped(*args)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import cycle
@@ -59,7 +60,7 @@ def kl_ascent_loss(model: nn.Module, teacher: nn.Module, retain_batch, forget_ba
                    alpha: float, temperature: float) -> torch.Tensor:
     """alpha * KL(original || model) on retain - (1 - alpha) * CE(forget)."""
     x, _ = to_device(retain_batch, model_device(model))
-    kl = distill_kl(model(x), teacher_logits(teacher, x), temperature)
+    kl = distill_kl(forward(model, x), teacher_logits(teacher, x), temperature)
     return alpha * kl - (1 - alpha) * cross_entropy_loss(model, forget_batch)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import reinit_parameters
@@ -103,7 +104,7 @@ def reset_random_layers(model: nn.Module, fresh: nn.Module, fraction: float,
 @torch.no_grad()
 def add_weight_noise(model: nn.Module, std: float, generator: torch.Generator) -> None:
     for p in model.parameters():
-        p.add_(std * torch.randn(p.shape, generator=generator).to(p.device))
+        p.add_(std * torch.randn(p.shape, generator=generator).to(p))
 
 
 def distill_loss(teacher: nn.Module, cfg: ResetDistillConfig,
@@ -113,8 +114,12 @@ def distill_loss(teacher: nn.Module, cfg: ResetDistillConfig,
     def loss(student: nn.Module, batch) -> torch.Tensor:
         x, _ = to_device(batch, model_device(student))
         if cfg.input_noise > 0:
-            x = x + cfg.input_noise * torch.randn(x.shape, generator=generator).to(x.device)
-        target, out = teacher_logits(teacher, x), student(x)
+            if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+                raise ConfigError("input_noise > 0 adds Gaussian noise to the inputs, which "
+                                  "needs real-valued tensor inputs; set input_noise=0 for "
+                                  "token ids or keyword-argument batches.")
+            x = x + cfg.input_noise * torch.randn(x.shape, generator=generator).to(x)
+        target, out = teacher_logits(teacher, x), forward(student, x)
         if cfg.loss == "mse":
             return nn.functional.mse_loss(out, target)
         return distill_kl(out, target, cfg.temperature)

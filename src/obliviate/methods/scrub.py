@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.methods.common import interleave, lr_decay
 from obliviate.methods.losses import distill_kl, teacher_logits
@@ -67,7 +68,7 @@ def scrub(model: nn.Module, data: UnlearnData, cfg: ScrubConfig) -> nn.Module:
     def loss(m: nn.Module, tagged) -> torch.Tensor:
         split, batch = tagged
         x, y = to_device(batch, device)
-        logits = m(x)
+        logits = forward(m, x)
         kl = distill_kl(logits, teacher_logits(teacher, x), cfg.temperature)
         if split == "max":
             return -kl

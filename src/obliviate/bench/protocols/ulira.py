@@ -29,7 +29,7 @@ from obliviate.config import config_dict, param
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
-from obliviate.evaluate.utility import accuracy
+from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.population import predict_population
 from obliviate.train import tensor_loader
 
@@ -74,9 +74,8 @@ def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
     model, seconds = timed_unlearn(model, forget, sc.retain_loader(seed=run_seed), info, cfg,
                                    run_seed, num_classes=sc.num_classes, recipe=sc.recipe,
                                    prepared=prepared)
-    with torch.no_grad():
-        outputs = {"pool": model(sc.x_forget).double().numpy(),
-                   "test": model(sc.splits.x_test).double().numpy()}
+    outputs = {"pool": predict(model, tensor_batches(sc.x_forget, sc.y_forget))[0],
+               "test": predict(model, tensor_batches(sc.splits.x_test, sc.splits.y_test))[0]}
     return finite_outputs(info.name, outputs), seconds
 
 
