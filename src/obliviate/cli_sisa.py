@@ -217,7 +217,8 @@ def cancel(
 
 def _request_line(r: dict) -> str | None:
     owner = r["owner"] or {}
-    who = f"pid {owner.get('pid')} on {owner.get('host')}"
+    who = (f"pid {owner.get('pid')} on {owner.get('host')}" if owner else
+           "its process, of an older obliviate that recorded no owner,")
     if r["state"] == "in progress":
         age = owner.get("heartbeat_age_s")
         beat = f", heartbeat {age:.0f}s ago" if age is not None else ""

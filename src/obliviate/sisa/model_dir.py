@@ -387,9 +387,12 @@ class SisaModel:
 
     def resume(self, *, wait: bool = True, on_wait: OnWait | None = None,
                on_checkpoint: OnCheckpoint | None = None) -> list[ForgetResult]:
-        """Resume every abandoned request, oldest first (after a crash)."""
+        """Resume every abandoned request, oldest first (after a crash), and collect garbage
+        (a process killed right after serving a version leaves the old files behind)."""
         with self.writing("sisa resume", wait, on_wait):
-            return deletion.resume_abandoned(self, on_checkpoint)
+            done = deletion.resume_abandoned(self, on_checkpoint)
+            self.collect_garbage()
+            return done
 
     def retry(self, request: int, *, wait: bool = True, on_wait: OnWait | None = None,
               on_checkpoint: OnCheckpoint | None = None) -> ForgetResult:
