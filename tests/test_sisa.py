@@ -148,6 +148,8 @@ def test_an_owner_is_alive_by_pid_and_process_identity_here_and_by_heartbeat_els
     if process_identity(me.pid) is not None:  # /proc: a recycled pid is another process
         assert not Owner(me.pid, me.host, "another-boot:1", "t", me.since).alive(None)
     now = time.time()
+    unknown = Owner(me.pid, me.host, None, "t", now - 3600)  # no /proc identity recorded
+    assert unknown.alive(now) and not unknown.alive(now - HEARTBEAT_STALE_S - 1)
     elsewhere = Owner(me.pid, me.host + "-elsewhere", None, "t", now - 3600)
     assert elsewhere.alive(now - 1) and not elsewhere.alive(now - HEARTBEAT_STALE_S - 1)
     beats = []

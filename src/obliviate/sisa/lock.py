@@ -26,7 +26,6 @@ which a waiting process shows; it is informational only.
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import socket
@@ -35,6 +34,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from obliviate.errors import ConcurrentWriterError, StoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows: importing obliviate works, changing a SISA folder does not
+    fcntl = None
 
 LOCK_NAME = "writer.lock"
 
@@ -76,6 +80,9 @@ class WriterLock:
                 already holds the lock through another object (waiting would never end).
             StoreError: the lock file cannot be created or the file system cannot lock it.
         """
+        if fcntl is None:
+            raise StoreError("Changing a SISA model folder needs flock, which this system "
+                             "lacks; use Linux or macOS.")
         if self.fd is not None:
             raise ConcurrentWriterError(f"The writer lock of {self.root} is already held by this "
                                         f"SisaModel; finish one operation before starting the "
@@ -94,7 +101,7 @@ class WriterLock:
 
     def try_acquire(self, doing: str) -> bool:
         """Take the lock if it is free right now; False (and nothing held) if it is not."""
-        if self.fd is not None:
+        if self.fd is not None or fcntl is None:
             return False
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

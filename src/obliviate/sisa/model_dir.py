@@ -75,7 +75,7 @@ from obliviate.sisa import deletion
 from obliviate.sisa.deletion import ForgetResult
 from obliviate.sisa.ensemble import SisaEnsemble
 from obliviate.sisa.ledger import Ledger, Request
-from obliviate.sisa.lock import WriterLock
+from obliviate.sisa.lock import WriterLock, describe_holder
 from obliviate.sisa.owner import process_alive
 from obliviate.sisa.plan import ShardPlan, check_ids
 from obliviate.sisa.training import OnCheckpoint, State, train_shard
@@ -170,7 +170,12 @@ class SisaModel:
             raise StoreError(f"Cannot create {root}: {exc.strerror}. Choose a writable --out.") \
                 from None
         lock = WriterLock(root)
-        lock.acquire("sisa train", wait=False)
+        try:
+            lock.acquire("sisa train", wait=False)
+        except ConcurrentWriterError:
+            raise ConcurrentWriterError(
+                f"Another process ({describe_holder(lock.holder())}) is writing {root}; wait for "
+                f"it to finish or choose another --out.") from None
         try:
             model = cls._train_locked(root, config, x, y, groups, lock, on_checkpoint)
         finally:

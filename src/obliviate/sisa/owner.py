@@ -4,8 +4,8 @@ An owner is one process: its pid, host name, the kernel's identity of that proce
 start time, from ``/proc``, so that a recycled pid is not mistaken for the owner) and a random
 token naming this one attempt. The owner is **alive** when
 
-* it runs on this host: the pid exists, is not a zombie, and (where ``/proc`` tells) is the
-  same process that took the request;
+* it runs on this host: the pid exists, is not a zombie, and is the same process that took the
+  request (told by ``/proc``; where there is none, its heartbeat must also be fresh);
 * it runs on another host: its heartbeat is younger than :data:`HEARTBEAT_STALE_S`. A thread
   of the owner (:class:`Heartbeat`) renews it every :data:`HEARTBEAT_EVERY_S` seconds while
   the request is retrained, and every checkpoint renews it too.
@@ -89,10 +89,12 @@ class Owner:
                    uuid.uuid4().hex, time.time())
 
     def alive(self, heartbeat: float | None, now: float | None = None) -> bool:
-        if self.host == socket.gethostname():
-            return process_alive(self.pid, self.identity)
         beat = heartbeat if heartbeat is not None else self.since
-        return (now or time.time()) - beat < HEARTBEAT_STALE_S
+        fresh = (now or time.time()) - beat < HEARTBEAT_STALE_S
+        if self.host == socket.gethostname():
+            # without /proc a recycled pid looks alive: the heartbeat must be fresh as well
+            return process_alive(self.pid, self.identity) and (self.identity is not None or fresh)
+        return fresh
 
     def describe(self) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.since))
