@@ -145,12 +145,14 @@ def run(model: SisaModel, request: int, owner: Owner,
             recorded = model.ledger.fail(request, owner.token, reason)
         except Exception:  # the ledger cannot be written either: it stays pending, abandoned
             recorded = False
-        state = ("It is marked failed, its ids are released" if recorded else
-                 "It could not be marked failed and stays pending")
-        raise StoreError(
-            f"Deletion request {request} failed: {reason}. {state} and the previous version is "
-            f"still served; fix the cause, then run 'obliviate sisa retry {model.root} "
-            f"{request}' (or 'obliviate sisa cancel {model.root} {request}').") from exc
+        then = (f"It is marked failed, its ids are released and the previous version is still "
+                f"served; fix the cause, then run 'obliviate sisa retry {model.root} {request}'"
+                if recorded else
+                f"It could not be marked failed either and stays pending; the previous version "
+                f"is still served; fix the cause, then run 'obliviate sisa forget {model.root}' "
+                f"to resume it")
+        raise StoreError(f"Deletion request {request} failed: {reason}. {then} (or 'obliviate "
+                         f"sisa cancel {model.root} {request}').") from exc
     deleted = np.union1d(model.ledger.deleted(complete_only=True), np.array(req.ids))
     remaining = index_hash(np.setdiff1d(np.arange(model.plan.n), deleted))
     seconds = time.perf_counter() - start
