@@ -1,4 +1,4 @@
-"""``obliviate sisa train|forget|status``: a persistent SISA model on the command line."""
+"""``obliviate sisa train|forget|retry|cancel|status``: a persistent SISA model on the command line."""
 
 from __future__ import annotations
 
@@ -14,17 +14,39 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                   help="SISA: sharded exact unlearning with a ledger.")
 
 
+class _Progress:
+    """A progress bar on stderr that appears at the first checkpoint, not before: a command
+    refused before any training prints its one error line and nothing else."""
+
+    def __init__(self, quiet: bool, total: int | None, what: str):
+        self.quiet, self.total, self.what = quiet, total, what
+        self.bar: Progress | None = None
+
+    def tick(self, shard: int, slice_: int, _state) -> None:
+        from obliviate.cli.app import err_console
+
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+            self.task = self.bar.add_task(self.what, total=self.total)
+            self.bar.start()
+        self.bar.update(self.task, description=f"{self.what}: shard {shard} slice {slice_}",
+                        advance=1)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
 def _progress(quiet: bool, total: int | None, what: str):
-    from obliviate.cli.app import err_console
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=err_console, disable=quiet)
-    task = bar.add_task(what, total=total)
-
-    def tick(shard: int, slice_: int, _state) -> None:
-        bar.update(task, description=f"{what}: shard {shard} slice {slice_}", advance=1)
-
-    return bar, tick
+    bar = _Progress(quiet, total, what)
+    return bar, bar.tick
 
 
 def _options(pairs: list[str] | None) -> dict[str, str]:
@@ -59,7 +81,7 @@ def train(
     from obliviate.sisa import SisaModel
 
     opts = _options(option)
-    sc = load_scenario(scenario, recipe={"epochs": epochs} if epochs else None, **opts)
+    sc = load_scenario(scenario, recipe=None if epochs is None else {"epochs": epochs}, **opts)
     bar, tick = _progress(quiet, shards * slices, "training")
     with bar:
         model = SisaModel.train(out, sc.splits.x_train, sc.splits.y_train,
@@ -82,38 +104,133 @@ def _test_accuracy(model, sc) -> float:
     return float((pred == sc.splits.y_test).float().mean())
 
 
+def _tell(message: str) -> None:
+    """Say why a command waits (even with --quiet: a silent wait would look like a hang)."""
+    from obliviate.cli.app import err_console
+
+    err_console.print(message, soft_wrap=True, highlight=False)
+
+
+def _open(path: Path):
+    from obliviate.sisa import SisaModel
+
+    return SisaModel.open(path, recover=False)
+
+
+def _report(console, result, what: str) -> None:
+    shards = ", ".join(f"{s} from slice {r}" for s, r in result.shards.items())
+    reused = f", reusing {result.reused_slices} slice(s) already written" \
+        if result.reused_slices else ""
+    console.print(f"{what} {result.request}: deleted {len(result.ids)} id(s); retrained "
+                  f"shard(s) {shards} in {result.seconds:.2f}s{reused}; now serving version "
+                  f"{result.version} (remaining set {result.remaining_hash})")
+
+
+def _request_id(text: str, path: Path) -> int:
+    """REQUEST as an int, checked here so that 'abc' gets the same one-line error as '99'."""
+    from obliviate.errors import DataError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"REQUEST must be a request id (an integer such as 3), as 'obliviate sisa "
+                        f"status {path}' lists them. Got {text[:40]!r} instead.") from None
+
+
+WAIT_HELP = "if another process is changing the model, wait for it (default) or refuse"
+
+
 @app.command()
 def forget(
     path: Annotated[Path, typer.Argument(help="SISA model folder")],
     ids: Annotated[Path | None, typer.Option(help="file of training indices, one per line")] = None,
     groups: Annotated[Path | None, typer.Option(help="file of group ids, one per line")] = None,
+    wait: Annotated[bool, typer.Option(help=WAIT_HELP)] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
 ) -> None:
-    """Delete the training indices in --ids (and groups in --groups); no file: finish pending."""
-    from obliviate.cli.app import console
-    from obliviate.data.forget import read_ids_file
-    from obliviate.sisa import SisaModel
+    """Delete the training indices in --ids (and groups in --groups); no file: resume abandoned.
 
-    wanted = read_ids_file(ids) if ids else None
-    group_ids = read_ids_file(groups) if groups else None
-    model = SisaModel.open(path, recover=False)
-    pending = model.ledger.pending()
-    bar, tick = _progress(quiet, None, "retraining")
-    with bar:
-        done = model.resume(on_checkpoint=tick)
-        result = (model.forget(wanted, groups=group_ids, on_checkpoint=tick)
-                  if wanted is not None or group_ids is not None else None)
-    for r in done:
-        console.print(f"completed pending request {r.request} ({len(r.ids)} id(s)): version "
-                      f"{r.version}")
-    if result is not None:
-        shards = ", ".join(f"{s} from slice {r}" for s, r in result.shards.items())
-        console.print(f"request {result.request}: deleted {len(result.ids)} id(s); retrained "
-                      f"shard(s) {shards} in {result.seconds:.2f}s; now serving version "
-                      f"{result.version} (remaining set {result.remaining_hash})")
-    elif not pending:
-        console.print("nothing to do: no --ids or --groups given and no pending request.")
-    model.close()
+    Requests another process left unfinished (it was killed) are resumed first.
+    """
+    from obliviate.cli.app import console
+    from obliviate.sisa.plan import read_index_file
+
+    model = _open(path)
+    try:
+        wanted = read_index_file(ids, option="ids", n=model.plan.n) if ids else None
+        group_ids = read_index_file(groups, option="groups") if groups else None
+        bar, tick = _progress(quiet, None, "retraining")
+        with bar:
+            done = model.resume(wait=wait, on_wait=_tell, on_checkpoint=tick)
+            result = None
+            if wanted is not None or group_ids is not None:
+                result = model.forget(wanted, groups=group_ids, wait=wait, on_wait=_tell,
+                                      on_checkpoint=tick)
+        for r in done:
+            _report(console, r, "completed abandoned request")
+        if result is not None:
+            _report(console, result, "request")
+        elif not done:
+            console.print("nothing to do: no --ids or --groups given and no abandoned request.")
+    finally:
+        model.close()
+
+
+@app.command()
+def retry(
+    path: Annotated[Path, typer.Argument(help="SISA model folder")],
+    request: Annotated[str, typer.Argument(help="id of a failed request (see 'sisa status')")],
+    wait: Annotated[bool, typer.Option(help=WAIT_HELP)] = True,
+    quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+) -> None:
+    """Run a failed deletion request again, planned from the version served now."""
+    from obliviate.cli.app import console
+
+    number = _request_id(request, path)
+    model = _open(path)
+    try:
+        bar, tick = _progress(quiet, None, "retraining")
+        with bar:
+            result = model.retry(number, wait=wait, on_wait=_tell, on_checkpoint=tick)
+        _report(console, result, "retried request")
+    finally:
+        model.close()
+
+
+@app.command()
+def cancel(
+    path: Annotated[Path, typer.Argument(help="SISA model folder")],
+    request: Annotated[str, typer.Argument(help="id of a failed or abandoned request")],
+    wait: Annotated[bool, typer.Option(help=WAIT_HELP)] = True,
+) -> None:
+    """Drop a failed request (or one whose process is gone); its ids may be requested again."""
+    from obliviate.cli.app import console
+
+    number = _request_id(request, path)
+    model = _open(path)
+    try:
+        req = model.cancel(number, wait=wait, on_wait=_tell)
+    finally:
+        model.close()
+    console.print(f"request {req.id} cancelled ({len(req.ids)} id(s) released); the served "
+                  f"version is unchanged.")
+
+
+def _request_line(r: dict) -> str | None:
+    owner = r["owner"] or {}
+    who = (f"pid {owner.get('pid')} on {owner.get('host')}" if owner else
+           "its process, of an older obliviate that recorded no owner,")
+    if r["state"] == "in progress":
+        age = owner.get("heartbeat_age_s")
+        beat = f", heartbeat {age:.0f}s ago" if age is not None else ""
+        return f"request {r['id']}: in progress by {who} since {owner.get('since')} UTC{beat}"
+    if r["state"] == "abandoned":
+        return (f"request {r['id']}: abandoned ({who} is gone); 'obliviate sisa forget DIR' "
+                f"resumes it, 'obliviate sisa cancel DIR {r['id']}' drops it")
+    if r["state"] == "failed":
+        return (f"request {r['id']}: failed: {r['reason']}; 'obliviate sisa retry DIR {r['id']}'"
+                f" or 'obliviate sisa cancel DIR {r['id']}'")
+    return None
 
 
 @app.command()
@@ -123,11 +240,12 @@ def status(
 ) -> None:
     """Show the plan, the served version and every deletion request (read-only)."""
     from obliviate.cli.app import console
-    from obliviate.sisa import SisaModel
 
-    model = SisaModel.open(path, recover=False)
-    info = model.status()
-    model.close()
+    model = _open(path)
+    try:
+        info = model.status()
+    finally:
+        model.close()
     if as_json:
         console.print_json(json.dumps(info))
         return
@@ -138,10 +256,15 @@ def status(
     for col in ("id", "created (UTC)", "status", "ids", "shards retrained", "version", "seconds"):
         table.add_column(col)
     for r in info["requests"]:
-        table.add_row(str(r["id"]), r["created"], r["status"], str(r["n_ids"]),
+        table.add_row(str(r["id"]), r["created"], r["state"], str(r["n_ids"]),
                       ", ".join(map(str, r["shards"] or {})) or "-", str(r["version"] or "-"),
                       f"{r['seconds']:.2f}" if r["seconds"] is not None else "-")
     console.print(table)
-    if info["pending"]:
-        console.print(f"{len(info['pending'])} pending request(s): the previous version is "
-                      f"served; run 'obliviate sisa forget {path}' to complete them.")
+    for r in info["requests"]:
+        line = _request_line(r)
+        if line:
+            console.print(line.replace("DIR", str(path)), soft_wrap=True)
+    writer = info["writer"]
+    if writer and not info["in_progress"]:
+        console.print(f"the writer lock is held by pid {writer.get('pid')} on "
+                      f"{writer.get('host')} ('{writer.get('doing')}')", soft_wrap=True)
