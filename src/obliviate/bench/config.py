@@ -281,8 +281,12 @@ def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
             options = {**sets.get("scenario", {}), **sets.get(cfg.scenario, {})}
             options.update({k: v for k, v in (("model", cfg.model), ("data", cfg.data))
                             if v is not None})
+            if spec.load is not None and device != "cpu":  # a self-loading scenario (LM)
+                options.setdefault("device", device)
             sc = load_scenario(cfg.scenario, forget=cfg.forget, seed=0,
                                recipe=sets.get("recipe"), **options)
+            if hasattr(sc, "splits"):
+                sc.device = device
     configs: dict[str, Any] = {}
     model = None
     for name, info in infos.items():

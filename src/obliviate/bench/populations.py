@@ -42,3 +42,12 @@ def retain_masks(sc: Scenario, n: int) -> torch.Tensor:
     masks = torch.zeros(n, len(sc.splits.y_train), dtype=torch.bool)
     masks[:, torch.from_numpy(sc.retain_idx)] = True
     return masks
+
+
+def fallback_note(pop: Population, what: str) -> str | None:
+    """The line a bench prints (once) and keeps in config.json when ``pop`` fell back to the
+    reference loop, one model at a time."""
+    if pop.mode != "loop":
+        return None
+    return (f"{what} trained one model at a time with the reference loop: "
+            f"{pop.note or 'the model cannot be vectorised'}")

@@ -125,8 +125,12 @@ def cost(run: RunDir) -> Figure | None:
         ax.annotate(method, (t, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
     retrain = board[board["method"] == RETRAIN]
     if len(retrain) and not math.isnan(float(retrain["time_s"].iloc[0])):
-        ax.axvline(float(retrain["time_s"].iloc[0]), color="black", ls=":",
-                   label="retrain time")
+        retrain_s = float(retrain["time_s"].iloc[0])
+        ax.axvline(retrain_s, color="black", ls=":", label="retrain time")
+        cutoff = run.config.get("protocol_options", {}).get("cutoff")
+        if cutoff is not None:
+            ax.axvline(float(cutoff) * retrain_s, color="tab:red", ls=":",
+                       label=f"runtime cut-off ({cutoff:g} x retrain)")
         ax.legend(fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("wall time per unlearning run, seconds (log scale)")

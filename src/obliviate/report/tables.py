@@ -49,6 +49,16 @@ def summary(run: RunDir) -> str:
             f"{spec.version}){n} · {seeds} seed(s) · mean ± spread (std) over seeds")
 
 
+def decided(run: RunDir) -> list[str]:
+    """Which rows a flag decided, in words (e.g. the runtime cut-off zeroed their score)."""
+    out = []
+    for flag in run.spec.flags:
+        hit = [str(r["method"]) for _, r in run.board.iterrows() if r.get("status") == flag.status]
+        if hit:
+            out.append(f"'{flag.status}' decided the row of {', '.join(hit)}: {flag.meaning}")
+    return out
+
+
 def markdown(run: RunDir) -> str:
     """``leaderboard.md``: the table, then what each metric means, its direction and ideal."""
     cols = columns(run)
@@ -65,4 +75,6 @@ def markdown(run: RunDir) -> str:
               for c in cols]
     lines += ["", *[f"- status '{f.status}': {f.meaning}" for f in run.spec.flags],
               *[f"- {note}" for note in run.spec.notes]]
+    lines += [f"- {line}" for line in decided(run)]
+    lines += [f"- note: {note}" for note in run.config.get("notes", [])]
     return "\n".join(lines) + "\n"

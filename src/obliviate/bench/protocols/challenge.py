@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
-from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
 from obliviate.bench.spec import PROTOCOLS, Axes, Column, Distributions, Flag, ProtocolSpec
 from obliviate.config import config_dict, param
@@ -114,9 +114,13 @@ class ChallengeDriver:
         """Population A or B of N retrained models for ``seed``, from the cache or trained."""
         offset = {"A": 0, "B": self.n}[part]
         seeds = [1_000_000 + 10_000 * seed + offset + i for i in range(self.n)]
-        return cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
-                                 retain_masks(self.sc, self.n), seeds,
-                                 chunk_size=self.opts.chunk_size)
+        pop = cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
+                                retain_masks(self.sc, self.n), seeds,
+                                chunk_size=self.opts.chunk_size, device=self.sc.device)
+        note = fallback_note(pop, "the retrained models")
+        if note:
+            self.run.note(note)
+        return pop
 
     def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
         for seed in self.run.rb.seeds:

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) -> tuple:
     """Train (or load) the original or retrained model of ``seed`` and measure it."""
     if cached is None:
+        from obliviate.bench.runner import timed_training
+
         train = sc.train_original_timed if kind == "original" else sc.train_retrained_timed
-        model, seconds = train(seed)
+        model, seconds = timed_training(train, seed)
     else:
         state, seconds = cached
         model = sc.new_model(seed)

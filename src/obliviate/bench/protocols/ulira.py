@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
-from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
 from obliviate.bench.spec import PROTOCOLS, Axes, Column, ProtocolSpec
 from obliviate.config import config_dict, param
@@ -115,10 +115,15 @@ class UliraDriver:
         seeds = [2_000_000 + 10_000 * seed + i for i in range(n)]
         say(f"seed {seed}: {n} shadow originals")
         originals = cached_population(self.run.cache, sc, "ulira-original", seed, masks, seeds,
-                                      chunk_size=self.opts.chunk_size)
+                                      chunk_size=self.opts.chunk_size, device=sc.device)
         say(f"seed {seed}: {n} retrained models")
         retrained = cached_population(self.run.cache, sc, "ulira-retrained", seed,
-                                      retain_masks(sc, n), seeds, chunk_size=self.opts.chunk_size)
+                                      retain_masks(sc, n), seeds, chunk_size=self.opts.chunk_size,
+                                      device=sc.device)
+        for pop, what in ((originals, "the shadow originals"), (retrained, "the retrained models")):
+            note = fallback_note(pop, what)
+            if note:
+                self.run.note(note)
         x_test, y_test = sc.splits.x_test, sc.splits.y_test.numpy()
         for job, pop in ((seed_jobs[0], originals), (seed_jobs[1], retrained)):
             conf = self._conf(predict_population(pop, sc.x_forget))
