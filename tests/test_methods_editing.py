@@ -20,18 +20,11 @@ from obliviate.methods.reset_distill import (
     reset_random_weights,
 )
 
-# digits overrides measured on seeds 0-2 (see the report); candidates for the scenario defaults
-DIGITS = {
-    "reset-distill": {"lr": 0.05},
-    "reset-layers-distill": {"lr": 0.05, "epochs": 4},
-    "prune-zero": {"fraction": 0.03},
-    "lora-unlearn": {"epochs": 3},
-}
-
 
 def digits_run(digits, original, method, seed=0):
     model = ob.unlearn(original, digits.forget_loader(seed=seed), digits.retain_loader(seed=seed),
-                       method=method, seed=seed, recipe=digits.recipe, **DIGITS[method])
+                       method=method, seed=seed, recipe=digits.recipe,
+                       **digits.method_defaults.get(method, {}))  # the scenario's tuned defaults
     return ob.audit(model, digits).metrics
 
 
