@@ -11,9 +11,21 @@ import pandas as pd
 
 from obliviate.bench.store import ResultStore, atomic_write_text
 from obliviate.evaluate.audit import METRICS, SCENARIO_METRICS
+from obliviate.evaluate.intervals import (
+    LEVEL,
+    chance_accuracy,
+    collapse_flag,
+    combine_seeds,
+    seed_interval,
+)
 from obliviate.evaluate.tasks import all_metric_infos, gap_metrics
 
 REFERENCE_ROWS = ("original", "retrain (reference)")
+BOOT = "_boot"  # a stored per-seed array NAME_boot holds NAME's bootstrap replicates
+UNIT = {"RA", "FA", "TA", "MIA", "F", "F_ceiling", "ASR", "attack_acc", "attack_acc_at_0", "auc",
+        "tpr_1pct", "tpr_01pct"}  # in [0, 1]
+POSITIVE = {"F_ratio", "score", "RA_ratio", "TA_ratio", "avg_gap"}
+UTILITY = ("RA", "TA")  # what collapse_flag checks
 
 
 def _reference_gaps(store: ResultStore, jobs: Sequence[Any]) -> dict[str, dict[str, float]]:
@@ -34,14 +46,67 @@ def _reference_gaps(store: ResultStore, jobs: Sequence[Any]) -> dict[str, dict[s
     return out
 
 
+def _bounds(name: str) -> tuple[float, float]:
+    if name in UNIT:
+        return 0.0, 1.0
+    return (0.0, np.inf) if name in POSITIVE else (-np.inf, np.inf)
+
+
+def interval_columns(name: str, values: Sequence[float], boots: Sequence[np.ndarray | None],
+                     level: float = LEVEL) -> tuple[float, float]:
+    """``NAME_lo``, ``NAME_hi`` of a row: from bootstrap replicates where every seed has them
+    (the seeds' standard errors combined), else Student t over seeds (NaN with one seed)."""
+    if name.startswith("time_"):
+        return np.nan, np.nan  # wall times measure the machine's load, not a method
+    lo_hi = _bounds(name)
+    if boots and all(b is not None and b.size > 1 for b in boots):
+        ses = [float(np.nanstd(b, ddof=1)) for b in boots]
+        _, lo, hi = combine_seeds(values, ses, level, lo_hi)
+    else:
+        _, lo, hi = seed_interval(values, level)
+        lo, hi = max(lo, lo_hi[0]), min(hi, lo_hi[1])
+    return float(lo), float(hi)
+
+
+def row_collapse(seeds: Sequence[int], values: Sequence[dict[str, float]],
+                 runs: Sequence[dict[str, np.ndarray]],
+                 originals: dict[int, dict[str, float]], chance: dict[str, float] | None) -> str:
+    """A row's collapse text ("" when fine): each seed's RA and TA, and each run's where runs
+    are stored (``RA_runs``, ``TA_runs``), against that seed's original (``collapse_flag``)."""
+    if not chance:
+        return ""
+    found = ""
+    for seed, vals, arrs in zip(seeds, values, runs, strict=True):
+        orig = originals.get(seed)
+        if not orig:
+            continue
+        for metrics, unit in (({m: [vals[m]] for m in UTILITY if m in vals}, "seed"),
+                              ({m: arrs[f"{m}_runs"] for m in UTILITY if f"{m}_runs" in arrs},
+                               f"seed {seed}, run")):
+            flag = collapse_flag(metrics, {m: [orig[m]] for m in metrics if m in orig}, chance,
+                                 unit=unit, index=[seed] if unit == "seed" else None)
+            if flag.level == "collapsed":
+                return flag.reason
+            found = found or flag.reason
+    return found
+
+
 def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str = "avg_gap",
-                      ascending: bool = True) -> pd.DataFrame:
+                      ascending: bool = True, chance: dict[str, float] | None = None,
+                      notes: dict[str, str] | None = None, level: float = LEVEL) -> pd.DataFrame:
     """One row per method: references first, then methods ranked by ``sort_by`` (mean over seeds).
 
-    Every metric gets a ``NAME`` (mean) and ``NAME_std`` (spread over seeds) column.
+    Every metric gets a ``NAME`` (mean), ``NAME_std`` (spread over seeds) and ``NAME_lo`` /
+    ``NAME_hi`` (its ``level`` confidence interval, see :func:`interval_columns`) column. With
+    ``chance`` (chance accuracy of RA and TA) a row whose utility collapsed is flagged in its
+    status (:func:`obliviate.evaluate.intervals.collapse_flag`); ``notes`` adds a remark per
+    method (e.g. tuned defaults used with another recipe).
     """
     ref_gaps = _reference_gaps(store, jobs)
     records: dict[str, list[dict[str, float]]] = {}
+    arrays: dict[str, list[dict[str, np.ndarray]]] = {}
+    seeds: dict[str, list[int]] = {}
+    originals: dict[int, dict[str, float]] = {}
     status: dict[str, str] = {}
     order: list[str] = []
     names: list[str] = []
@@ -59,6 +124,7 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str =
         values.update(ref_gaps.get(job.key, {}))
         if job.kind == "original":
             values.setdefault("time_s", run["wall_s"])
+            originals[job.seed] = values
         elif job.kind == "retrain" and "MIA" in values:
             values.update({"time_s": run["wall_s"], "time_ratio": 1.0, "avg_gap": 0.0,
                            **{f"{m}_gap": 0.0 for m in gap_metrics(values)}})
@@ -66,15 +132,31 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str =
             status[job.method] = "over the runtime cut-off: scores 0"
         names += [n for n in values if n not in names]
         records.setdefault(job.method, []).append(values)
+        arrays.setdefault(job.method, []).append(
+            {k: v for k, v in store.arrays(job.key).items()
+             if k.endswith(BOOT) or k.endswith("_runs")})
+        seeds.setdefault(job.method, []).append(job.seed)
     rows = []
     for method in order:
         vals = records.get(method, [])
+        boots = arrays.get(method, [])
         row: dict[str, Any] = {"method": method, "seeds": len(vals),
                                "status": status.get(method, "ok")}
         for name in names:
-            xs = np.array([v[name] for v in vals if v.get(name) is not None], dtype=float)
+            keep = [i for i, v in enumerate(vals) if v.get(name) is not None]
+            xs = np.array([vals[i][name] for i in keep], dtype=float)
             row[name] = float(np.mean(xs)) if xs.size else np.nan
             row[f"{name}_std"] = float(np.std(xs)) if xs.size > 1 else (0.0 if xs.size else np.nan)
+            row[f"{name}_lo"], row[f"{name}_hi"] = interval_columns(
+                name, xs, [boots[i].get(name + BOOT) for i in keep], level) if xs.size \
+                else (np.nan, np.nan)
+        if row["status"] == "ok" or row["status"].startswith("over the runtime"):
+            flag = "" if method == "original" else \
+                row_collapse(seeds.get(method, []), vals, boots, originals, chance)
+            extra = [t for t in (flag, (notes or {}).get(method, "")) if t]
+            if extra:
+                row["status"] = "; ".join(extra if row["status"] == "ok" else [row["status"],
+                                                                              *extra])
         rows.append(row)
     board = pd.DataFrame(rows)
     if board.empty:
@@ -84,6 +166,15 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str =
     if sort_by in rest:
         rest = rest.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
     return pd.concat([refs, rest], ignore_index=True)
+
+
+def chance_levels(scenario: Any) -> dict[str, float] | None:
+    """Chance accuracy of RA and TA: the majority-class share of the retain and test labels
+    (what a model that collapsed onto one class scores); None outside classification."""
+    if getattr(scenario, "task", "classification") != "classification":
+        return None
+    return {"RA": chance_accuracy(scenario.y_retain.numpy()),
+            "TA": chance_accuracy(scenario.splits.y_test.numpy())}
 
 
 def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:

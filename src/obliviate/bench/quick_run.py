@@ -15,12 +15,24 @@ from obliviate.bench.cache import ModelCache
 from obliviate.bench.executors import Task
 from obliviate.config import config_dict
 from obliviate.evaluate.audit import PROTOCOL, AuditReport, measure
+from obliviate.evaluate.intervals import loss_mia_replicates
 from obliviate.timing import stopwatch
 from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
     from obliviate.bench.store import ResultStore
+
+
+MIA_BOOT = 100  # bootstrap replicates of the loss MIA per row (forget and test examples)
+
+
+def mia_bootstrap(losses: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """``MIA_boot``: the loss MIA on resampled forget and test examples; every row of a seed
+    resamples the same positions, so rows compare paired (see evaluate/intervals.py)."""
+    return {"MIA_boot": loss_mia_replicates(losses["forget"], losses["test"], n_boot=MIA_BOOT,
+                                            rng=np.random.default_rng([seed, 2025]),
+                                            mia_seed=seed)}
 
 
 def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) -> tuple:
@@ -34,7 +46,7 @@ def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) 
         model.load_state_dict(state)
         model.eval()
     metrics, losses = measure(model, sc, seed=seed)
-    return model.state_dict(), seconds, metrics, losses
+    return model.state_dict(), seconds, metrics, {**losses, **mia_bootstrap(losses, seed)}
 
 
 def method_task(sc, original, info, cfg, seed: int, reference: dict[str, float],
@@ -49,7 +61,8 @@ def method_task(sc, original, info, cfg, seed: int, reference: dict[str, float],
     values = AuditReport(metrics, losses, dict(reference)).to_dict()
     values["time_s"] = wall
     values["time_ratio"] = wall / retrain_seconds if retrain_seconds else float("nan")
-    return values, wall, losses, model.state_dict() if keep_model else None
+    return (values, wall, {**losses, **mia_bootstrap(losses, seed)},
+            model.state_dict() if keep_model else None)
 
 
 class QuickDriver:
@@ -64,7 +77,9 @@ class QuickDriver:
         store.save(job.key, kind="reference" if job.kind != "method" else "method",
                    method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
                    config=config, metrics=metrics, wall_s=wall,
-                   examples={f"{k}_loss": v.astype("float32") for k, v in losses.items()})
+                   examples={(k if k.endswith("_boot") else f"{k}_loss"):
+                             (v if k.endswith("_boot") else v.astype("float32"))
+                             for k, v in losses.items()})  # losses and MIA_boot
 
     def _cached(self, job: Job) -> tuple[dict, float] | None:
         kind = "original" if job.kind == "original" else "retrained"

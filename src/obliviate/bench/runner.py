@@ -15,7 +15,7 @@ import torch
 from obliviate.bench.cache import ModelCache
 from obliviate.bench.config import BenchConfig, ResolvedBench, resolve
 from obliviate.bench.executors import make_executor
-from obliviate.bench.leaderboard import build_leaderboard, write_leaderboard
+from obliviate.bench.leaderboard import build_leaderboard, chance_levels, write_leaderboard
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.config import config_dict
 
@@ -105,6 +105,14 @@ class BenchRun:
                 for k, v in tuned.get(self.rb.methods[name].name, {}).items()
                 if not any(s.startswith(f"{name}.{k}=") for s in sets)]
 
+    def tuned_notes(self) -> dict[str, str]:
+        """Per method using tuned defaults: a note when the recipe is not the tuned one."""
+        mismatch = self.rb.scenario.tuning_mismatch()
+        if not mismatch:
+            return {}
+        used = {d.partition("=")[0].rpartition(".")[0] for d in self.tuned_defaults()}
+        return {m: f"tuned defaults used with {', '.join(mismatch)}" for m in used}
+
     # ------------------------------------------------------------------ references
     def reference(self, job: Job) -> tuple[torch.nn.Module, float]:
         sc = self.rb.scenario
@@ -140,7 +148,9 @@ class BenchRun:
                 driver = spec.driver(self, self.rb.protocol_options, self.rb.n_models)
                 driver.run_all(store, self.jobs, say, step)
                 board = build_leaderboard(store, self.jobs, sort_by=spec.sort_by,
-                                          ascending=spec.ascending)
+                                          ascending=spec.ascending,
+                                          chance=chance_levels(self.rb.scenario),
+                                          notes=self.tuned_notes())
         finally:
             self.executor.close()
             self.executor = None

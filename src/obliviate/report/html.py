@@ -8,7 +8,8 @@ from pathlib import Path
 from jinja2 import Environment, select_autoescape
 
 from obliviate.report.rundir import RunDir
-from obliviate.report.tables import columns, display_rows, summary
+from obliviate.report.tables import INTERVALS, columns, display_rows, summary
+from obliviate.report.verdicts import verdict_table
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -45,6 +46,13 @@ TEMPLATE = """<!doctype html>
 {% for c in cols %}<tr><td class="name">{{ c.name }}</td><td class="name">{{ c.meaning }}</td>
 <td class="name">{{ c.direction }}</td><td class="name">{{ c.ideal }}</td></tr>{% endfor %}
 </tbody></table>
+<p class="meta">{{ intervals }}</p>
+{% if verdicts %}<h3>{{ verdicts.title }}</h3>
+<p class="meta">{{ verdicts.text }}</p>
+<table id="verdicts"><thead><tr>{% for h in verdicts.header %}<th class="name">{{ h }}</th>
+{% endfor %}</tr></thead><tbody>
+{% for r in verdicts.rows %}<tr>{% for v in r %}<td class="name">{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>{% endif %}
 <h2>Figures</h2>
 {% for f in figures %}<figure id="fig-{{ f.name }}">
 <img alt="{{ f.name }}" src="data:image/png;base64,{{ f.data }}">
@@ -63,4 +71,4 @@ def render(run: RunDir, figures: dict[str, tuple[Path, str]]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in run.config.get("versions", {}).items())
     return env.from_string(TEMPLATE).render(
         title=summary(run), cols=columns(run), rows=display_rows(run), figures=figs,
-        versions=versions, root=run.root.name)
+        versions=versions, root=run.root.name, intervals=INTERVALS, verdicts=verdict_table(run))

@@ -81,3 +81,13 @@ def fmt(mean: float | None, std: float | None, digits: int = 3) -> str:
     if std is None or std != std or round(std, digits) == 0:  # no spread at this precision
         return text
     return f"{text} ± {std:.{digits}f}"
+
+
+def fmt_interval(mean: float | None, lo: float | None, hi: float | None, std: float | None,
+                 digits: int = 3) -> str:
+    """``mean [lo, hi]`` with its confidence interval; ``fmt(mean, std)`` when there is none."""
+    if mean is None or mean != mean or lo is None or hi is None or lo != lo or hi != hi:
+        return fmt(mean, std, digits)
+    if round(hi - lo, digits) == 0:
+        return fmt(mean, None, digits)  # no spread at this precision
+    return f"{fmt(mean, None, digits)} [{fmt(lo, None, digits)}, {fmt(hi, None, digits)}]"

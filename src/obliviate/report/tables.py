@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from obliviate.report.metrics import COLUMNS, Column, fmt
+from obliviate.report.metrics import COLUMNS, Column, fmt_interval
 from obliviate.report.rundir import RunDir
+from obliviate.report.verdicts import markdown_section
+
+INTERVALS = ("[lo, hi]: 95% confidence interval. Within a seed, for numbers made of many models "
+             "and examples (the challenge's F, F_ceiling, F_ratio, score and utility ratios; "
+             "U-LiRA's attack metrics; the quick protocol's MIA), a bootstrap over models and "
+             "examples (normal, centred on the value); otherwise Student t over seeds, none with "
+             "one seed. Wall times get none.")
 
 
 def _cell(text: str) -> str:
@@ -21,7 +28,8 @@ def display_rows(run: RunDir) -> list[dict[str, Any]]:
     """One dict per leaderboard row: method, seeds, status and ``mean ± std`` per column."""
     rows = []
     for _, row in run.board.iterrows():
-        cells = [fmt(row.get(c.name), row.get(f"{c.name}_std"), c.digits) for c in columns(run)]
+        cells = [fmt_interval(row.get(c.name), row.get(f"{c.name}_lo"), row.get(f"{c.name}_hi"),
+                              row.get(f"{c.name}_std"), c.digits) for c in columns(run)]
         rows.append({"method": str(row["method"]), "seeds": int(row.get("seeds", 0)),
                      "status": str(row.get("status", "")), "cells": cells,
                      "reference": str(row["method"]) == "retrain (reference)"})
@@ -33,7 +41,7 @@ def summary(run: RunDir) -> str:
     n = f" · N={run.config.get('n_models')}" if run.protocol != "quick" else ""
     return (f"{bench.get('scenario', '?')} · forget {bench.get('forget', '?')} · "
             f"{run.config.get('protocol', run.protocol)}{n} · {bench.get('seeds', '?')} seed(s) "
-            f"· mean ± spread (std) over seeds")
+            f"· mean [95% CI], or mean ± spread (std) over seeds")
 
 
 def markdown(run: RunDir) -> str:
@@ -50,4 +58,5 @@ def markdown(run: RunDir) -> str:
               "", "| metric | meaning | better | ideal |", "|---|---|---|---|"]
     lines += [f"| {c.name} | {_cell(c.meaning)} | {c.direction} | {_cell(c.ideal)} |"
               for c in cols]
+    lines += ["", INTERVALS, *markdown_section(run)]
     return "\n".join(lines) + "\n"
