@@ -4,7 +4,12 @@ Logit-scaled confidences of each forget example under N unlearned and N retraine
 epsilon per example from the best threshold attack -> a bin score H per example -> F = mean H ->
 final score F * RA ratio * TA ratio. A numpy reimplementation of ``metric.py`` and the scoring of
 ``main.py`` (google-deepmind/unlearning_evaluation, ffae0ff) that counts with ``np.searchsorted``
-on each side sorted once instead of tiling GPU tensors.
+on each side sorted once instead of tiling GPU tensors. For the double-threshold family it finds
+the maximum without scoring all ~160,000 threshold pairs: per right threshold, only the pair that
+ends each run of left thresholds with the same inner count can hold it, because epsilon never
+rises with the false-positive count (checked on every epsilon table; where it does not hold, or
+numpy's grid cannot be reproduced, every pair is scored). The same thresholds, counts and float32
+epsilons, so the result is bit-identical (tests/test_challenge_fast_path.py), 2-10x faster.
 
 Details of the code that the team's summary (shared reference, challenge-protocol.md §2.3-2.6)
 leaves out or states differently; this module follows the code:
