@@ -9,6 +9,8 @@ import pytest
 from scipy import stats
 
 from obliviate.errors import ConfigError
+from obliviate.evaluate import collapse as cl
+from obliviate.evaluate import comparisons as cmp
 from obliviate.evaluate import intervals as iv
 from obliviate.evaluate.challenge import forgetting_quality
 from obliviate.evaluate.mia import simple_mia
@@ -150,8 +152,8 @@ def test_mia_replicates_are_simple_mia_on_the_resamples():
 # --- paired comparisons ---------------------------------------------------------------------
 
 def test_holm_adjusts_hand_example():
-    assert iv.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    adj = iv.holm([0.5, np.nan, 0.001])
+    assert cmp.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    adj = cmp.holm([0.5, np.nan, 0.001])
     assert adj[0] == 0.5 and math.isnan(adj[1]) and adj[2] == pytest.approx(0.002)
 
 
@@ -164,7 +166,7 @@ def test_paired_bootstrap_test_keeps_its_level_under_the_null():
         shared = rng.normal(0, 1, n)  # example difficulty, common to both
         a, b = shared + rng.normal(0, 0.5, n), shared + rng.normal(0, 0.5, n)
         idx = rng.integers(0, n, (n_boot, n))
-        p = iv.paired_p_value(a[idx].mean(1), b[idx].mean(1), kind="bootstrap",
+        p = cmp.paired_p_value(a[idx].mean(1), b[idx].mean(1), kind="bootstrap",
                               diff=a.mean() - b.mean())
         rejected += p < 0.05
     assert abs(rejected / reps - 0.05) < 3 * math.sqrt(0.05 * 0.95 / reps)
@@ -176,9 +178,9 @@ def test_paired_t_over_seeds_keeps_its_level_and_holm_the_family_error():
     for _ in range(reps):
         seed_effect = rng.normal(0, 1, 5)
         rows = seed_effect + rng.normal(0, 0.3, (4, 5))  # four equal methods, five seeds
-        ps = [iv.paired_p_value(rows[k], rows[0], kind="seeds") for k in range(1, 4)]
+        ps = [cmp.paired_p_value(rows[k], rows[0], kind="seeds") for k in range(1, 4)]
         rejected += ps[0] < 0.05
-        family_errors += bool((iv.holm(ps) <= 0.05).any())
+        family_errors += bool((cmp.holm(ps) <= 0.05).any())
     tol = 3 * math.sqrt(0.05 * 0.95 / reps)
     assert abs(rejected / reps - 0.05) < tol
     assert family_errors / reps < 0.05 + tol
@@ -192,22 +194,22 @@ def test_paired_comparison_names_the_best_and_separates_a_worse_method():
             "retrain (reference)": shared + 0.5 + noise - noise.mean()}
     est = {k: float(v.mean()) for k, v in data.items()}
     draws = {k: v[idx].mean(1) for k, v in data.items()}
-    out = iv.paired_comparison(est, draws, higher_is_better=True, kind="bootstrap",
+    out = cmp.paired_comparison(est, draws, higher_is_better=True, kind="bootstrap",
                                reference="retrain (reference)")
     (bad,) = out["best"]
     assert (bad.method, bad.against) == ("bad", "good")
     assert bad.difference == pytest.approx(-1.0) and not bad.indistinguishable
     ref = {v.method: v for v in out["reference"]}
     assert ref["good"].indistinguishable and not ref["bad"].indistinguishable
-    lower = iv.paired_comparison(est, draws, higher_is_better=False, kind="bootstrap")
+    lower = cmp.paired_comparison(est, draws, higher_is_better=False, kind="bootstrap")
     assert lower["best"][0].against == "bad" and lower["reference"] == []
     with pytest.raises(ConfigError):
-        iv.paired_p_value(np.ones(3), np.ones(3), kind="wilcoxon")
+        cmp.paired_p_value(np.ones(3), np.ones(3), kind="wilcoxon")
 
 
 def test_untestable_seed_comparison_is_nan():
-    assert math.isnan(iv.paired_p_value([0.1], [0.2], kind="seeds"))
-    assert iv.paired_p_value([0.1, 0.2], [0.1, 0.2], kind="seeds") == 1.0
+    assert math.isnan(cmp.paired_p_value([0.1], [0.2], kind="seeds"))
+    assert cmp.paired_p_value([0.1, 0.2], [0.1, 0.2], kind="seeds") == 1.0
 
 
 # --- collapse -----------------------------------------------------------------------------------
@@ -219,27 +221,27 @@ CHANCE = {"RA": 0.105, "TA": 0.125}
 def test_collapse_flags_the_scrub_five_epoch_case():
     # digits, --set recipe.epochs=5, scrub.lr=0.05: per-seed RA and TA of the reproduced run
     scrub = {"RA": [0.917, 0.101, 0.633], "TA": [0.864, 0.097, 0.560]}
-    flag = iv.collapse_flag(scrub, ORIGINAL, CHANCE)
+    flag = cl.collapse_flag(scrub, ORIGINAL, CHANCE)
     assert flag.level == "collapsed" and "seed 1" in flag.reason and "TA 0.097" in flag.reason
     # the same seeds without the collapsed one: seed 2 kept about half the margin
-    assert iv.collapse_flag({m: [v[0], v[2]] for m, v in scrub.items()},
+    assert cl.collapse_flag({m: [v[0], v[2]] for m, v in scrub.items()},
                             {m: [v[0], v[2]] for m, v in ORIGINAL.items()}, CHANCE).level == "ok"
 
 
 def test_collapse_levels_on_constructed_cases():
     def level(ra, orig=0.99, chance=0.1):
-        return iv.collapse_flag({"RA": [ra]}, {"RA": [orig]}, {"RA": chance}).level
+        return cl.collapse_flag({"RA": [ra]}, {"RA": [orig]}, {"RA": chance}).level
 
     assert level(0.98) == "ok" and level(0.60) == "ok"
     assert level(0.50) == "degraded"  # (0.5 - 0.1) / 0.89 = 0.45
     assert level(0.25) == "collapsed" and level(0.05) == "collapsed"
     assert level(0.12, orig=0.13) == "ok"  # the original itself is at chance: nothing to lose
-    assert iv.collapse_flag({"RA": [0.1]}, {"RA": [0.99]}, num_classes=10).level == "collapsed"
-    assert iv.collapse_flag({"FA": [0.0]}, {"RA": [0.99]}, num_classes=10).level == "ok"
+    assert cl.collapse_flag({"RA": [0.1]}, {"RA": [0.99]}, num_classes=10).level == "collapsed"
+    assert cl.collapse_flag({"FA": [0.0]}, {"RA": [0.99]}, num_classes=10).level == "ok"
     with pytest.raises(ConfigError):
-        iv.collapse_flag({"RA": [0.5]}, {"RA": [0.9]})
+        cl.collapse_flag({"RA": [0.5]}, {"RA": [0.9]})
 
 
 def test_chance_accuracy_is_the_majority_share():
-    assert iv.chance_accuracy(np.array([0, 0, 0, 1])) == 0.75
-    assert math.isnan(iv.chance_accuracy(np.array([])))
+    assert cl.chance_accuracy(np.array([0, 0, 0, 1])) == 0.75
+    assert math.isnan(cl.chance_accuracy(np.array([])))

@@ -11,13 +11,8 @@ import pandas as pd
 
 from obliviate.bench.store import ResultStore, atomic_write_text
 from obliviate.evaluate.audit import METRICS, SCENARIO_METRICS
-from obliviate.evaluate.intervals import (
-    LEVEL,
-    chance_accuracy,
-    collapse_flag,
-    combine_seeds,
-    seed_interval,
-)
+from obliviate.evaluate.collapse import chance_accuracy, collapse_flag
+from obliviate.evaluate.intervals import LEVEL, combine_seeds, seed_interval
 from obliviate.evaluate.tasks import all_metric_infos, gap_metrics
 
 REFERENCE_ROWS = ("original", "retrain (reference)")
@@ -54,18 +49,28 @@ def _bounds(name: str) -> tuple[float, float]:
 
 def interval_columns(name: str, values: Sequence[float], boots: Sequence[np.ndarray | None],
                      level: float = LEVEL) -> tuple[float, float]:
-    """``NAME_lo``, ``NAME_hi`` of a row: from bootstrap replicates where every seed has them
-    (the seeds' standard errors combined), else Student t over seeds (NaN with one seed)."""
+    """``NAME_lo``, ``NAME_hi`` of a row from its per-seed values and bootstrap replicates.
+
+    With replicates for every seed, the seeds' bootstrap standard errors combined (the noise of
+    N models and the examples, given the seeds' originals); with 2+ seeds also Student t over
+    seeds (which adds the seed-to-seed variation), and then the hull of the two, so the
+    interval speaks for both. Without replicates, t over seeds alone (NaN with one seed).
+    Wall times get none: they measure the machine's load. Clipped to the metric's range.
+    """
     if name.startswith("time_"):
-        return np.nan, np.nan  # wall times measure the machine's load, not a method
+        return np.nan, np.nan
     lo_hi = _bounds(name)
+    _, lo, hi = seed_interval(values, level)
     if boots and all(b is not None and b.size > 1 for b in boots):
         ses = [float(np.nanstd(b, ddof=1)) for b in boots]
-        _, lo, hi = combine_seeds(values, ses, level, lo_hi)
-    else:
-        _, lo, hi = seed_interval(values, level)
-        lo, hi = max(lo, lo_hi[0]), min(hi, lo_hi[1])
-    return float(lo), float(hi)
+        _, b_lo, b_hi = combine_seeds(values, ses, level)
+        if len(values) < 2 or np.isnan(lo):
+            lo, hi = b_lo, b_hi
+        elif not np.isnan(b_lo):
+            lo, hi = min(lo, b_lo), max(hi, b_hi)
+    if np.isnan(lo) or np.isnan(hi):
+        return np.nan, np.nan
+    return float(max(lo, lo_hi[0])), float(min(hi, lo_hi[1]))
 
 
 def row_collapse(seeds: Sequence[int], values: Sequence[dict[str, float]],
@@ -99,7 +104,7 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], *, sort_by: str =
     Every metric gets a ``NAME`` (mean), ``NAME_std`` (spread over seeds) and ``NAME_lo`` /
     ``NAME_hi`` (its ``level`` confidence interval, see :func:`interval_columns`) column. With
     ``chance`` (chance accuracy of RA and TA) a row whose utility collapsed is flagged in its
-    status (:func:`obliviate.evaluate.intervals.collapse_flag`); ``notes`` adds a remark per
+    status (:func:`obliviate.evaluate.collapse.collapse_flag`); ``notes`` adds a remark per
     method (e.g. tuned defaults used with another recipe).
     """
     ref_gaps = _reference_gaps(store, jobs)

@@ -1,4 +1,4 @@
-"""Confidence intervals, paired comparisons and the collapse rule for the bench's numbers.
+"""Confidence intervals for the bench's numbers: over seeds, and bootstraps within a seed.
 
 Plain functions over arrays; nothing here trains or loads a model.
 
@@ -28,18 +28,13 @@ Plain functions over arrays; nothing here trains or loads a model.
   down when every replicate is below the estimate); the centred interval does not, and its
   standard error needs far fewer replicates than percentile end points, which matters because a
   replicate of F costs as much as F itself. Coverage is checked in ``tests/test_intervals.py``.
-* Paired comparisons (``paired_comparison``): with bootstrap replicates, a paired bootstrap
-  z-test (difference / sd of the paired replicate differences, normal reference); with
-  per-seed values, a paired t-test over seeds. Holm's step-down correction over the methods
-  compared, family-wise error ``alpha`` (0.05), separately for "vs the best" and "vs retrain".
-  A method is "indistinguishable" when its Holm-adjusted p-value is above ``alpha``.
-* ``collapse_flag``: utility near chance, or far below the original's (the rule is in its
-  docstring).
+
+Paired comparisons of rows are in :mod:`obliviate.evaluate.comparisons`, the collapse rule in
+:mod:`obliviate.evaluate.collapse`.
 
 References:
     Efron and Tibshirani, "An Introduction to the Bootstrap", Chapman & Hall (1993), ch. 6 and 13
-    (standard-error and normal intervals); Holm, "A simple sequentially rejective multiple test
-    procedure", Scandinavian Journal of Statistics 6 (1979); Triantafillou et al., arXiv
+    (standard-error and normal intervals); Triantafillou et al., arXiv
     2406.09073 (2024), section 7 (N = 512 is "smaller-than-desired"; point estimates only).
 """
 
@@ -56,7 +51,6 @@ from obliviate.errors import ConfigError, DataError
 from obliviate.evaluate.challenge import bin_scores, per_example_epsilons
 
 LEVEL = 0.95
-ALPHA = 0.05
 N_BOOT_FORGETTING = 50  # a replicate of F costs one F; 50 give its standard error to ~10%
 N_BOOT_ATTACK = 200
 
@@ -393,198 +387,3 @@ def _logistic_newton(x: np.ndarray, y: np.ndarray, tol: float = 1e-10
         if max(np.abs(dw).max(), np.abs(dc).max()) < tol:
             break
     return w, c
-
-
-# --------------------------------------------------------------------------- comparisons
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN), in the input order."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    order = idx[np.argsort(p[idx], kind="stable")]
-    m, running = order.size, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return out
-
-
-def paired_p_value(a: np.ndarray, b: np.ndarray, *, kind: str, diff: float | None = None
-                   ) -> float:
-    """Two-sided p-value of "a and b are equal", from paired draws.
-
-    ``kind="bootstrap"``: ``a``, ``b`` are replicates on the same resamples; z = ``diff`` (the
-    difference of the estimates) / sd(a - b). ``kind="seeds"``: per-seed values; paired t-test
-    (scipy ``ttest_rel``), NaN under 2 seeds.
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    if kind == "seeds":
-        if a.size < 2:
-            return math.nan
-        d = a - b
-        if np.all(d == d[0]):
-            return 1.0 if d[0] == 0 else 0.0
-        return float(stats.ttest_rel(a, b).pvalue)
-    if kind != "bootstrap":
-        raise ConfigError(f"kind must be 'bootstrap' or 'seeds', got {kind!r}.")
-    if a.size < 2:
-        return math.nan
-    d = float(np.mean(a - b)) if diff is None else float(diff)
-    sd = float(np.std(a - b, ddof=1))
-    if sd == 0:
-        return 1.0 if d == 0 else 0.0
-    return float(2 * stats.norm.sf(abs(d) / sd))
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One method against the best one or against retrain.
-
-    Attributes:
-        method, against: The two rows compared.
-        difference: ``method - against`` on the compared metric.
-        p_value: Unadjusted two-sided p-value; ``p_holm``: Holm-adjusted within its family.
-        indistinguishable: ``p_holm > alpha`` (False when untestable, see ``p_value`` NaN).
-    """
-
-    method: str
-    against: str
-    difference: float
-    p_value: float
-    p_holm: float
-    indistinguishable: bool
-
-
-def paired_comparison(estimates: Mapping[str, float], draws: Mapping[str, np.ndarray], *,
-                      higher_is_better: bool, kind: str, reference: str | None = None,
-                      candidates: Sequence[str] | None = None, alpha: float = ALPHA
-                      ) -> dict[str, list[Verdict]]:
-    """Which methods are statistically indistinguishable from the best one and from retrain.
-
-    Args:
-        estimates: Each row's value of the compared metric (the protocol's ranking metric).
-        draws: Each row's paired draws: bootstrap replicates on shared resamples
-            (``kind="bootstrap"``) or per-seed values in seed order (``kind="seeds"``).
-        higher_is_better: Direction of the metric.
-        kind: "bootstrap" (paired bootstrap z-test) or "seeds" (paired t-test over seeds).
-        reference: The retrain row; None skips "vs retrain".
-        candidates: Rows that compete for "best" and are tested (default: every row with draws
-            except ``reference``).
-        alpha: Family-wise error rate of each family after Holm's correction.
-
-    Returns:
-        ``{"best": [...], "reference": [...]}``: one :class:`Verdict` per candidate other than
-        the best (vs best) and per candidate (vs reference).
-    """
-    names = [m for m in (candidates if candidates is not None else draws)
-             if m != reference and m in draws and math.isfinite(estimates.get(m, math.nan))]
-    out: dict[str, list[Verdict]] = {"best": [], "reference": []}
-    if not names:
-        return out
-    sign = 1.0 if higher_is_better else -1.0
-    best = max(names, key=lambda m: sign * estimates[m])
-
-    def family(pairs: list[tuple[str, str]]) -> list[Verdict]:
-        diffs = [estimates[m] - estimates[o] for m, o in pairs]
-        ps = [paired_p_value(draws[m], draws[o], kind=kind, diff=d)
-              for (m, o), d in zip(pairs, diffs, strict=True)]
-        adj = holm(ps)
-        return [Verdict(m, o, float(d), float(p), float(q), bool(q > alpha))
-                for (m, o), d, p, q in zip(pairs, diffs, ps, adj, strict=True)]
-
-    out["best"] = family([(m, best) for m in names if m != best])
-    if reference is not None and reference in draws and reference in estimates:
-        out["reference"] = family([(m, reference) for m in names])
-    return out
-
-
-# --------------------------------------------------------------------------- collapse
-NEAR_CHANCE = 0.2  # keeps under a fifth of the original's accuracy above chance
-FAR_BELOW = 0.5  # keeps under half of it
-
-
-@dataclass(frozen=True)
-class Collapse:
-    """The collapse verdict of one row.
-
-    Attributes:
-        level: "ok", "degraded" (far below the original) or "collapsed" (near chance).
-        reason: One line naming the metric, the seed or run and the values; "" when ok.
-    """
-
-    level: str
-    reason: str = ""
-
-    @property
-    def flagged(self) -> bool:
-        return self.level != "ok"
-
-
-def collapse_flag(metrics: Mapping[str, Sequence[float]],
-                  original_metrics: Mapping[str, Sequence[float]],
-                  chance: Mapping[str, float] | None = None, *, num_classes: int | None = None,
-                  near_chance: float = NEAR_CHANCE, far_below: float = FAR_BELOW,
-                  unit: str = "seed", index: Sequence[int] | None = None) -> Collapse:
-    """Flag utility near chance or far below the original's.
-
-    Rule, for each utility metric m given (RA and TA; FA is meant to fall) and each seed (or
-    run) i: with c the chance accuracy of m and o_i the original's value in the same seed, the
-    retained share of the original's margin over chance is q_i = (m_i - c) / (o_i - c).
-    "collapsed" if some q_i < ``near_chance`` (0.2: e.g. on digits, c ~ 0.1, o ~ 0.99, an
-    accuracy under ~0.28), else "degraded" if some q_i < ``far_below`` (0.5: under ~0.54).
-    A seed whose original is itself within 0.05 of chance is skipped (no margin to lose).
-    Any seed counts, not the mean: one seed at chance is a collapse even if others are fine.
-
-    Args:
-        metrics: Per metric, the row's values per seed (or per run).
-        original_metrics: Per metric, the original model's values, one per seed, or one value
-            for all.
-        chance: Per metric, the chance accuracy, e.g. the majority-class share of the retain
-            (RA) and test (TA) labels; default ``1 / num_classes`` for every metric.
-        num_classes: Used when ``chance`` does not give a metric.
-        near_chance, far_below: The two thresholds on q.
-        unit, index: How the reason names a value: "{unit} {index[i]}" (default index i).
-
-    Raises:
-        ConfigError: If neither ``chance`` nor ``num_classes`` gives a metric's chance level.
-    """
-    worst: tuple[float, str] | None = None
-    for name, values in metrics.items():
-        if name not in original_metrics:
-            continue
-        c = (chance or {}).get(name)
-        if c is None:
-            if not num_classes:
-                raise ConfigError(f"collapse_flag needs the chance level of {name}; pass chance= "
-                                  f"or num_classes=.")
-            c = 1.0 / num_classes
-        v = np.asarray(values, np.float64).ravel()
-        o = np.broadcast_to(np.asarray(original_metrics[name], np.float64).ravel(), v.shape) \
-            if np.size(original_metrics[name]) in (1, v.size) else None
-        if o is None:
-            raise DataError(f"{name}: {v.size} values but {np.size(original_metrics[name])} "
-                            "original values; pass one per seed or one for all.")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = np.where(o - c > 0.05, (v - c) / (o - c), np.inf)
-        q = np.where(np.isnan(v), np.inf, q)
-        if q.size and (worst is None or q.min() < worst[0]):
-            i = int(np.argmin(q))
-            label = index[i] if index is not None else i
-            worst = (float(q[i]), f"{name} {v[i]:.3f} at {unit} {label} (original {o[i]:.3f}, "
-                                  f"chance {c:.3f})")
-    if worst is None or worst[0] >= far_below:
-        return Collapse("ok")
-    if worst[0] < near_chance:
-        return Collapse("collapsed", f"collapsed: {worst[1]}, near chance")
-    return Collapse("degraded", f"degraded: {worst[1]}, under half the original's margin "
-                                "over chance")
-
-
-def chance_accuracy(labels: np.ndarray) -> float:
-    """Accuracy of always predicting the most frequent label (chance for a collapsed model)."""
-    y = np.asarray(labels).ravel()
-    if y.size == 0:
-        return math.nan
-    return float(np.unique(y, return_counts=True)[1].max() / y.size)

@@ -2,7 +2,7 @@
 
 Read from the run directory alone: the protocol's ranking metric per row and seed, and its
 bootstrap replicates (``NAME_boot``) where the driver stored them; the test itself is
-:func:`obliviate.evaluate.intervals.paired_comparison`.
+:func:`obliviate.evaluate.comparisons.paired_comparison`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from obliviate.bench.store import ResultStore
-from obliviate.evaluate.intervals import ALPHA, Verdict, paired_comparison
+from obliviate.evaluate.comparisons import ALPHA, Verdict, paired_comparison
 from obliviate.report.metrics import RANKING
 from obliviate.report.rundir import REFERENCES, RunDir
 
