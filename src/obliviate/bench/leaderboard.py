@@ -188,6 +188,15 @@ def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:
     return path
 
 
+STATISTICS = [
+    "[lo, hi] (NAME_lo, NAME_hi in the CSV and JSON): 95% confidence interval; within a seed a "
+    "bootstrap over models and examples (challenge, U-LiRA, the quick MIA), over seeds Student "
+    "t; none for wall times or a single seed without a bootstrap",
+    "status 'collapsed' / 'degraded': RA or TA of some seed (or run) kept under 20% / 50% of the "
+    "original's accuracy above chance (the majority-class share)",
+]
+
+
 def legend(protocol: str = "quick", columns: Sequence[str] | None = None) -> str:
     """One line per metric: meaning, direction and ideal (of the ``columns`` shown, if given)."""
     if protocol == "tofu":
@@ -201,6 +210,7 @@ def legend(protocol: str = "quick", columns: Sequence[str] | None = None) -> str
             "attack_acc_at_0: the same at the fixed threshold 0 of the log likelihood ratio",
             "auc, tpr_1pct, tpr_01pct: ROC AUC and TPR at 1% / 0.1% FPR; ideal: retrain's",
             "TA: mean test accuracy of the unlearned models; time_s: mean run time",
+            *STATISTICS,
         ])
     if protocol == "challenge":
         return "\n".join([
@@ -212,6 +222,7 @@ def legend(protocol: str = "quick", columns: Sequence[str] | None = None) -> str
             "RA_ratio, TA_ratio: mean accuracy / the retrained models' mean; ideal: 1 or above",
             "FA: mean forget accuracy; time_ratio: mean run time / retrain time (cut-off 0.2 "
             "unless set)",
+            *STATISTICS,
         ])
     infos = METRICS if columns is None else \
         {m: i for m, i in {**all_metric_infos(), **SCENARIO_METRICS}.items() if m in columns}
@@ -220,4 +231,4 @@ def legend(protocol: str = "quick", columns: Sequence[str] | None = None) -> str
     lines.append(f"avg_gap: mean |metric - retrain| over {', '.join(gap_metrics(infos))}; "
                  f"lower is better; ideal: 0")
     lines.append("time_ratio: wall time / retrain's training time; lower is better")
-    return "\n".join(lines)
+    return "\n".join([*lines, *STATISTICS])

@@ -39,8 +39,10 @@ class Comparisons:
 
     @property
     def method_text(self) -> str:
+        families = "vs the best" + (f", vs {self.reference}" if self.against_reference else "")
         return (f"{TESTS[self.kind]}; Holm's step-down correction over the methods in each "
-                f"family (vs the best, vs {self.reference}); family-wise error {ALPHA}.")
+                f"family ({families}); family-wise error {ALPHA}; 'indistinguishable': the "
+                f"adjusted p-value is above {ALPHA}.")
 
 
 def _reference(run: RunDir) -> str:
