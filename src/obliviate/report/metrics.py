@@ -43,6 +43,8 @@ COLUMNS: dict[str, list[Column]] = {
     "challenge": [
         Column("F", "forgetting quality (mean of 2/2^n over forget examples)", "higher",
                "the ceiling (retrain (reference) row)", 4),
+        Column("F_ceiling", "the ceiling: F of N retrained models against N other retrained "
+               "models (its interval beside F's)", "reference", "-", 4),
         Column("F_ratio", "F / ceiling", "higher", "1"),
         Column("score", "F x RA_ratio x TA_ratio; 0 over the runtime cut-off", "higher",
                "the ceiling", 4),
