@@ -50,6 +50,8 @@ def _board(protocol: str, seeds: int = 2) -> pd.DataFrame:
                 continue
             row[c.name] = float(rng.uniform(0, 1))
             row[f"{c.name}_std"] = float(rng.uniform(0.01, 0.2))
+            row[f"{c.name}_lo"] = row[c.name] - row[f"{c.name}_std"]
+            row[f"{c.name}_hi"] = row[c.name] + row[f"{c.name}_std"]
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,8 +1,12 @@
-"""The leaderboard: per-method mean and spread over seeds, the reference rows first.
+"""The leaderboard: per-method mean, spread and confidence interval over seeds, references first.
 
 The table is generic: each job's stored metrics, averaged over seeds, rows ranked as the
 protocol's spec says and statuses set by its flags. Whatever a protocol wants in a row (gaps to
-retrain, ratios, verdicts) its driver stores with the job.
+retrain, ratios, verdicts) its driver stores with the job; a driver that stores bootstrap
+replicates (``NAME_boot``) gives its columns intervals that include the noise of the models and
+examples, not only the spread over seeds. A row whose utility (the spec's ``utility`` columns)
+fell near chance or far below the original's is flagged in its status
+(:func:`obliviate.evaluate.collapse.collapse_flag`).
 """
 
 from __future__ import annotations
@@ -16,16 +20,78 @@ import pandas as pd
 
 from obliviate.bench.spec import REFERENCE_ROWS, ProtocolSpec
 from obliviate.bench.store import ResultStore, atomic_write_text
+from obliviate.evaluate.collapse import chance_accuracy, collapse_flag
+from obliviate.evaluate.intervals import LEVEL, combine_seeds, seed_interval
+
+BOOT = "_boot"  # a stored per-seed array NAME_boot holds NAME's bootstrap replicates
 
 
-def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpec
+def interval_columns(name: str, values: Sequence[float], boots: Sequence[np.ndarray | None],
+                     bounds: tuple[float, float] = (-np.inf, np.inf), level: float = LEVEL
+                     ) -> tuple[float, float]:
+    """``NAME_lo``, ``NAME_hi`` of a row from its per-seed values and bootstrap replicates.
+
+    With replicates for every seed, the seeds' bootstrap standard errors combined (the noise of
+    N models and the examples, given the seeds' originals); with 2+ seeds also Student t over
+    seeds (which adds the seed-to-seed variation), and then the hull of the two, so the
+    interval speaks for both. Without replicates, t over seeds alone (NaN with one seed).
+    Wall times get none: they measure the machine's load. Clipped to ``bounds``.
+    """
+    if name.startswith("time_"):
+        return np.nan, np.nan
+    _, lo, hi = seed_interval(values, level)
+    if boots and all(b is not None and b.size > 1 for b in boots):
+        ses = [float(np.nanstd(b, ddof=1)) for b in boots]
+        _, b_lo, b_hi = combine_seeds(values, ses, level)
+        if len(values) < 2 or np.isnan(lo):
+            lo, hi = b_lo, b_hi
+        elif not np.isnan(b_lo):
+            lo, hi = min(lo, b_lo), max(hi, b_hi)
+    if np.isnan(lo) or np.isnan(hi):
+        return np.nan, np.nan
+    return float(max(lo, bounds[0])), float(min(hi, bounds[1]))
+
+
+def row_collapse(utility: Sequence[str], seeds: Sequence[int], values: Sequence[dict],
+                 runs: Sequence[dict[str, np.ndarray]], originals: dict[int, dict[str, float]],
+                 chance: dict[str, float] | None) -> str:
+    """A row's collapse text ("" when fine): each seed's utility metrics, and each run's where
+    runs are stored (``RA_runs``, ``TA_runs``), against that seed's original."""
+    if not chance or not utility:
+        return ""
+    found = ""
+    for seed, vals, arrs in zip(seeds, values, runs, strict=True):
+        orig = originals.get(seed)
+        if not orig:
+            continue
+        for metrics, unit in (({m: [vals[m]] for m in utility if m in vals}, "seed"),
+                              ({m: arrs[f"{m}_runs"] for m in utility if f"{m}_runs" in arrs},
+                               f"seed {seed}, run")):
+            flag = collapse_flag(metrics, {m: [orig[m]] for m in metrics if m in orig}, chance,
+                                 unit=unit, index=[seed] if unit == "seed" else None)
+            if flag.level == "collapsed":
+                return flag.reason
+            found = found or flag.reason
+    return found
+
+
+def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpec, *,
+                      chance: dict[str, float] | None = None,
+                      notes: dict[str, str] | None = None, level: float = LEVEL
                       ) -> pd.DataFrame:
     """One row per method: references first, then methods ranked by the spec's ranking column.
 
-    Every metric gets a ``NAME`` (mean over seeds) and ``NAME_std`` (spread) column; ``status``
-    is ``ok``, ``incomplete``, ``failed: ...`` or the status of a spec flag set on any seed.
+    Every metric gets a ``NAME`` (mean over seeds), ``NAME_std`` (spread) and ``NAME_lo`` /
+    ``NAME_hi`` (its ``level`` confidence interval, :func:`interval_columns`) column.
+    ``status`` is ``ok``, ``incomplete``, ``failed: ...``, the status of a spec flag set on any
+    seed, and/or ``collapsed: ...`` / ``degraded: ...`` (with ``chance``, the chance accuracy of
+    the spec's utility columns); ``notes`` adds a remark per method (e.g. tuned defaults used
+    with another recipe).
     """
     records: dict[str, list[dict[str, float]]] = {}
+    arrays: dict[str, list[dict[str, np.ndarray]]] = {}
+    seeds: dict[str, list[int]] = {}
+    originals: dict[int, dict[str, float]] = {}
     status: dict[str, str] = {}
     order: list[str] = []
     names: list[str] = []
@@ -40,20 +106,40 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpe
             status[job.method] = f"failed: {run['error']}"
             continue
         values = store.metrics(job.key)
+        if job.kind == "original":
+            originals[job.seed] = values
         for flag in spec.flags:
             if values.get(flag.metric) and not status.get(job.method, "").startswith("failed"):
                 status[job.method] = flag.status
         names += [n for n in values if n not in names]
         records.setdefault(job.method, []).append(values)
+        arrays.setdefault(job.method, []).append(
+            {k: v for k, v in store.arrays(job.key).items()
+             if k.endswith(BOOT) or k.endswith("_runs")})
+        seeds.setdefault(job.method, []).append(job.seed)
     rows = []
     for method in order:
         vals = records.get(method, [])
+        boots = arrays.get(method, [])
         row: dict[str, Any] = {"method": method, "seeds": len(vals),
                                "status": status.get(method, "ok")}
         for name in names:
-            xs = np.array([v[name] for v in vals if v.get(name) is not None], dtype=float)
+            keep = [i for i, v in enumerate(vals) if v.get(name) is not None]
+            xs = np.array([vals[i][name] for i in keep], dtype=float)
+            column = spec.column(name)
+            bounds = column.bounds if column is not None else (-np.inf, np.inf)
             row[name] = float(np.mean(xs)) if xs.size else np.nan
             row[f"{name}_std"] = float(np.std(xs)) if xs.size > 1 else (0.0 if xs.size else np.nan)
+            row[f"{name}_lo"], row[f"{name}_hi"] = interval_columns(
+                name, xs, [boots[i].get(name + BOOT) for i in keep], bounds, level) \
+                if xs.size else (np.nan, np.nan)
+        if not row["status"].startswith(("failed", "incomplete")):
+            flag = "" if method == "original" else row_collapse(
+                spec.utility, seeds.get(method, []), vals, boots, originals, chance)
+            extra = [t for t in (flag, (notes or {}).get(method, "")) if t]
+            if extra:
+                row["status"] = "; ".join(extra if row["status"] == "ok" else
+                                          [row["status"], *extra])
         rows.append(row)
     board = pd.DataFrame(rows)
     if board.empty:
@@ -65,6 +151,15 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpe
         rest = rest.sort_values(sort_by, ascending=spec.ascending, kind="stable",
                                 na_position="last")
     return pd.concat([refs, rest], ignore_index=True)
+
+
+def chance_levels(scenario: Any) -> dict[str, float] | None:
+    """Chance accuracy of RA and TA: the majority-class share of the retain and test labels
+    (what a model that collapsed onto one class scores); None outside classification."""
+    if getattr(scenario, "task", "classification") != "classification":
+        return None
+    return {"RA": chance_accuracy(scenario.y_retain.numpy()),
+            "TA": chance_accuracy(scenario.splits.y_test.numpy())}
 
 
 def write_leaderboard(board: pd.DataFrame, out: Path) -> Path:

@@ -21,7 +21,7 @@ import torch
 from obliviate.bench import ownership
 from obliviate.bench.config import BenchConfig, ResolvedBench, resolve
 from obliviate.bench.executors import make_executor
-from obliviate.bench.leaderboard import build_leaderboard, write_leaderboard
+from obliviate.bench.leaderboard import build_leaderboard, chance_levels, write_leaderboard
 from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.cache import ModelCache
@@ -169,6 +169,14 @@ class BenchRun:
         """Finished, or failed deterministically and not asked to retry (``--retry-failed``)."""
         return self.store.settled(key, retry_failed=self.rb.config.retry_failed)
 
+    def tuned_notes(self) -> dict[str, str]:
+        """Per method using tuned defaults: a note when the recipe is not the tuned one."""
+        mismatch = getattr(self.rb.scenario, "tuning_mismatch", lambda: [])()
+        if not mismatch:
+            return {}
+        used = {d.partition("=")[0].rpartition(".")[0] for d in self.tuned_defaults()}
+        return {m: f"tuned defaults used with {', '.join(mismatch)}" for m in used}
+
     # ------------------------------------------------------------------ references
     def reference(self, job: Job) -> tuple[torch.nn.Module, float]:
         sc = self.rb.scenario
@@ -249,7 +257,9 @@ class BenchRun:
                 self.executor.close()
                 self.executor = None
             self.write_config()  # with what the run learnt (notes)
-            board = build_leaderboard(self.store, self.all_jobs(), self.rb.protocol)
+            board = build_leaderboard(self.store, self.all_jobs(), self.rb.protocol,
+                                      chance=chance_levels(self.rb.scenario),
+                                      notes=self.tuned_notes())
             write_leaderboard(board, self.out)
             self.failures += self.earlier_failures()
         finally:

@@ -10,6 +10,7 @@ and calls ``PROTOCOLS.add(name, ProtocolSpec(...))``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
     from obliviate.bench.store import ResultStore
 
 REFERENCE_ROWS = ("original", "retrain (reference)")
+UNIT = (0.0, 1.0)  # bounds of a share (accuracy, AUC, F, a p-value)
+POSITIVE = (0.0, math.inf)  # bounds of a ratio
+STATISTICS = (
+    "±: half the width of the 95% confidence interval ([lo, hi] in leaderboard.md; NAME_lo, "
+    "NAME_hi in leaderboard.csv and the JSON): within a seed a bootstrap over models and "
+    "examples where the protocol stores one, over seeds Student t; none for wall times or one "
+    "seed without a bootstrap",
+    "status 'collapsed' / 'degraded': the retain or test accuracy of some seed (or run) kept "
+    "under 20% / 50% of the original's accuracy above chance (the majority-class share)",
+)
 DIRECTIONS = ("higher", "lower", "closer to retrain", "closer to 0")
 
 
@@ -35,6 +46,7 @@ class Column:
     ideal: str
     digits: int = 3
     shown: bool = False  # in the terminal table by default (the rest behind --wide/--columns)
+    bounds: tuple[float, float] = (-math.inf, math.inf)  # the range intervals are clipped to
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -117,6 +129,8 @@ class ProtocolSpec:
         tradeoff, pareto: axes of the report's trade-off and Pareto-front plots.
         distributions: the per-example arrays the report's distribution plot draws.
         plots: the names of the report plots that apply (see :mod:`obliviate.report.plots`).
+        utility: the accuracy columns whose fall near chance flags a row as collapsed.
+        compare_with: the row the report's paired comparisons call "retrain".
         notes: extra legend lines.
     """
 
@@ -136,6 +150,8 @@ class ProtocolSpec:
     pareto: Axes | None = None
     distributions: Distributions | None = None
     plots: tuple[str, ...] = ("tradeoff", "cost")
+    utility: tuple[str, ...] = ()
+    compare_with: str = "retrain (reference)"
     notes: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column | None:
@@ -146,7 +162,8 @@ class ProtocolSpec:
         cols = [c for c in self.columns if present is None or c.name in present]
         lines = [c.legend() for c in cols]
         lines += [f"status '{f.status}': {f.meaning}" for f in self.flags]
-        return "\n".join([*lines, *self.notes])
+        return "\n".join([*lines, *self.notes, *STATISTICS[:1],
+                          *(STATISTICS[1:] if self.utility else ())])
 
     @property
     def ascending(self) -> bool:

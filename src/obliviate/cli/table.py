@@ -1,8 +1,10 @@
 """The leaderboard in a terminal: the protocol's default columns, whole numbers, one row each.
 
 The columns come from the protocol's spec (those marked ``shown``, or ``--columns`` / ``--wide``);
-each cell is the mean over seeds, ``±`` the spread when there is one. Statuses are short (the
-failure messages are printed under the table), so the default table fits 100 columns.
+each cell is the mean over seeds and, when the row has a 95% confidence interval (``NAME_lo``,
+``NAME_hi``), ``±`` its half-width. Statuses are short (the failure messages are printed under
+the table), so the default table fits 100 columns; ``leaderboard.md`` has the intervals as
+``[lo, hi]``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def cell(mean: Any, spread: Any, digits: int = 3) -> str:
             round(float(spread), digits) == 0:
         return text
     return f"{text}±{spread:.{digits}f}"
+
+
+def half_width(row, name: str) -> float | None:
+    """Half the width of the row's 95% interval of ``name``, or None without one."""
+    lo, hi = row.get(f"{name}_lo"), row.get(f"{name}_hi")
+    if lo is None or hi is None or lo != lo or hi != hi:
+        return None
+    return (float(hi) - float(lo)) / 2
 
 
 def short_status(status: str) -> str:
@@ -58,7 +68,7 @@ def leaderboard_table(board, spec: ProtocolSpec, title: str, columns: list) -> T
         table.add_column(f"{c.name}{c.arrow}", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for _, row in board.iterrows():
-        cells = [cell(row.get(c.name), row.get(f"{c.name}_std"), c.digits) for c in columns]
+        cells = [cell(row.get(c.name), half_width(row, c.name), c.digits) for c in columns]
         style = "bold" if row["method"] == "retrain (reference)" else None
         table.add_row(str(row["method"]), *cells, short_status(row["status"]), style=style)
     return table

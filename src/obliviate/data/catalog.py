@@ -34,6 +34,8 @@ class ScenarioSpec:
     recipes: Mapping[str, Recipe]
     forgets: str = "random, class, classes, ids, mislabeled, poisoned"
     method_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # the model whose recipe (in ``recipes``) the method_defaults were tuned with; None: the first
+    defaults_tuned_on: str | None = None
     superclasses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # for subclass:
     task: str = "classification"  # "regression" or "anomaly": see obliviate.evaluate.tasks
     default_forget: str = "random:0.1"
@@ -154,6 +156,17 @@ SCENARIOS.add("fashion", ScenarioSpec(
 
 
 # ---------------------------------------------------------------------------- loading
+def _tuned_with(spec: ScenarioSpec) -> dict[str, Any]:
+    """The model and recipe the scenario's method_defaults were tuned with ({} if none)."""
+    if not spec.method_defaults:
+        return {}
+    model = spec.defaults_tuned_on or next(iter(spec.recipes))
+    if model not in spec.recipes:
+        raise ConfigError(f"Scenario {spec.name} says its defaults were tuned on model "
+                          f"'{model}', which has no recipe; add it to recipes or fix the name.")
+    return {"model": model, **config_dict(spec.recipes[model])}
+
+
 _SPLITS_CACHE: dict[tuple, Splits] = {}
 
 
@@ -219,6 +232,7 @@ def load_scenario(
         model_name=model,
         recipe=recipe_cfg,
         method_defaults={k: dict(v) for k, v in spec.method_defaults.items()},
+        tuned_with=_tuned_with(spec),
         backdoor=prepared.backdoor,
         task=spec.task,
         model_options=model_options,

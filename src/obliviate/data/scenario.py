@@ -57,6 +57,8 @@ class Scenario:
     task: str = "classification"  # or "regression", "anomaly" (obliviate.evaluate.tasks)
     model_options: dict[str, Any] = field(default_factory=dict)  # data-given sizes, e.g. vocab
     device: str = "cpu"  # where its models are built, trained and run (a bench's --device)
+    # model and recipe fields the method_defaults were tuned with (see tuning_mismatch)
+    tuned_with: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.splits.y_train)
@@ -88,6 +90,14 @@ class Scenario:
             "forget": index_hash(self.forget_idx),
             "retain": index_hash(self.retain_idx),
         }
+
+    def tuning_mismatch(self) -> list[str]:
+        """How this scenario's model and recipe differ from those its method_defaults were
+        tuned with, e.g. ``["epochs=5 (tuned with 30)"]``; empty when they match or when it has
+        no tuned defaults. Tuned learning rates can collapse a model under another recipe."""
+        current = {"model": self.model_name, **config_dict(self.recipe)}
+        return [f"{k}={current.get(k)} (tuned with {v})" for k, v in self.tuned_with.items()
+                if current.get(k) != v]
 
     def describe(self) -> dict[str, Any]:
         """Everything that determines this scenario's data and models, as JSON-able values."""

@@ -4,7 +4,12 @@ Logit-scaled confidences of each forget example under N unlearned and N retraine
 epsilon per example from the best threshold attack -> a bin score H per example -> F = mean H ->
 final score F * RA ratio * TA ratio. A numpy reimplementation of ``metric.py`` and the scoring of
 ``main.py`` (google-deepmind/unlearning_evaluation, ffae0ff) that counts with ``np.searchsorted``
-on each side sorted once instead of tiling GPU tensors.
+on each side sorted once instead of tiling GPU tensors. For the double-threshold family it finds
+the maximum without scoring all ~160,000 threshold pairs: per right threshold, only the pair that
+ends each run of left thresholds with the same inner count can hold it, because epsilon never
+rises with the false-positive count (checked on every epsilon table; where it does not hold, or
+numpy's grid cannot be reproduced, every pair is scored). The same thresholds, counts and float32
+epsilons, so the result is bit-identical (tests/test_challenge_fast_path.py), 2-10x faster.
 
 Details of the code that the team's summary (shared reference, challenge-protocol.md §2.3-2.6)
 leaves out or states differently; this module follows the code:
@@ -218,6 +223,119 @@ def _interval_epsilons(pos: np.ndarray, neg: np.ndarray, pos_range: float, neg_r
     return _threshold_epsilons(fn, inner.size, fp, outer.size, delta)
 
 
+@functools.lru_cache(maxsize=64)
+def _is_monotone(n_pos: int, f_pos: float, n_neg: int, f_neg: float, delta: float) -> bool:
+    """Whether the kept cells (both counts >= 1) never rise as the false-positive count grows."""
+    eps = _epsilon_table(n_pos, f_pos, n_neg, f_neg, delta)[1:, 1:]
+    eps = np.where(np.isnan(eps), -np.inf, eps)  # a discarded cell never wins the max
+    return bool(np.all(eps[:, 1:] <= eps[:, :-1]))
+
+
+class _LeftGrid:
+    """Row i of ``np.linspace(right - width - 2, right - width + 2, n_left, axis=-1)`` without
+    building the (rows, n_left) array: ``at(i, j)`` is the same float as numpy's element.
+
+    numpy computes element j < n_left - 1 as ``j * step + start`` and sets the last to ``stop``;
+    ``exact`` says whether that holds for this numpy, checked on the first and last rows (else
+    the caller builds the grid with numpy).
+    """
+
+    def __init__(self, right: np.ndarray, width: float, n_left: int):
+        self.start = right - width - _BUFFER
+        self.stop = right - width + _BUFFER
+        self.step = (self.stop - self.start) / (n_left - 1)
+        self.n = n_left
+        ends = np.array([0, right.size - 1])
+        check = np.linspace(self.start[ends], self.stop[ends], n_left, axis=-1)
+        self.exact = bool(np.array_equal(check, self.at(ends[:, None], np.arange(n_left)[None])))
+
+    def at(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        i, j = np.broadcast_arrays(i, j)
+        value = j * self.step[i] + self.start[i]
+        return np.where(j == self.n - 1, self.stop[i], value)
+
+    def counts(self, values: np.ndarray) -> np.ndarray:
+        """(rows, values): how many of row i's points are <= each value (numpy's
+        ``searchsorted(row, v, 'right')``). Read off the row's progression, which is exact
+        unless a value lies within 1e-6 steps of a point (rounding is under 1e-9 steps); those
+        few (e.g. inner[0], a grid point by design) are settled against the points themselves.
+        """
+        at = (values[None] - self.start[:, None]) / self.step[:, None]
+        count = np.clip(np.floor(at) + 1, 0, self.n).astype(np.intp)
+        r, c = np.nonzero(np.abs(at - np.rint(at)) < 1e-6)
+        if r.size:
+            v, n = values[c], count[r, c]
+            for _ in range(self.n + 1):
+                up = (n < self.n) & (self.at(r, np.minimum(n, self.n - 1)) <= v)  # one more
+                down = (n > 0) & (self.at(r, np.maximum(n - 1, 0)) > v)  # one fewer
+                if not (up.any() or down.any()):
+                    break
+                n = n + up - down
+            count[r, c] = n
+        return count
+
+
+def _interval_max_epsilon(pos: np.ndarray, neg: np.ndarray, pos_range: float,
+                          neg_range: float, delta: float) -> float | None:
+    """The max kept epsilon of ``_interval_epsilons`` (NaN: none kept) without scoring each pair.
+
+    The same thresholds and counts. Epsilon never rises with the false-positive count (checked
+    on the table; None when it does not hold, or when numpy's grid cannot be reproduced, and
+    the caller scores every pair), so per right threshold and per number k of inner values
+    below the left threshold (a run of consecutive left thresholds) only the run's last left
+    threshold whose false-positive count is still >= 1 can give the max; a count of 0 is
+    discarded, except 0 and 0 (inf). Counts come from where each value falls in each row.
+    """
+    width = neg_range if pos_range > neg_range else pos_range
+    inner, outer = (neg, pos) if pos_range >= neg_range else (pos, neg)
+    lo, hi = inner[0] + width - _BUFFER, inner[-1] + _BUFFER
+    right = np.linspace(lo, hi, int(np.ceil((hi - lo) * NUM_THRESHOLDS_PER_UNIT)))
+    n_left = int(np.ceil(2 * _BUFFER * NUM_THRESHOLDS_PER_UNIT))
+    if right.size == 0:
+        return np.nan
+    n_in, n_out, n_right = inner.size, outer.size, right.size
+    n_thr = n_right * n_left
+    key = (n_in, _cuda_mean_factor(n_in, n_thr), n_out, _cuda_mean_factor(n_out, n_thr), delta)
+    grid = _LeftGrid(right, width, n_left)
+    if not (grid.exact and _is_monotone(*key)):
+        return None
+    upto_in = np.searchsorted(inner, right, side="right")[:, None]  # values <= right threshold
+    upto_out = np.searchsorted(outer, right, side="right")[:, None]
+    # both sides merged in sorted order (and a sentinel past the grid): outer values before s
+    order = np.argsort(np.concatenate([inner, outer]), kind="stable")
+    out_before = np.concatenate([[0], np.cumsum(order >= n_in)])
+    at = np.concatenate([grid.counts(np.concatenate([inner, outer])[order]),
+                         np.full((n_right, 1), n_left, np.intp)], 1)  # non-decreasing per row
+    # first merged index with the same count: outer values strictly below that left point
+    s = np.arange(at.shape[1])
+    run = np.maximum.accumulate(np.where(np.diff(at, prepend=-1, axis=1) != 0, s, 0), axis=1)
+    below = out_before[run]  # [i, s]: outer values below left[i, at[i, s] - 1]
+    where = np.empty(n_in + n_out, np.intp)
+    where[order] = np.arange(n_in + n_out)  # merged index of inner k, then of outer m
+    at_in = at[:, where[:n_in]]
+    # run k (k inner values below the left threshold) ends at left index at[k] - 1 (L - 1)
+    first = np.concatenate([np.zeros((n_right, 1), np.intp), at_in], 1)
+    last = np.concatenate([at_in, np.full((n_right, 1), n_left, np.intp)], 1) - 1
+    ends = np.concatenate([where[:n_in], [n_in + n_out]])  # merged index that ends each run
+    below_last = below[:, ends]
+    fn = n_in - np.maximum(upto_in - np.arange(n_in + 1)[None], 0)
+    best = np.nan
+    whole = (fn[:, 0] == 0) & (first[:, 0] <= last[:, 0])  # every inner value inside...
+    if np.any(upto_out[whole, 0] <= below_last[whole, 0]):
+        best = np.inf  # ...and no outer one: a perfect separation
+    # the last left index with fp >= 1 is just before the upto_out-th outer value goes below
+    top = where[n_in + np.maximum(upto_out[:, 0] - 1, 0)][:, None]  # its merged index
+    cut = np.take_along_axis(at, top, 1) - 1
+    below_j = np.minimum(below_last, np.take_along_axis(below, top, 1))
+    ok = (fn >= 1) & (upto_out >= 1) & (np.minimum(last, cut) >= first)
+    if ok.any():
+        kept = _epsilon_table(*key)[fn[ok], (upto_out - below_j)[ok]]
+        kept = kept[~np.isnan(kept)]
+        if kept.size:
+            best = np.fmax(best, kept.max())
+    return best
+
+
 def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
     pos_range, neg_range = pos.max() - pos.min(), neg.max() - neg.min()
     larger, smaller = (pos_range, neg_range) if pos_range > neg_range else (neg_range, pos_range)
@@ -225,8 +343,12 @@ def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
         if np.float64(smaller) / np.float64(larger) < _PEAKY_RATIO:
             return float(EPSILON_CAP)
     pos, neg = np.sort(pos), np.sort(neg)
-    eps = np.concatenate([_interval_epsilons(pos, neg, pos_range, neg_range, delta),
-                          _single_threshold_epsilons(pos, neg, delta)])
+    single = _single_threshold_epsilons(pos, neg, delta)
+    interval = _interval_max_epsilon(pos, neg, pos_range, neg_range, delta)
+    if interval is None:  # the table is not monotone: score every pair
+        eps = np.concatenate([_interval_epsilons(pos, neg, pos_range, neg_range, delta), single])
+    else:
+        eps = np.append(single, interval)
     kept = eps[~np.isnan(eps)]
     return float(kept.max()) if kept.size else 0.0
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from jinja2 import Environment, select_autoescape
 
 from obliviate.report.rundir import RunDir
-from obliviate.report.tables import columns, decided, display_rows, summary
+from obliviate.report.tables import INTERVALS, columns, decided, display_rows, summary
+from obliviate.report.verdicts import verdict_table
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -47,6 +48,13 @@ TEMPLATE = """<!doctype html>
 {% for c in cols %}<tr><td class="name">{{ c.name }}</td><td class="name">{{ c.meaning }}</td>
 <td class="name">{{ c.direction }}</td><td class="name">{{ c.ideal }}</td></tr>{% endfor %}
 </tbody></table>
+<p class="meta">{{ intervals }}</p>
+{% if verdicts %}<h3>{{ verdicts.title }}</h3>
+<p class="meta">{{ verdicts.text }}</p>
+<table id="verdicts"><thead><tr>{% for h in verdicts.header %}<th class="name">{{ h }}</th>
+{% endfor %}</tr></thead><tbody>
+{% for r in verdicts.rows %}<tr>{% for v in r %}<td class="name">{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>{% endif %}
 <h2>Figures</h2>
 {% for f in figures %}<figure id="fig-{{ f.name }}">
 <img alt="{{ f.name }}" src="data:image/png;base64,{{ f.data }}">
@@ -66,4 +74,4 @@ def render(run: RunDir, figures: dict[str, tuple[Path, str]]) -> str:
     return env.from_string(TEMPLATE).render(
         title=summary(run), cols=columns(run), rows=display_rows(run), figures=figs,
         versions=versions, root=run.root.name, decided=decided(run),
-        notes=run.config.get("notes", []))
+        notes=run.config.get("notes", []), intervals=INTERVALS, verdicts=verdict_table(run))

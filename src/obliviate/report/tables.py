@@ -6,6 +6,13 @@ from typing import Any
 
 from obliviate.bench.spec import Column
 from obliviate.report.rundir import RunDir
+from obliviate.report.verdicts import markdown_section
+
+INTERVALS = ("[lo, hi]: 95% confidence interval. Within a seed, for numbers made of many models "
+             "and examples (the challenge's F, F_ceiling, F_ratio, score and utility ratios; "
+             "U-LiRA's attack metrics; the quick protocol's MIA), a bootstrap over models and "
+             "examples (normal, centred on the value); otherwise Student t over seeds, none with "
+             "one seed. Wall times get none.")
 
 
 def fmt(mean: float | None, std: float | None, digits: int = 3) -> str:
@@ -18,6 +25,16 @@ def fmt(mean: float | None, std: float | None, digits: int = 3) -> str:
     if std is None or std != std or round(std, digits) == 0:  # no spread at this precision
         return text
     return f"{text} ± {std:.{digits}f}"
+
+
+def fmt_interval(mean: float | None, lo: float | None, hi: float | None, std: float | None,
+                 digits: int = 3) -> str:
+    """``mean [lo, hi]`` with its confidence interval; ``fmt(mean, std)`` when there is none."""
+    if mean is None or mean != mean or lo is None or hi is None or lo != lo or hi != hi:
+        return fmt(mean, std, digits)
+    if round(hi - lo, digits) == 0:
+        return fmt(mean, None, digits)  # no spread at this precision
+    return f"{fmt(mean, None, digits)} [{fmt(lo, None, digits)}, {fmt(hi, None, digits)}]"
 
 
 def _cell(text: str) -> str:
@@ -33,7 +50,8 @@ def display_rows(run: RunDir) -> list[dict[str, Any]]:
     """One dict per leaderboard row: method, seeds, status and ``mean ± std`` per column."""
     rows = []
     for _, row in run.board.iterrows():
-        cells = [fmt(row.get(c.name), row.get(f"{c.name}_std"), c.digits) for c in columns(run)]
+        cells = [fmt_interval(row.get(c.name), row.get(f"{c.name}_lo"), row.get(f"{c.name}_hi"),
+                              row.get(f"{c.name}_std"), c.digits) for c in columns(run)]
         rows.append({"method": str(row["method"]), "seeds": int(row.get("seeds", 0)),
                      "status": str(row.get("status", "")), "cells": cells,
                      "reference": str(row["method"]) == "retrain (reference)"})
@@ -46,7 +64,7 @@ def summary(run: RunDir) -> str:
     forget = run.config.get("scenario", {}).get("forget", bench.get("forget", "?"))
     seeds = len(run.config.get("seeds", [])) or bench.get("seeds", "?")
     return (f"{bench.get('scenario', '?')} · forget {forget} · {spec.name} (version "
-            f"{spec.version}){n} · {seeds} seed(s) · mean ± spread (std) over seeds")
+            f"{spec.version}){n} · {seeds} seed(s) · mean [95% CI], or mean ± spread (std) over seeds")
 
 
 def decided(run: RunDir) -> list[str]:
@@ -73,6 +91,7 @@ def markdown(run: RunDir) -> str:
               "", "| metric | meaning | better | ideal |", "|---|---|---|---|"]
     lines += [f"| {c.name} | {_cell(c.meaning)} | {c.direction} | {_cell(c.ideal)} |"
               for c in cols]
+    lines += ["", INTERVALS, *markdown_section(run)]
     lines += ["", *[f"- status '{f.status}': {f.meaning}" for f in run.spec.flags],
               *[f"- {note}" for note in run.spec.notes]]
     lines += [f"- {line}" for line in decided(run)]

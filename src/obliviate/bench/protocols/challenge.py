@@ -18,10 +18,26 @@ import torch
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
 from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
-from obliviate.bench.spec import PROTOCOLS, Axes, Column, Distributions, Flag, ProtocolSpec
+from obliviate.bench.spec import (
+    POSITIVE,
+    PROTOCOLS,
+    UNIT,
+    Axes,
+    Column,
+    Distributions,
+    Flag,
+    ProtocolSpec,
+)
 from obliviate.config import config_dict, param
+from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import PROTOCOL, evaluate_forgetting, final_score
 from obliviate.evaluate.challenge import logit_scaled_confidence as lsc
+from obliviate.evaluate.intervals import (
+    N_BOOT_FORGETTING,
+    ChallengeDraws,
+    challenge_draws,
+    forgetting_replicates,
+)
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.population import Population, predict_population
 
@@ -38,9 +54,14 @@ class ChallengeOptions:
     cutoff: float = param(0.2, gt=0, help="runtime cut-off as a fraction of retrain time")
     chunk_size: int | None = param(16, ge=1, help="retrained models trained at once "
                                    "(16 was fastest on 2 CPU cores; None: all at once)")
+    n_boot: int = param(N_BOOT_FORGETTING, ge=0, help="bootstrap replicates per row for the "
+                        "intervals of F, the ceiling and the score (each costs about one F; "
+                        "0: no intervals)")
 
     def check(self, n_models: int) -> None:
-        """Nothing to check against the number of models."""
+        """An interval needs at least 2 replicates."""
+        if self.n_boot == 1:
+            raise ConfigError("protocol.n_boot must be 0 (no intervals) or >= 2; use e.g. 50.")
 
 
 @dataclass
@@ -92,6 +113,43 @@ def scores(unlearned: Side, retrained: Side) -> tuple[dict[str, float], np.ndarr
     return metrics, result.epsilons
 
 
+# --- intervals: one set of draws per seed, shared by its rows (see evaluate/intervals.py) ------
+def seed_draws(seed: int, n_models: int, n_examples: int, n_boot: int) -> ChallengeDraws | None:
+    """The resampling draws every row of ``seed`` shares; None when ``n_boot`` is 0."""
+    if not n_boot:
+        return None
+    return challenge_draws(n_boot, n_models, n_models, n_examples,
+                           np.random.default_rng([seed, 2023]))
+
+
+def bootstrap_arrays(unlearned: Side, retrained: Side, draws: ChallengeDraws | None, *,
+                     ceiling: np.ndarray | None = None, times: np.ndarray | None = None,
+                     retrain_seconds: float | None = None, over_cutoff: bool = False
+                     ) -> dict[str, np.ndarray]:
+    """Replicates ``NAME_boot`` of a row's numbers on the seed's draws, and per-run ``RA_runs``
+    and ``TA_runs`` (the collapse check); ``ceiling`` (the ceiling row's ``F_boot``) adds
+    ``F_ceiling_boot`` and ``F_ratio_boot``, ``times`` (per run) ``time_s_boot``."""
+    out = {"RA_runs": unlearned.ra.astype(np.float64), "TA_runs": unlearned.ta.astype(np.float64)}
+    if draws is None:
+        return out
+    iu, ir = draws.unlearned, draws.retrained
+    f = forgetting_replicates(unlearned.conf, retrained.conf, draws)
+    ra, ta = unlearned.ra[iu].mean(1), unlearned.ta[iu].mean(1)
+    ra_ratio, ta_ratio = ra / retrained.ra[ir].mean(1), ta / retrained.ta[ir].mean(1)
+    out.update(F_boot=f, RA_boot=ra, TA_boot=ta, FA_boot=unlearned.fa[iu].mean(1),
+               RA_ratio_boot=ra_ratio, TA_ratio_boot=ta_ratio,
+               score_boot=np.zeros_like(f) if over_cutoff else f * ra_ratio * ta_ratio)
+    if ceiling is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = f / ceiling
+        out.update(F_ceiling_boot=ceiling, F_ratio_boot=np.where(np.isfinite(ratio), ratio,
+                                                                 np.nan))
+    if times is not None and retrain_seconds:
+        out.update(time_s_boot=times[iu].mean(1),
+                   time_ratio_boot=times[iu].mean(1) / retrain_seconds)
+    return out
+
+
 def unlearning_run(sc, original, info, cfg, run_seed: int, prepared
                    ) -> tuple[dict[str, np.ndarray], float]:
     """One unlearning run from ``original`` (a task): logits on forget, retain, test; seconds."""
@@ -132,32 +190,53 @@ class ChallengeDriver:
             self.run_seed(store, seed_jobs, progress)
 
     def run_seed(self, store: ResultStore, seed_jobs: list[Job], progress: Progress) -> None:
-        run, sc = self.run, self.sc
+        run, sc, seed = self.run, self.sc, seed_jobs[0].seed
         say, step = progress.say, progress.step
         original, _ = run.reference(seed_jobs[0])
         shared = (run.executor.put(sc), run.executor.put(original))
         self.original = original
         _, retrain_seconds = run.reference(seed_jobs[1])
-        say(f"seed {seed_jobs[0].seed}: {self.n} retrained models (A)")
-        side_a = population_side(self._population(seed_jobs[0].seed, "A"), sc)
-        say(f"seed {seed_jobs[0].seed}: {self.n} more retrained models for the ceiling (B)")
-        side_b = population_side(self._population(seed_jobs[0].seed, "B"), sc)
-        ceiling, eps = scores(side_b, side_a)
-        ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
-        self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds, config_dict(sc.recipe),
-                   side_a)
+        say(f"seed {seed}: {self.n} retrained models (A)")
+        side_a = population_side(self._population(seed, "A"), sc)
+        draws = seed_draws(seed, self.n, len(sc.forget_idx), self.opts.n_boot)
+        ceiling_boot = self._stored(store, seed_jobs[1], "F_boot", draws)
+        if ceiling_boot is None:  # else the ceiling row is stored with its bootstrap already
+            say(f"seed {seed}: {self.n} more retrained models for the ceiling (B)")
+            side_b = population_side(self._population(seed, "B"), sc)
+            ceiling, eps = scores(side_b, side_a)
+            ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
+            say(f"seed {seed}: bootstrap of the ceiling ({self.opts.n_boot} replicates)")
+            boot = bootstrap_arrays(side_b, side_a, draws)
+            self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds,
+                       config_dict(sc.recipe), side_a, boot)
+            ceiling_boot = boot.get("F_boot")
+        f_ceiling = store.metrics(seed_jobs[1].key)["F"]
         step()
         # the original as an "unlearner" that changes nothing: deterministic, so F = 0
         orig = side_of(*(np.repeat(lg[None], self.n, 0) for lg in model_logits(original, sc)),
                        sc)
         metrics, eps = scores(orig, side_a)
-        metrics["F_ceiling"] = ceiling["F"]
-        self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe), orig)
+        metrics["F_ceiling"] = f_ceiling
+        boot = bootstrap_arrays(orig, side_a, draws, ceiling=ceiling_boot)
+        self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe), orig, boot)
         step()
         for job in seed_jobs[2:]:
-            self._method(store, job, shared, side_a, ceiling["F"], retrain_seconds, progress)
+            self._method(store, job, shared, side_a, f_ceiling, retrain_seconds, progress,
+                         draws, ceiling_boot)
 
-    def _method(self, store, job, shared, side_a, f_ceiling, retrain_seconds, progress):
+    @staticmethod
+    def _stored(store: ResultStore, job: Job, name: str, draws: ChallengeDraws | None
+                ) -> np.ndarray | None:
+        """A finished row's stored replicates ``name`` when they match ``draws`` (else None)."""
+        if not store.is_done(job.key):
+            return None
+        values = store.example_values(job.key, name)
+        if draws is None:
+            return np.zeros(0) if "F" in store.metrics(job.key) else None
+        return values if values is not None and values.size == draws.n_boot else None
+
+    def _method(self, store, job, shared, side_a, f_ceiling, retrain_seconds, progress,
+                draws=None, ceiling_boot=None):
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
@@ -187,16 +266,24 @@ class ChallengeDriver:
                        over_cutoff=float(over))
         if over:
             metrics["score"] = 0.0
-        self._save(store, job, metrics, eps, mean_time, cfg_dict, unlearned)
+        if draws is not None:
+            progress.say(f"seed {job.seed}: {job.method}: bootstrap ({draws.n_boot} replicates)")
+        boot = bootstrap_arrays(unlearned, side_a, draws, ceiling=ceiling_boot,
+                                times=np.asarray(times, dtype=np.float64),
+                                retrain_seconds=retrain_seconds, over_cutoff=over)
+        self._save(store, job, metrics, eps, mean_time, cfg_dict, unlearned, boot)
 
-    def _save(self, store, job, metrics, epsilons, wall, config, side: Side) -> None:
-        """Store a row with its per-example epsilons and mean confidences (for the report)."""
+    def _save(self, store, job, metrics, epsilons, wall, config, side: Side,
+              boot: dict[str, np.ndarray] | None = None) -> None:
+        """Store a row with its per-example epsilons and mean confidences (for the report),
+        and its bootstrap replicates and per-run accuracies (``boot``)."""
         store.save(job.key, kind="method" if job.kind == "method" else "reference",
                    method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
                    config=config, metrics=metrics, wall_s=wall,
                    examples={"epsilon": np.asarray(epsilons, dtype=np.float64),
                              "forget_conf": side.conf.mean(0).astype(np.float32),
-                             "test_conf": side.test_conf.mean(0).astype(np.float32)})
+                             "test_conf": side.test_conf.mean(0).astype(np.float32),
+                             **(boot or {})})
 
 
 PROTOCOLS.add("challenge", ProtocolSpec(
@@ -207,18 +294,20 @@ PROTOCOLS.add("challenge", ProtocolSpec(
     default_models=64,
     columns=(
         Column("F", "forgetting quality (challenge metric, mean of 2/2^n over forget examples)",
-               "higher", "the ceiling (retrain (reference) row)", 4),
+               "higher", "the ceiling (retrain (reference) row)", 4, bounds=UNIT),
         Column("F_ratio", "F / ceiling, the ceiling being F of N retrained models against N "
-               "other retrained models", "higher", "1", shown=True),
+               "other retrained models", "higher", "1", shown=True, bounds=POSITIVE),
         Column("score", "F x RA_ratio x TA_ratio; 0 over the runtime cut-off", "higher",
-               "the ceiling", 4, shown=True),
+               "the ceiling", 4, shown=True, bounds=POSITIVE),
         Column("RA_ratio", "mean retain accuracy / the retrained models'", "higher",
-               "1 or above", shown=True),
+               "1 or above", shown=True, bounds=POSITIVE),
         Column("TA_ratio", "mean test accuracy / the retrained models'", "higher", "1 or above",
-               shown=True),
-        Column("FA", "mean forget accuracy", "closer to retrain", "retrain's value"),
-        Column("F_ceiling", "F of N retrained models against N other retrained models",
-               "higher", "as high as N allows", 4),
+               shown=True, bounds=POSITIVE),
+        Column("FA", "mean forget accuracy", "closer to retrain", "retrain's value",
+               bounds=UNIT),
+        Column("F_ceiling", "the ceiling: F of N retrained models against N other retrained "
+               "models (its interval beside F's)", "higher", "as high as N allows", 4,
+               bounds=UNIT),
         Column("time_s", "mean unlearning run time, seconds", "lower", "under the cut-off", 2),
         Column("time_ratio", "mean run time / retrain time", "lower",
                "below the cut-off (protocol.cutoff, 0.2)"),
@@ -233,5 +322,5 @@ PROTOCOLS.add("challenge", ProtocolSpec(
                 "F / ceiling (higher is better)"),
     distributions=Distributions("forget_conf", "test_conf",
                                 "logit-scaled confidence (mean over the N models)"),
-    plots=("tradeoff", "pareto", "cost", "epsilon", "distributions"),
+    plots=("tradeoff", "pareto", "cost", "epsilon", "distributions"), utility=("RA", "TA"),
 ))

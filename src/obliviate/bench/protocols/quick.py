@@ -14,16 +14,36 @@ import numpy as np
 
 from obliviate.bench.executors import Task
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
-from obliviate.bench.spec import PROTOCOLS, Axes, Column, Distributions, ProtocolSpec
+from obliviate.bench.spec import (
+    POSITIVE,
+    PROTOCOLS,
+    UNIT,
+    Axes,
+    Column,
+    Distributions,
+    ProtocolSpec,
+)
 from obliviate.cache import ModelCache
 from obliviate.config import config_dict
 from obliviate.evaluate.audit import PROTOCOL, SCENARIO_METRICS, AuditReport, measure
+from obliviate.evaluate.intervals import loss_mia_replicates
 from obliviate.evaluate.tasks import TASKS, gap_metrics
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
     from obliviate.bench.spec import Progress
     from obliviate.bench.store import ResultStore
+
+
+MIA_BOOT = 100  # bootstrap replicates of the loss MIA per row (forget and test examples)
+
+
+def mia_bootstrap(losses: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """``MIA_boot``: the loss MIA on resampled forget and test examples; every row of a seed
+    resamples the same positions, so rows compare paired (see evaluate/intervals.py)."""
+    return {"MIA_boot": loss_mia_replicates(losses["forget"], losses["test"], n_boot=MIA_BOOT,
+                                            rng=np.random.default_rng([seed, 2025]),
+                                            mia_seed=seed)}
 
 
 def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) -> tuple:
@@ -39,7 +59,7 @@ def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) 
         model.load_state_dict(state)
         model.eval()
     metrics, losses = measure(model, sc, seed=seed)
-    return model.state_dict(), seconds, metrics, losses
+    return model.state_dict(), seconds, metrics, {**losses, **mia_bootstrap(losses, seed)}
 
 
 def method_task(sc, original, info, cfg, seed: int, reference: dict[str, float],
@@ -52,7 +72,8 @@ def method_task(sc, original, info, cfg, seed: int, reference: dict[str, float],
     values = AuditReport(metrics, losses, dict(reference)).to_dict()
     values["time_s"] = wall
     values["time_ratio"] = wall / retrain_seconds if retrain_seconds else float("nan")
-    return values, wall, losses, model.state_dict() if keep_model else None
+    return (values, wall, {**losses, **mia_bootstrap(losses, seed)},
+            model.state_dict() if keep_model else None)
 
 
 def reference_rows(original: dict[str, float], retrained: dict[str, float],
@@ -78,8 +99,10 @@ class QuickDriver:
         store.save(job.key, kind="reference" if job.kind != "method" else "method",
                    method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
                    config=config, metrics=metrics, wall_s=wall,
-                   examples={f"{k}_loss": np.asarray(v).astype("float32")
-                             for k, v in losses.items()})
+                   examples={(k if k.endswith("_boot") else f"{k}_loss"):
+                             (np.asarray(v) if k.endswith("_boot") else
+                              np.asarray(v).astype("float32"))
+                             for k, v in losses.items()})  # losses and MIA_boot
 
     def _cached(self, job: Job) -> tuple[dict, float] | None:
         kind = "original" if job.kind == "original" else "retrained"
@@ -196,16 +219,19 @@ def _columns() -> tuple[Column, ...]:
                 continue
             direction = ("higher" if info.direction.startswith("higher") else
                          "lower" if info.direction.startswith("lower") else "closer to retrain")
-            utility[name] = Column(name, info.label, direction, info.ideal, shown=True)
+            bounds = POSITIVE if "RMSE" in name or name == "R_ERR" else UNIT
+            utility[name] = Column(name, info.label, direction, info.ideal, shown=True,
+                                   bounds=bounds)
     mia = TASKS["classification"].metrics["MIA"]
-    utility["MIA"] = Column("MIA", mia.label, "closer to retrain", mia.ideal, shown=True)
+    utility["MIA"] = Column("MIA", mia.label, "closer to retrain", mia.ideal, shown=True,
+                            bounds=UNIT)
     for name, info in SCENARIO_METRICS.items():
-        utility[name] = Column(name, info.label, "lower", info.ideal)
+        utility[name] = Column(name, info.label, "lower", info.ideal, bounds=UNIT)
     gaps = [Column(f"{m}_gap", f"{m} minus retrain's {m}, same seed", "closer to 0", "0")
             for m in utility]
     return (*utility.values(), *gaps,
             Column("avg_gap", "mean |gap to retrain| over the task's utility and MIA (SalUn's "
-                   "Avg. Gap)", "lower", "0", shown=True),
+                   "Avg. Gap)", "lower", "0", shown=True, bounds=POSITIVE),
             Column("time_s", "unlearning wall time (references: training time), seconds",
                    "lower", "as small as possible", 2),
             Column("time_ratio", "wall time / retrain's training time", "lower", "well below 1"))
@@ -222,6 +248,6 @@ PROTOCOLS.add("quick", ProtocolSpec(
                   "test accuracy (higher is better)", absolute_x=True),
     distributions=Distributions("forget_loss", "test_loss",
                                 "per-example loss", log=True),
-    plots=("tradeoff", "cost", "distributions"),
+    plots=("tradeoff", "cost", "distributions"), utility=("RA", "TA"), compare_with="retrain",
     notes=("X_gap: metric - retrain's metric, same seed; ideal: 0",),
 ))

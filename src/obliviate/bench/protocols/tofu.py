@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from obliviate.bench.spec import PROTOCOLS, Axes, Column, Distributions, ProtocolSpec
+from obliviate.bench.spec import (
+    POSITIVE,
+    PROTOCOLS,
+    UNIT,
+    Axes,
+    Column,
+    Distributions,
+    ProtocolSpec,
+)
 from obliviate.config import config_dict
 from obliviate.errors import TrainingDivergedError
 from obliviate.llm.evaluate import evaluate_lm
@@ -122,20 +130,21 @@ PROTOCOLS.add("tofu", ProtocolSpec(
     columns=(
         Column("forget_quality", "KS-test p-value between the model's and the retain-only "
                "model's truth ratios on the forget questions (>= 0.05: indistinguishable)",
-               "higher", "1 (the retain-only model)", 4, shown=True),
+               "higher", "1 (the retain-only model)", 4, shown=True, bounds=UNIT),
         Column("model_utility", "harmonic mean of Prob, ROUGE-L and truth-ratio score on retain "
-               "and world facts", "higher", "the retain-only model's"),
-        Column("mu_ratio", "model_utility / the original's", "higher", ">= 0.9", shown=True),
+               "and world facts", "higher", "the retain-only model's", bounds=UNIT),
+        Column("mu_ratio", "model_utility / the original's", "higher", ">= 0.9", shown=True,
+               bounds=POSITIVE),
         Column("forget_prob", "answer probability on the forget questions", "closer to retrain",
-               "the retain-only model's", shown=True),
+               "the retain-only model's", shown=True, bounds=UNIT),
         Column("forget_rouge", "ROUGE-L recall of greedy answers to the forget questions",
-               "closer to retrain", "the retain-only model's"),
+               "closer to retrain", "the retain-only model's", bounds=UNIT),
         Column("mia_loss", "AUC of the loss attack, forget vs held-out authors",
-               "closer to retrain", "the retain-only model's (about 0.5)"),
+               "closer to retrain", "the retain-only model's (about 0.5)", bounds=UNIT),
         Column("mia_minkpp", "AUC of the min-k%++ attack, forget vs held-out authors",
-               "closer to retrain", "the retain-only model's (about 0.5)"),
+               "closer to retrain", "the retain-only model's (about 0.5)", bounds=UNIT),
         Column("passes", f"forget_quality >= {FQ_THRESHOLD} and mu_ratio >= {MU_THRESHOLD}",
-               "higher", "1", 0, shown=True),
+               "higher", "1", 0, shown=True, bounds=UNIT),
         Column("time_s", "unlearning seconds (reference rows: fine-tuning seconds)", "lower",
                "as small as possible", 2),
     ),

@@ -24,10 +24,11 @@ import torch
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
 from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
-from obliviate.bench.spec import PROTOCOLS, Axes, Column, ProtocolSpec
+from obliviate.bench.spec import PROTOCOLS, UNIT, Axes, Column, ProtocolSpec
 from obliviate.config import config_dict, param
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import logit_scaled_confidence
+from obliviate.evaluate.intervals import N_BOOT_ATTACK, bootstrap_attack
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.population import predict_population
@@ -47,14 +48,46 @@ class UliraOptions:
 
     targets: int = param(8, ge=1, help="attacked target models; the other models are shadows")
     chunk_size: int | None = param(16, ge=1, help="models trained at once (None: all)")
+    n_boot: int = param(N_BOOT_ATTACK, ge=0, help="bootstrap replicates (targets and pool "
+                        "examples resampled) for the attack metrics' intervals (0: none)")
 
     def check(self, n_models: int) -> None:
         """Refuse too few shadow models before anything is trained."""
+        if self.n_boot == 1:
+            raise ConfigError("protocol.n_boot must be 0 (no intervals) or >= 2; use e.g. 200.")
         if n_models - self.targets < 4:
             raise ConfigError(
                 f"U-LiRA needs at least 4 shadow models besides its {self.targets} targets; "
                 f"raise --models (now {n_models}) or lower protocol.targets."
             )
+
+
+# --- intervals (see evaluate/intervals.py) ---------------------------------------------------
+def attack_numbers(scores: np.ndarray, member: np.ndarray) -> dict[str, float]:
+    """The attack's leaderboard numbers from its scores and truths (as ``ulira`` gives them)."""
+    m = attack_metrics(scores, member)
+    guess = scores > 0
+    return {"attack_acc": float(m["accuracy"]),
+            "attack_acc_at_0": float(0.5 * (guess[member].mean() + (~guess[~member]).mean())),
+            "auc": float(m["auc"]), "tpr_1pct": float(m["tpr_at_1pct_fpr"]),
+            "tpr_01pct": float(m["tpr_at_0.1pct_fpr"])}
+
+
+def attack_bootstrap(scores: np.ndarray, member: np.ndarray, test_acc: np.ndarray, seed: int,
+                     n_boot: int, times: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Replicates ``NAME_boot`` (targets and pool examples resampled; the same draws for every
+    row of a seed) and per-model ``TA_runs``; ``times`` (per run) adds ``time_s_boot``."""
+    out = {"TA_runs": np.asarray(test_acc, dtype=np.float64)}
+    if not n_boot:
+        return out
+    rng = np.random.default_rng([seed, 2024])
+    boot = bootstrap_attack(scores, member, attack_numbers, n_boot=n_boot, rng=rng)
+    out.update({f"{k}_boot": b.replicates for k, b in boot.items()})
+    models = rng.integers(0, test_acc.size, (n_boot, test_acc.size))
+    out["TA_boot"] = out["TA_runs"][models].mean(1)
+    if times is not None:
+        out["time_s_boot"] = np.asarray(times, dtype=np.float64)[models].mean(1)
+    return out
 
 
 def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
@@ -126,14 +159,19 @@ class UliraDriver:
                 self.run.note(note)
         x_test, y_test = sc.splits.x_test, sc.splits.y_test.numpy()
         for job, pop in ((seed_jobs[0], originals), (seed_jobs[1], retrained)):
+            if store.is_done(job.key):
+                step()
+                continue
             conf = self._conf(predict_population(pop, sc.x_forget))
             metrics, roc = self._attack(conf, in_pool)
-            metrics["TA"] = float(np.mean([accuracy(lg, y_test)
-                                           for lg in predict_population(pop, x_test)]))
-            if not store.is_done(job.key):
-                store.save(job.key, kind="reference", method=job.method, seed=seed,
-                           scenario=sc.name, protocol=PROTOCOL, config=config_dict(sc.recipe),
-                           metrics=metrics, wall_s=None, examples=roc)
+            test_acc = np.array([accuracy(lg, y_test) for lg in predict_population(pop, x_test)])
+            metrics["TA"] = float(np.mean(test_acc))
+            boot = attack_bootstrap(roc["attack_score"].reshape(self.opts.targets, -1),
+                                    roc["attack_member"].reshape(self.opts.targets, -1) > 0,
+                                    test_acc, seed, self.opts.n_boot)
+            store.save(job.key, kind="reference", method=job.method, seed=seed,
+                       scenario=sc.name, protocol=PROTOCOL, config=config_dict(sc.recipe),
+                       metrics=metrics, wall_s=None, examples={**roc, **boot})
             step()
         models = originals.models()
         shared = self.run.executor.put(sc)
@@ -156,12 +194,15 @@ class UliraDriver:
         conf = self._conf(np.stack([o["pool"].reshape(-1, k) for o in outputs]))
         metrics, roc = self._attack(conf, in_pool)
         y_test = sc.splits.y_test.numpy()
-        metrics["TA"] = float(np.mean([accuracy(o["test"].reshape(-1, k), y_test)
-                                       for o in outputs]))
+        test_acc = np.array([accuracy(o["test"].reshape(-1, k), y_test) for o in outputs])
+        metrics["TA"] = float(np.mean(test_acc))
         metrics["time_s"] = float(np.mean(times))
+        boot = attack_bootstrap(roc["attack_score"].reshape(self.opts.targets, -1),
+                                roc["attack_member"].reshape(self.opts.targets, -1) > 0,
+                                test_acc, job.seed, self.opts.n_boot, times)
         store.save(job.key, kind="method", method=job.method, seed=job.seed, scenario=sc.name,
                    protocol=PROTOCOL, config=cfg_dict, metrics=metrics, wall_s=metrics["time_s"],
-                   examples=roc)
+                   examples={**roc, **boot})
 
 
 PROTOCOLS.add("ulira", ProtocolSpec(
@@ -172,19 +213,20 @@ PROTOCOLS.add("ulira", ProtocolSpec(
     columns=(
         Column("attack_acc", "U-LiRA's best-threshold accuracy at telling a target's unlearned "
                "pool examples from never-trained ones", "lower", "retrain's (about 0.5)",
-               shown=True),
+               shown=True, bounds=UNIT),
         Column("attack_acc_at_0", "the same at the log-likelihood-ratio threshold 0", "lower",
-               "about 0.5"),
-        Column("auc", "the attack's ROC AUC", "lower", "0.5", shown=True),
+               "about 0.5", bounds=UNIT),
+        Column("auc", "the attack's ROC AUC", "lower", "0.5", shown=True, bounds=UNIT),
         Column("tpr_1pct", "true-positive rate at 1% false positives", "lower", "0.01",
-               shown=True),
-        Column("tpr_01pct", "true-positive rate at 0.1% false positives", "lower", "0.001"),
+               shown=True, bounds=UNIT),
+        Column("tpr_01pct", "true-positive rate at 0.1% false positives", "lower", "0.001",
+               bounds=UNIT),
         Column("TA", "mean test accuracy of the unlearned models", "higher",
-               "retrain's value or above", shown=True),
+               "retrain's value or above", shown=True, bounds=UNIT),
         Column("time_s", "mean unlearning run time, seconds", "lower", "as small as possible", 2),
     ),
     ranking=("attack_acc", "lower"),
     tradeoff=Axes("attack_acc", "TA", "U-LiRA attack accuracy (lower is better, 0.5 ideal)",
                   "test accuracy (higher is better)"),
-    plots=("tradeoff", "cost", "roc"),
+    plots=("tradeoff", "cost", "roc"), utility=("TA",),
 ))

@@ -1,0 +1,197 @@
+"""What the challenge protocol costs on digits, split by phase, against the number of models N.
+
+For each N in ``--models``, the whole protocol for one method (``--method``, default finetune)
+runs twice in one process: from an empty reference cache, then from the cache the first run
+filled (a new run directory, so the N unlearning runs are redone). Each run's wall time is split
+into its phases by timing the functions the challenge driver calls:
+
+* ``references_s``: the original and the one retrained model whose training time sets the cut-off
+  (``BenchRun.reference``; trained by the reference loop, or loaded);
+* ``population_train_s`` / ``population_load_s``: populations A and B of N retrained models each,
+  trained at once (``train_population``) or read from the cache;
+* ``population_predict_s``: their outputs on forget, retain and test;
+* ``unlearning_runs_s``: the N unlearning runs with their evaluation (``repeated_runs``), and
+  ``unlearning_only_s``, the runs' own timed unlearning;
+* ``metric_s``: F, the ceiling and the score (per-example epsilons); ``bootstrap_s``: the
+  intervals' replicates (``protocol.n_boot``); ``other_s``: the rest (store, leaderboard).
+
+Then the population speed-up: N retrained models trained one by one with the reference loop
+(``train_model``, timed on ``--loop-models`` of them and scaled to N when fewer; the JSON says
+which) against population A's training time in the empty-cache run, same recipe, masks and seeds.
+Wall and CPU seconds are both recorded: on a machine shared with other work the CPU seconds
+(this process's own) move less with the load than the wall time.
+
+    python benchmarks/challenge_cost.py --models 16 32 64 128 --threads 1
+
+Writes ``challenge_cost.json`` to ``--out``. The target (issue 15): N=128 from a warm cache in
+at most 60 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+import obliviate.bench.challenge_run as challenge_run
+import obliviate.bench.populations as populations
+from obliviate.bench.config import BenchConfig, resolve
+from obliviate.bench.runner import BenchRun, versions
+from obliviate.bench.store import ResultStore
+from obliviate.evaluate.challenge import PROTOCOL
+from obliviate.train import train_model
+
+TIMED = {  # phase -> (module, function name) whose calls are timed
+    "references_s": (BenchRun, "reference"),
+    "population_total_s": (challenge_run, "cached_population"),
+    "population_train_s": (populations, "train_population"),
+    "population_predict_s": (challenge_run, "population_side"),
+    "unlearning_runs_s": (challenge_run, "repeated_runs"),
+    "metric_s": (challenge_run, "scores"),
+    "bootstrap_s": (challenge_run, "bootstrap_arrays"),
+}
+
+
+class PhaseTimer:
+    """Wraps the functions of TIMED so that each call adds its wall time to its phase."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.saved = []
+
+    def __enter__(self):
+        for phase, (owner, name) in TIMED.items():
+            fn = getattr(owner, name)
+            self.saved.append((owner, name, fn))
+            setattr(owner, name, self._timed(phase, fn))
+        return self
+
+    def _timed(self, phase, fn):
+        def wrapper(*args, **kwargs):
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[phase] += time.perf_counter() - start
+                self.cpu[phase] += time.process_time() - cpu
+        return wrapper
+
+    def __exit__(self, *exc):
+        for owner, name, fn in reversed(self.saved):
+            setattr(owner, name, fn)
+
+
+def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str]) -> dict:
+    """One challenge bench; its wall time by phase."""
+    run = BenchRun(BenchConfig("digits", methods=[method], protocol="challenge", models=n,
+                               out=out, cache=cache, quiet=True, set=sets))
+    with PhaseTimer() as timer:
+        start, cpu = time.perf_counter(), time.process_time()
+        board = run.run()
+        total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
+    phases = {k: round(v, 2) for k, v in timer.seconds.items()}
+    cpu_phases = {k: round(v, 2) for k, v in timer.cpu.items()}
+    phases["population_load_s"] = round(phases.get("population_total_s", 0.0)
+                                        - phases.get("population_train_s", 0.0), 2)
+    phases.pop("population_total_s", None)
+    with ResultStore(out / "results.sqlite") as store:
+        job = next(j for j in run.jobs if j.kind == "method")
+        runs = [store.run(f"{job.key}-run{i}")["wall_s"] for i in range(n)]
+    phases["unlearning_only_s"] = round(float(sum(runs)), 2)
+    counted = sum(v for k, v in phases.items() if k != "unlearning_only_s")
+    row = board.set_index("method").loc[method]
+    return {"total_s": round(total, 2), **phases, "other_s": round(total - counted, 2),
+            "cpu_s": {"total": round(total_cpu, 2), **cpu_phases},
+            "F": float(row["F"]), "F_lo": float(row.get("F_lo", float("nan"))),
+            "F_hi": float(row.get("F_hi", float("nan"))), "status": str(row["status"]),
+            "failures": run.failures}
+
+
+def loop_seconds(n: int, count: int, sets: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds to train ``count`` of the N retrained models one by one."""
+    sc = resolve(BenchConfig("digits", methods=["finetune"], protocol="challenge", models=n,
+                             set=sets)).scenario
+    seeds = [1_000_000 + i for i in range(count)]  # population A's seeds for bench seed 0
+    start, cpu = time.perf_counter(), time.process_time()
+    for seed in seeds:
+        train_model(sc.model_name, sc.input_shape, sc.num_classes, sc.x_retain, sc.y_retain,
+                    sc.recipe, seed, owner="retrain", model_options=sc.model_options)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--method", default="finetune")
+    parser.add_argument("--loop-models", type=int, default=16,
+                        help="retrained models timed one by one; scaled to N when fewer")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice; 1 on a shared machine)")
+    parser.add_argument("--set", action="append", default=[],
+                        help="extra --set KEY=VALUE for every bench, e.g. protocol.n_boot=0")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder for run directories and caches (default: a temp folder)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    work = args.work or Path(tempfile.mkdtemp(prefix="challenge-cost-"))
+    doc = {
+        "protocol": PROTOCOL, "method": args.method, "scenario": "digits", "set": args.set,
+        "versions": versions(), "git_commit": git_commit(),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads()},
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "target": "N=128 from a warm cache in at most 60 s on 2 cores", "runs": [],
+    }
+    for n in args.models:
+        cache = work / f"cache-{n}"
+        shutil.rmtree(cache, ignore_errors=True)
+        empty = protocol_run(n, args.method, work / f"empty-{n}", cache, args.set)
+        print(json.dumps({"N": n, "empty": empty}), flush=True)
+        warm = protocol_run(n, args.method, work / f"warm-{n}", cache, args.set)
+        print(json.dumps({"N": n, "warm": warm}), flush=True)
+        count = min(n, args.loop_models)
+        loop_wall, loop_cpu = (t * n / count for t in loop_seconds(n, count, args.set))
+        # population A is half of the empty run's population training (A and B, N each)
+        pop_wall = empty.get("population_train_s", float("nan")) / 2
+        pop_cpu = empty["cpu_s"].get("population_train_s", float("nan")) / 2
+        doc["runs"].append({
+            "N": n, "empty_cache": empty, "warm_cache": warm,
+            "population_vs_loop": {
+                "population_s": round(pop_wall, 2), "loop_s": round(loop_wall, 2),
+                "speedup_wall": round(loop_wall / pop_wall, 2) if pop_wall else None,
+                "population_cpu_s": round(pop_cpu, 2), "loop_cpu_s": round(loop_cpu, 2),
+                "speedup_cpu": round(loop_cpu / pop_cpu, 2) if pop_cpu else None,
+                "loop_models_timed": count},
+        })
+        shutil.rmtree(work / f"empty-{n}", ignore_errors=True)
+        shutil.rmtree(work / f"warm-{n}", ignore_errors=True)
+    doc["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "challenge_cost.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
