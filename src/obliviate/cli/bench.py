@@ -165,6 +165,12 @@ def bench(
         present = [c for c in shown if c.name in board]
         console.print(leaderboard_table(board, spec, title, present))
         console.print(spec.legend([c.name for c in present]), style="dim")
+        from obliviate.cli.table import short_status
+
+        for _, row in board.iterrows():
+            if str(row["status"]) != short_status(row["status"]) and \
+                    not str(row["status"]).startswith("failed"):
+                console.print(f"{row['method']}: {row['status']}", style="dim")
         hidden = [c.name for c in spec.columns if c.name in board and c not in present]
         if hidden:
             console.print(f"more columns with --wide or --columns: {', '.join(hidden)}",

@@ -42,8 +42,11 @@ def half_width(row, name: str) -> float | None:
 
 
 def short_status(status: str) -> str:
-    """The table's status: the part before any detail (``failed: ...`` -> ``failed``)."""
-    return str(status).split(":", 1)[0]
+    """The table's status: each part without its detail (``failed: ...`` -> ``failed``;
+    ``tuned defaults used with ...`` -> ``tuned?``); the full text is printed under the table."""
+    parts = [p.strip() for p in str(status).split("; ")]
+    return ", ".join("tuned?" if p.startswith("tuned defaults") else p.split(":", 1)[0]
+                     for p in parts)
 
 
 def choose_columns(spec: ProtocolSpec, board, wide: bool = False,
