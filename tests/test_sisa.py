@@ -77,6 +77,25 @@ def test_deletion_equals_training_the_shard_without_the_ids(tmp_path, data):
     assert status["requests"][0]["remaining_hash"] == result.remaining_hash
 
 
+def test_a_shard_is_bit_identical_whatever_the_process_thread_setting(tmp_path, data):
+    # A retrain in a `sisa forget` process (one thread) must equal the shard a process with
+    # more threads trained: bit-identity is what proves the deletion. CI caught the difference.
+    x, y, _ = data
+    plan = ShardPlan.build(len(x), 2, 2, seed=0)
+    model = _train(tmp_path / "m", x, y)
+    before = torch.get_num_threads()
+    states = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            shard = train_shard(model.factory, x, y, plan, 0, RECIPE, 0, deleted=np.array([0]))
+            states.append(shard.state_dict())
+            assert torch.get_num_threads() == threads  # the caller's setting comes back
+    finally:
+        torch.set_num_threads(before)
+    assert _equal(*states)
+
+
 def test_group_deletion_removes_every_member(tmp_path, data):
     x, y, _ = data
     groups = np.arange(len(y)) // 10

@@ -3,12 +3,16 @@
 Every random choice of slice r of shard s (the initial weights for r = 0, the data order) is
 drawn from a seed that depends only on (seed, s, r). Training a shard again from the checkpoint
 before slice r, without some examples, therefore gives bit for bit what training that shard
-from scratch without them gives.
+from scratch without them gives. Training runs on one CPU thread (:func:`one_thread`): float
+sums split across another number of threads round differently, and a retrain in a process with
+another thread setting would then differ in the last bits from the model it replaces, so that
+bit-identity could no longer prove a deletion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -26,6 +30,17 @@ OnCheckpoint = Callable[[int, int, State], None]  # (shard, slice, weights)
 def slice_seed(seed: int, shard: int, slice_: int) -> int:
     """The seed of slice ``slice_`` of shard ``shard``: independent of every other slice."""
     return int(np.random.SeedSequence([seed, shard, slice_]).generate_state(1)[0] % (2**31 - 1))
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with one torch intra-op CPU thread, then restore the process's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def reinit_factory(template: nn.Module) -> ModelFactory:
@@ -66,6 +81,14 @@ def train_shard(
     Returns:
         The shard's model after its last slice.
     """
+    with one_thread():
+        return _train_shard(factory, x, y, plan, shard, recipe, seed, deleted=deleted,
+                            start_slice=start_slice, start_state=start_state,
+                            on_checkpoint=on_checkpoint)
+
+
+def _train_shard(factory, x, y, plan, shard, recipe, seed, *, deleted, start_slice, start_state,
+                 on_checkpoint):
     model = factory(slice_seed(seed, shard, 0))
     if start_slice > 0:
         if start_state is None:
