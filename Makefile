@@ -5,7 +5,7 @@ STAMP := .make/installed
 EXTRAS := test,plot,lora,llm,dp,ray,data
 LATEST := .venv-latest
 
-.PHONY: install demo test test-latest constraints bench clean
+.PHONY: install demo test test-latest constraints bench bench-smoke clean
 
 $(STAMP): pyproject.toml Makefile constraints.txt
 	@mkdir -p .make
@@ -31,12 +31,60 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PYTHON) -m pytest -q
 
+# Every benchmark with the arguments of its published JSON in benchmarks/results/, cheapest
+# first (seconds, then minutes, then the hour-long protocols run). Run it on an otherwise idle
+# machine: two torch processes on two cores slow each other 10-30x. See benchmarks/README.md.
+BENCH_OUT ?= benchmarks/results
+BENCH_RUNS ?= runs/benchmarks
+BENCH = $(PYTHON) benchmarks
+
 bench: $(STAMP)
-	$(PYTHON) benchmarks/baselines.py --scenarios digits --seeds 3 --out benchmarks/results
-	$(PYTHON) benchmarks/challenge_agreement.py --out benchmarks/results
-	$(PYTHON) benchmarks/population_speed.py --threads 2 --out benchmarks/results
-	$(PYTHON) benchmarks/protocols.py --exclude dp-original --out benchmarks/results
-	$(PYTHON) benchmarks/executors.py --case quick --case challenge --out benchmarks/results
+	$(BENCH)/challenge_agreement.py --out $(BENCH_OUT)
+	$(BENCH)/certified_costs.py --out $(BENCH_OUT)
+	$(BENCH)/baselines.py --scenarios digits --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/baselines
+	$(BENCH)/population_speed.py --runs mlp:64 cnn:16 --repeats 2 --threads 2 --out $(BENCH_OUT)
+	$(BENCH)/sisa_costs.py --scenario digits --out $(BENCH_OUT)
+	$(BENCH)/reasons.py --case digits:mislabeled:0.2 --case digits:poisoned:0.05 --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/reasons
+	$(BENCH)/user_models.py --threads 1 --models 8 --repeats 3 --out $(BENCH_OUT)
+	$(BENCH)/baselines.py --scenarios fashion --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/baselines
+	$(BENCH)/sisa_costs.py --scenario fashion --option train_size=3000 --out $(BENCH_OUT)
+	$(BENCH)/executors.py --case quick --case challenge --out $(BENCH_OUT)
+	$(BENCH)/reasons.py --case fashion:mislabeled:0.2 --case fashion:poisoned:0.02 --seeds 1 --set scenario.train_size=5000 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/reasons
+	$(BENCH)/sisa_race.py --reps 10 --out $(BENCH_OUT)
+	$(BENCH)/concurrent_bench.py --reps 10 --out $(BENCH_OUT)
+	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
+	$(BENCH)/domains.py --scenarios movielens mnist5k --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
+	$(BENCH)/tofu_mini.py --out $(BENCH_RUNS)/tofu-mini --json $(BENCH_OUT)/tofu_mini.json
+	$(BENCH)/tofu_mini_tune.py --cache $(BENCH_RUNS)/tofu-mini/models --json $(BENCH_OUT)/tofu_mini_tune.json
+	$(BENCH)/tofu_mini_tune.py -m kl -m grad-diff -m npo+gd --lrs 1e-4,5e-5 --cache $(BENCH_RUNS)/tofu-mini/models --json $(BENCH_OUT)/tofu_mini_tune_low.json
+	rm -f $(BENCH_OUT)/dp_originals.json
+	$(BENCH)/dp_originals.py --epsilons 8 --with-scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/dp
+	$(BENCH)/dp_originals.py --epsilons 4 1 --training-cost --out $(BENCH_OUT) --runs $(BENCH_RUNS)/dp
+	$(BENCH)/protocols.py --parts quick cost --exclude dp-original --file protocols_quick_cost.json --out $(BENCH_OUT) --runs $(BENCH_RUNS)/protocols
+	$(BENCH)/protocols.py --parts challenge ulira --exclude dp-original --out $(BENCH_OUT) --runs $(BENCH_RUNS)/protocols
+
+# Each benchmark at its smallest size into $(SMOKE) (minutes in all): a check that every script
+# still runs, not a measurement.
+SMOKE ?= /tmp/obliviate-bench-smoke
+SMOKE_SET = --set recipe.epochs=1
+
+bench-smoke: $(STAMP)
+	rm -rf $(SMOKE)
+	$(BENCH)/challenge_agreement.py --models 8 --examples 20 --out $(SMOKE)/results
+	$(BENCH)/certified_costs.py --datasets breast_cancer --sigmas 10 --out $(SMOKE)/results
+	$(BENCH)/baselines.py --scenarios digits --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/baselines
+	$(BENCH)/population_speed.py --runs mlp:2 --epochs 1 --out $(SMOKE)/results
+	$(BENCH)/sisa_costs.py --scenario digits --shards 2 --slices 1 --singles 1 --epochs 1 --out $(SMOKE)/results
+	$(BENCH)/reasons.py --case digits:mislabeled:0.2 --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/reasons
+	$(BENCH)/user_models.py --models 4 --fallback-models 2 --fallback-epochs 1 --repeats 1 $(SMOKE_SET) --out $(SMOKE)/results
+	$(BENCH)/executors.py --case quick --runs local-1t --out $(SMOKE)/results
+	$(BENCH)/sisa_race.py --reps 1 --cases free_race --out $(SMOKE)/results
+	$(BENCH)/concurrent_bench.py --reps 1 --out $(SMOKE)/results
+	$(BENCH)/domains.py --scenarios credit --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/domains
+	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json
+	$(BENCH)/tofu_mini_tune.py -m ga --lrs 1e-3 --smoke --cache $(SMOKE)/runs/tofu-mini-tune --json $(SMOKE)/results/tofu_mini_tune.json
+	$(BENCH)/dp_originals.py --epsilons 8 --with-scrub --models 3 --seeds 1 $(SMOKE_SET) --set dp-original.epochs=1 --out $(SMOKE)/results --runs $(SMOKE)/runs/dp
+	$(BENCH)/protocols.py --methods finetune --forgets random:0.1 --seeds 1 --cost-models 3 --models 3 --ulira-models 6 --ulira-targets 2 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/protocols
 
 # The newest versions pyproject.toml allows, in a separate virtual environment, against the
 # command-line and input-validation tests: catches a dependency release that breaks users

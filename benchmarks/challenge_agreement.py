@@ -8,19 +8,24 @@ N = 64, 128 and 512 models per side with 200 examples each, seeded, and writes
 (challenge-protocol.md §2.6, from an unverified port with 100 examples) where it gives one.
 
     python benchmarks/challenge_agreement.py --out benchmarks/results
+
+Numpy only (no torch training); seconds. ``--models 8 --examples 20`` is a smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from obliviate.bench.provenance import write_results
 from obliviate.evaluate import challenge as ch
+
+BENCHMARK = "challenge-agreement/1"
 
 CASES = {"identical": 0.0, "shift_0.5sd": 0.5, "shift_3sd": 3.0, "deterministic": None}
 REFERENCE_F = {("identical", 512): 0.19, ("identical", 128): 0.20, ("identical", 64): 0.18,
@@ -49,7 +54,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, nargs="+", default=[64, 128, 512])
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     rows = []
     for n_models in args.models:
@@ -69,11 +76,10 @@ def main() -> None:
                 "num_bins": ch.num_bins(n_models), "seconds": seconds,
             })
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "challenge_agreement.json"
     payload = {"protocol": ch.PROTOCOL, "seed": args.seed, "numpy": np.__version__,
                "python": platform.python_version(), "results": rows}
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    path = write_results(args.out / "challenge_agreement.json", payload,
+                         protocols=["challenge"], benchmark=BENCHMARK)
 
     print(f"{'case':<14}{'N':>5}{'F':>9}{'ref F':>8}{'med eps':>9}{'capped':>8}{'seconds':>9}")
     for r in rows:

@@ -40,9 +40,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import obliviate.bench.challenge_run as challenge_run
 import torch
 
-import obliviate.bench.challenge_run as challenge_run
 import obliviate.bench.populations as populations
 from obliviate.bench.config import BenchConfig, resolve
 from obliviate.bench.runner import BenchRun, versions

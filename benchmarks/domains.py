@@ -8,7 +8,12 @@ MovieLens forgets 5% of the users (every rating of each): the users are drawn ex
 ``groups:0.05`` forget spec draws them (seed 0) and passed as an ``ids:`` file, so the result
 holds whether or not this build's forget specs include ``groups:``.
 
-    python benchmarks/domains.py --scenarios shuttle credit --seeds 1
+The published files come from (seeds as recorded in each JSON)::
+
+    python benchmarks/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3
+    python benchmarks/domains.py --scenarios movielens mnist5k --seeds 1
+
+``--set recipe.epochs=1`` (any bench ``--set``) makes a smoke run.
 """
 
 from __future__ import annotations
@@ -23,8 +28,13 @@ import torch
 
 import obliviate as ob
 from obliviate.bench.config import BenchConfig
+from obliviate.bench.provenance import write_results
 from obliviate.bench.runner import BenchRun
-from obliviate.evaluate.tasks import TASK_AGNOSTIC_METHODS, gap_metrics
+from obliviate.bench.spec import Progress
+from obliviate.evaluate.tasks import gap_metrics
+from obliviate.unlearning import METHODS
+
+BENCHMARK = "domains/1"
 
 CLASSIFIER_METHODS = ["retrain", "finetune", "neggrad", "neggrad+", "random-label", "scrub",
                       "salun", "l1-sparse"]
@@ -44,7 +54,7 @@ def users_forget(run_dir: Path, fraction: float = 0.05, seed: int = 0) -> tuple[
     return f"ids:{path}", len(chosen)
 
 
-def run(scenario: str, seeds: int, run_dir: Path) -> dict:
+def run(scenario: str, seeds: int, run_dir: Path, extra: list[str]) -> dict:
     note = ""
     if scenario == "movielens":
         forget, n_users = users_forget(run_dir)
@@ -52,12 +62,11 @@ def run(scenario: str, seeds: int, run_dir: Path) -> dict:
     else:
         forget = FORGET[scenario]
     task = ob.load_scenario(scenario, forget=forget).task
-    methods = CLASSIFIER_METHODS if task == "classification" else \
-        [m for m in CLASSIFIER_METHODS if m in TASK_AGNOSTIC_METHODS]
+    methods = [m for m in CLASSIFIER_METHODS if METHODS.get(m).works_on(task)]
     start = time.perf_counter()
     bench = BenchRun(BenchConfig(scenario=scenario, methods=methods, forget=forget, seeds=seeds,
-                                 out=run_dir, quiet=True))
-    board = bench.run()
+                                 out=run_dir / "bench", set=extra, quiet=True))
+    board = bench.run(Progress(say=lambda msg: print(f"  {scenario}: {msg}", flush=True)))
     wall = time.perf_counter() - start
     metrics = list(gap_metrics(board.columns))
     cols = ["method", "seeds", *metrics, *[f"{m}_std" for m in metrics],
@@ -68,6 +77,7 @@ def run(scenario: str, seeds: int, run_dir: Path) -> dict:
         "task": task,
         "forget": note or forget,
         "seeds": seeds,
+        "set": extra,
         "sizes": bench.rb.scenario.describe()["sizes"],
         "wall_s": wall,
         "tuned_defaults": bench.tuned_defaults(),
@@ -77,18 +87,22 @@ def run(scenario: str, seeds: int, run_dir: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", nargs="+",
                         default=["shuttle", "credit", "rotten-tomatoes", "movielens", "mnist5k"])
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], help="OWNER.PARAM=VALUE")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/domains"))
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
     for name in args.scenarios:
         result = {"torch_threads": torch.get_num_threads(), **run(name, args.seeds,
-                                                                  args.runs / name)}
-        (args.out / f"domains_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+                                                                  args.runs / name, args.set)}
+        write_results(args.out / f"domains_{name}.json", result, protocols=["quick"],
+                      benchmark=BENCHMARK)
         print(json.dumps({k: result[k] for k in ("scenario", "wall_s")}), flush=True)
 
 

@@ -4,9 +4,12 @@ For each MODEL:M in ``--runs``, model i trains on the retain set of forget spec 
 with seed i, from seed i, with the scenario's full recipe: once all together with
 :func:`train_population`, once one by one with :func:`train_model`. Writes
 ``population_speed.json`` with the wall and CPU seconds of both, the speed-up and the test
-accuracy of both.
+accuracy of both. The published file comes from (two threads, on an idle 2-core machine):
 
-    python benchmarks/population_speed.py --runs mlp:64 cnn:16 cnn:64 --threads 1 --repeats 3
+    python benchmarks/population_speed.py --runs mlp:64 cnn:16 --repeats 2 --threads 2 \
+        --out benchmarks/results
+
+A smoke run: ``--runs mlp:2 --epochs 1 --out /tmp/population``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -23,9 +25,12 @@ import numpy as np
 import torch
 
 import obliviate as ob
+from obliviate.bench.provenance import write_results
 from obliviate.evaluate.utility import accuracy
 from obliviate.population import predict_population, train_population
 from obliviate.train import train_model
+
+BENCHMARK = "population-speed/1"
 
 
 def retain_masks(model: str, count: int) -> torch.Tensor:
@@ -97,20 +102,19 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["mlp:64", "cnn:16", "cnn:64"],
                         help="MODEL:M pairs to compare")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's own choice); on a machine shared "
-                             "with other work, 1 gives the steadiest timings")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; on a machine shared with other work, 1 gives the "
+                             "steadiest timings")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=1,
                         help="time both paths this many times, alternating; keep the fastest")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     results = {
-        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()], "runs": [],
     }
     for spec in args.runs:
@@ -118,8 +122,7 @@ def main() -> None:
         results["runs"].append(compare(model, int(count), args.epochs, args.chunk_size,
                                        args.repeats))
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "population_speed.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out / "population_speed.json", results, benchmark=BENCHMARK)
 
 
 if __name__ == "__main__":

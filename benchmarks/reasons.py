@@ -5,9 +5,14 @@ For mislabeled data the damage is lost test accuracy (TA); for a backdoor it is 
 success rate (ASR) on triggered test inputs. ``repair`` is the share of the damage a method
 undoes: (value - original) / (retrain - original), averaged over seeds; 1 is retrain's repair.
 
-    python benchmarks/reasons.py --case digits:mislabeled:0.2 --seeds 3
-    python benchmarks/reasons.py --case fashion:poisoned:0.02 --seeds 1 \
-        --set scenario.train_size=5000
+The published files come from:
+
+    python benchmarks/reasons.py --case digits:mislabeled:0.2 --case digits:poisoned:0.05 \
+        --seeds 3 --out benchmarks/results
+    python benchmarks/reasons.py --case fashion:mislabeled:0.2 --case fashion:poisoned:0.02 \
+        --seeds 1 --set scenario.train_size=5000 --out benchmarks/results
+
+A smoke run: ``--case digits:mislabeled:0.2 --seeds 1 --set recipe.epochs=1 --out /tmp/r``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from pathlib import Path
 import torch
 
 from obliviate.bench.config import BenchConfig
+from obliviate.bench.provenance import write_results
 from obliviate.bench.runner import BenchRun
-from obliviate.bench.store import atomic_write_text
+from obliviate.bench.spec import Progress
+
+BENCHMARK = "reasons/1"
 
 METHODS = ["retrain", "finetune", "neggrad", "neggrad+", "random-label", "scrub", "salun",
            "l1-sparse"]
@@ -45,7 +53,7 @@ def run_case(case: str, seeds: int, runs: Path, extra: list[str]) -> dict:
     start = time.perf_counter()
     bench = BenchRun(BenchConfig(scenario=scenario, methods=METHODS, forget=forget, seeds=seeds,
                                  out=runs / case.replace(":", "_"), set=extra, quiet=True))
-    board = bench.run()
+    board = bench.run(Progress(say=lambda msg: print(f"  {case}: {msg}", flush=True)))
     measure = "ASR" if forget.startswith("poisoned") else "TA"
     return {
         "scenario": scenario,
@@ -67,20 +75,22 @@ def run_case(case: str, seeds: int, runs: Path, extra: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", action="append", required=True,
                         help="SCENARIO:FORGET, e.g. digits:mislabeled:0.2 (repeat)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], help="OWNER.PARAM=VALUE")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/reasons"))
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
     for case in args.case:
         result = {"torch_threads": torch.get_num_threads(), **run_case(case, args.seeds,
                                                                        args.runs, args.set)}
         name = "reasons_" + "_".join(case.split(":")[:2]) + ".json"
-        atomic_write_text(args.out / name, json.dumps(result, indent=2) + "\n")
+        write_results(args.out / name, result, protocols=["quick"], benchmark=BENCHMARK)
         print(json.dumps({k: result[k] for k in ("scenario", "forget", "wall_s", "repair")},
                          indent=1))
 

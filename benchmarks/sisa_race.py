@@ -15,15 +15,16 @@ complete (attempted once), the deleted set is exactly the union of the served re
 no checkpoint file on disk is unaccounted for, and the served ensemble is bit-identical to the
 shards trained from scratch (``train_shard`` from slice 0) without those ids.
 
-    cpu timeout 1800 env PYTHONPATH=src python benchmarks/sisa_race.py --reps 10
+    python benchmarks/sisa_race.py --reps 10 --out benchmarks/results
+
+The child processes run this checkout's ``src`` (PYTHONPATH is set for them) with one thread.
+A smoke run: ``--reps 1 --cases free_race --out /tmp/race``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 
 import obliviate as ob
+from obliviate.bench.provenance import write_results
 from obliviate.sisa import SisaModel, train_shard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,26 +147,19 @@ CASES = {"paused_race": paused_race, "free_race": free_race,
          "no_wait_in_flight": no_wait_in_flight}
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of this process (the races' processes use one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     sc = ob.load_scenario("digits", model="mlp")
     work = Path(tempfile.mkdtemp(prefix="sisa-race-"))
-    result = {"protocol": PROTOCOL, "obliviate": ob.__version__, "git_commit": git_commit(),
-              "torch": torch.__version__, "machine": platform.platform(),
-              "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    result = {"protocol": PROTOCOL, "torch_threads": torch.get_num_threads(),
               "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
               "model": {"scenario": "digits", "n_train": 400, "model": "mlp", "shards": 4,
                         "slices": 2, "epochs": 2}, "cases": {}}
@@ -198,8 +193,7 @@ def main() -> None:
                 "nothing_lost": sum(r["nothing_lost"] for r in reps),
                 "a_first": sum(r["order"][0] == a for r in reps), "runs": reps}
             result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "sisa_race.json").write_text(json.dumps(result, indent=2) + "\n")
+            write_results(args.out / "sisa_race.json", result, benchmark=PROTOCOL)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name, c in result["cases"].items():

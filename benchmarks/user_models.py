@@ -9,9 +9,10 @@ the wall time. Then, side by side in one process, the BN+Dropout CNN's populatio
 ``vmap`` mode and in the ``loop`` fallback (alternating, fastest of ``--repeats``), with the
 largest weight difference between the two.
 
-    python benchmarks/user_models.py --threads 1 --models 8 --repeats 3
+    python benchmarks/user_models.py --threads 1 --models 8 --repeats 3 --out benchmarks/results
 
-Writes ``benchmarks/results/user_models.json``.
+Writes ``user_models.json`` in --out. A smoke run: ``--models 4 --fallback-models 2
+--fallback-epochs 1 --repeats 1 --protocols quick --set recipe.epochs=1 --out /tmp/um``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -33,6 +33,7 @@ from torch import nn
 
 import obliviate as ob
 from obliviate.bench.config import BenchConfig
+from obliviate.bench.provenance import write_results
 from obliviate.bench.runner import BenchRun
 from obliviate.bench.spec import PROTOCOLS
 from obliviate.config import param
@@ -110,13 +111,18 @@ HEADLINE = {"quick": ("avg_gap", "TA"), "challenge": ("F", "score", "TA"),
             "ulira": ("attack_acc", "auc", "TA")}
 
 
-def protocol_row(kind: str, protocol: str, n_models: int, root: Path) -> dict:
+BENCHMARK = "user-models/1"
+
+
+def protocol_row(kind: str, protocol: str, n_models: int, root: Path,
+                 more: Sequence[str] = ()) -> dict:
     scenario, sets = KINDS[kind]
     n = {"quick": None, "challenge": n_models, "ulira": n_models + 4}[protocol]
     extra = ["protocol.targets=4"] if protocol == "ulira" else []
     cfg = BenchConfig(scenario=scenario, methods=["finetune", "neggrad+"], protocol=protocol,
                       models=n, out=root / kind.replace(" ", "_") / protocol,
-                      set=[*sets, "finetune.epochs=1", "neggrad+.epochs=1", *extra],
+                      set=[*sets, "finetune.epochs=1", "neggrad+.epochs=1", *extra,
+                           *more],
                       cache=root / kind.replace(" ", "_") / "cache")
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -171,35 +177,28 @@ def fallback_cost(n_models: int, epochs: int, repeats: int) -> dict:
     return out
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--models", type=int, default=8, help="N of the challenge; U-LiRA N+4")
     parser.add_argument("--fallback-models", type=int, default=16)
     parser.add_argument("--fallback-epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-protocols", action="store_true")
+    parser.add_argument("--protocols", nargs="+", default=list(HEADLINE),
+                        choices=list(HEADLINE), help="protocols of the table")
+    parser.add_argument("--set", action="append", default=[],
+                        help="OWNER.PARAM=VALUE for every bench (after the kind's own)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     sys.path.insert(0, str(Path(__file__).parent))
     import transformers
 
     transformers.logging.set_verbosity_error()
     register()
     results = {
-        "obliviate": ob.__version__, "commit": commit(), "torch": torch.__version__,
-        "platform": platform.platform(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "protocols": [], "fallback": None,
@@ -207,14 +206,14 @@ def main() -> None:
     if not args.skip_protocols:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in KINDS:
-                for protocol in ("quick", "challenge", "ulira"):
+                for protocol in args.protocols:
                     results["protocols"].append(protocol_row(kind, protocol, args.models,
-                                                             Path(tmp)))
+                                                             Path(tmp), args.set))
     results["fallback"] = fallback_cost(args.fallback_models, args.fallback_epochs,
                                         args.repeats)
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "user_models.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out / "user_models.json", results,
+                  protocols=[] if args.skip_protocols else args.protocols, benchmark=BENCHMARK)
 
 
 if __name__ == "__main__":

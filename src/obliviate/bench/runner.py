@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +19,7 @@ from obliviate.bench import ownership
 from obliviate.bench.config import BenchConfig, ResolvedBench, resolve
 from obliviate.bench.executors import make_executor
 from obliviate.bench.leaderboard import build_leaderboard, chance_levels, write_leaderboard
+from obliviate.bench.provenance import git_commit, machine, versions  # noqa: F401  (re-exported)
 from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.cache import ModelCache
@@ -58,36 +56,6 @@ def plan(rb: ResolvedBench) -> list[Job]:
             cfg = config_dict(rb.method_configs[name])
             jobs.append(Job(job_key(base, info.name, cfg, seed), "method", name, seed))
     return jobs
-
-
-def git_commit() -> str | None:
-    """The commit of the source tree obliviate runs from, when it is a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def versions() -> dict[str, str]:
-    import numpy
-    import sklearn
-
-    from obliviate.version import __version__
-
-    return {"obliviate": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__, "python": platform.python_version(),
-            "git_commit": git_commit() or "unknown"}
-
-
-def machine() -> dict[str, Any]:
-    import os
-
-    return {"platform": platform.platform(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def timed_training(train, seed: int) -> tuple[torch.nn.Module, float]:
