@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BENCH)/reasons.py --case fashion:mislabeled:0.2 --case fashion:poisoned:0.02 --seeds 1 --set scenario.train_size=5000 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/reasons
 	$(BENCH)/sisa_race.py --reps 10 --out $(BENCH_OUT)
 	$(BENCH)/concurrent_bench.py --reps 10 --out $(BENCH_OUT)
+	$(BENCH)/challenge_cost.py --models 16 32 64 128 --threads 1 --out $(BENCH_OUT)
 	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/domains.py --scenarios movielens mnist5k --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/tofu_mini.py --out $(BENCH_RUNS)/tofu-mini --json $(BENCH_OUT)/tofu_mini.json
@@ -80,6 +81,7 @@ bench-smoke: $(STAMP)
 	$(BENCH)/executors.py --case quick --runs local-1t --out $(SMOKE)/results
 	$(BENCH)/sisa_race.py --reps 1 --cases free_race --out $(SMOKE)/results
 	$(BENCH)/concurrent_bench.py --reps 1 --out $(SMOKE)/results
+	$(BENCH)/challenge_cost.py --models 4 --loop-models 2 --threads 1 $(SMOKE_SET) --set protocol.n_boot=10 --out $(SMOKE)/results
 	$(BENCH)/domains.py --scenarios credit --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/domains
 	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json
 	$(BENCH)/tofu_mini_tune.py -m ga --lrs 1e-3 --smoke --cache $(SMOKE)/runs/tofu-mini-tune --json $(SMOKE)/results/tofu_mini_tune.json

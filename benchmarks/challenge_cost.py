@@ -21,7 +21,7 @@ which) against population A's training time in the empty-cache run, same recipe,
 Wall and CPU seconds are both recorded: on a machine shared with other work the CPU seconds
 (this process's own) move less with the load than the wall time.
 
-    python benchmarks/challenge_cost.py --models 16 32 64 128 --threads 1
+    python benchmarks/challenge_cost.py --models 16 32 64 128 --threads 1 --out benchmarks/results
 
 Writes ``challenge_cost.json`` to ``--out``. The target (issue 15): N=128 from a warm cache in
 at most 60 s on 2 cores.
@@ -32,23 +32,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-import obliviate.bench.challenge_run as challenge_run
 import torch
 
 import obliviate.bench.populations as populations
+import obliviate.bench.protocols.challenge as challenge_run
 from obliviate.bench.config import BenchConfig, resolve
-from obliviate.bench.runner import BenchRun, versions
+from obliviate.bench.provenance import write_results
+from obliviate.bench.runner import BenchRun
 from obliviate.bench.store import ResultStore
 from obliviate.evaluate.challenge import PROTOCOL
 from obliviate.train import train_model
+
+BENCHMARK = "challenge_cost/1"
 
 TIMED = {  # phase -> (module, function name) whose calls are timed
     "references_s": (BenchRun, "reference"),
@@ -129,14 +130,6 @@ def loop_seconds(n: int, count: int, sets: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,9 +150,6 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="challenge-cost-"))
     doc = {
         "protocol": PROTOCOL, "method": args.method, "scenario": "digits", "set": args.set,
-        "versions": versions(), "git_commit": git_commit(),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads()},
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "target": "N=128 from a warm cache in at most 60 s on 2 cores", "runs": [],
     }
@@ -187,9 +177,8 @@ def main() -> None:
         shutil.rmtree(work / f"empty-{n}", ignore_errors=True)
         shutil.rmtree(work / f"warm-{n}", ignore_errors=True)
     doc["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "challenge_cost.json"
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    path = write_results(args.out / "challenge_cost.json", doc, protocols=["challenge"],
+                         benchmark=BENCHMARK)
     print(f"wrote {path}")
 
 
