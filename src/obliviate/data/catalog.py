@@ -197,3 +197,4 @@ def load_scenario(
 
 
 from obliviate.data import custom, domains  # noqa: E402,F401  (register custom, mnist5k, ...)
+from obliviate.data import memorise  # noqa: E402,F401  (register fashion-mem)
