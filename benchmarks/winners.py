@@ -1,0 +1,158 @@
+"""Challenge leaderboards at N=64: the NeurIPS 2023 prize winners, redraw and the baselines.
+
+For each scenario, one challenge bench (N retrained vs N unlearning runs, the ceiling, the 20%
+cut-off) over every method given, then:
+
+* F/ceiling with a 95% bootstrap interval over forget examples (paired: the method's and the
+  ceiling's per-example scores are resampled together; model-to-model variation is not in it);
+* the Pareto front of F/ceiling against time ratio (no other method is both cheaper and
+  better), also drawn to ``winners_<scenario>_pareto.png`` with the cut-off line.
+
+Writes ``winners_<scenario>.json`` (package version, git commit, protocol, machine, threads) to
+--out. Time ratios are wall-clock, so run it on an otherwise idle machine:
+
+    python benchmarks/winners.py --scenarios digits fashion-mem --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import obliviate as ob
+from obliviate.bench.config import BenchConfig
+from obliviate.bench.runner import BenchRun
+from obliviate.bench.store import ResultStore
+from obliviate.evaluate.challenge import PROTOCOL, bin_scores
+
+WINNERS = ["winner-contrastive", "winner-grad-reinit", "winner-conv-noise", "winner-prune-reinit"]
+OURS = ["redraw"]
+BASELINES = ["retrain", "finetune", "scrub", "ssd", "prune-zero", "neggrad", "bad-teacher",
+             "reset-distill", "reset-layers-distill", "eu-k"]
+COLUMNS = ["method", "F", "F_ratio", "F_ratio_lo", "F_ratio_hi", "score", "RA_ratio",
+           "TA_ratio", "FA", "time_s", "time_ratio", "status"]
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def ratio_interval(method_eps: np.ndarray, ceiling_eps: np.ndarray, n_models: int,
+                   rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of F_method / F_ceiling, resampling forget examples in pairs."""
+    a, b = bin_scores(method_eps, n_models), bin_scores(ceiling_eps, n_models)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(rounds, len(a)))
+    ratios = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-12)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def pareto_front(rows: list[dict]) -> list[str]:
+    """Methods that no other method beats on both F/ceiling (higher) and time ratio (lower)."""
+    pts = [r for r in rows if r.get("F_ratio") is not None and r.get("time_ratio") is not None]
+    front = []
+    for r in pts:
+        beaten = any(o is not r and o["F_ratio"] >= r["F_ratio"] and
+                     o["time_ratio"] <= r["time_ratio"] and
+                     (o["F_ratio"], o["time_ratio"]) != (r["F_ratio"], r["time_ratio"])
+                     for o in pts)
+        if not beaten:
+            front.append(r["method"])
+    return sorted(front, key=lambda m: next(r["time_ratio"] for r in pts if r["method"] == m))
+
+
+def plot(rows: list[dict], front: list[str], cutoff: float, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [r for r in rows if r.get("F_ratio") is not None and r.get("time_ratio") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in pts:
+        colour = "tab:red" if r["method"] in front else "tab:gray"
+        err = [[r["F_ratio"] - r["F_ratio_lo"]], [r["F_ratio_hi"] - r["F_ratio"]]]
+        ax.errorbar(r["time_ratio"], r["F_ratio"], yerr=err, fmt="o", color=colour, ms=4,
+                    capsize=2)
+        ax.annotate(r["method"], (r["time_ratio"], r["F_ratio"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    line = sorted((r for r in pts if r["method"] in front), key=lambda r: r["time_ratio"])
+    ax.step([r["time_ratio"] for r in line], [r["F_ratio"] for r in line], where="post",
+            color="tab:red", lw=1, label="Pareto front")
+    ax.axvline(cutoff, color="k", ls="--", lw=1, label=f"cut-off ({cutoff:g} x retrain)")
+    ax.set_xscale("log")
+    ax.set_xlabel("time ratio (mean run time / retrain time)")
+    ax.set_ylabel("F / ceiling")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def bench(scenario: str, methods: list[str], models: int, runs: Path, cache: Path) -> dict:
+    start = time.perf_counter()
+    run = BenchRun(BenchConfig(scenario=scenario, methods=methods, protocol="challenge",
+                               models=models, out=runs / scenario, cache=cache, quiet=True))
+    board = run.run(progress=lambda msg: print(f"  {scenario}: {msg}", flush=True))
+    rows = json.loads(board[[c for c in COLUMNS if c in board]].to_json(orient="records"))
+    with ResultStore(runs / scenario / "results.sqlite") as store:
+        eps = {j.method: store.example_values(j.key, "epsilon") for j in run.jobs}
+    ceiling = eps["retrain (reference)"]
+    for row in rows:
+        e = eps.get(row["method"])
+        if row.get("F_ratio") is not None and e is not None and ceiling is not None:
+            row["F_ratio_lo"], row["F_ratio_hi"] = ratio_interval(e, ceiling, models)
+    ceiling_row = next(r for r in rows if r["method"] == "retrain (reference)")
+    return {"scenario": scenario, "models": models, "wall_s": round(time.perf_counter() - start, 1),
+            "ceiling_F": ceiling_row["F"], "cutoff": run.rb.protocol_options.cutoff,
+            "tuned_defaults": run.tuned_defaults(), "failures": run.failures,
+            "leaderboard": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenarios", nargs="+", default=["digits", "fashion-mem"])
+    parser.add_argument("--methods", nargs="+", default=WINNERS + OURS + BASELINES)
+    parser.add_argument("--models", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/winners"))
+    parser.add_argument("--cache-root", type=Path, default=None,
+                        help="reference-model caches, one folder per scenario (default: "
+                             "RUNS/cache/SCENARIO)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for scenario in args.scenarios:
+        cache = (args.cache_root or args.runs / "cache") / scenario
+        result = bench(scenario, list(args.methods), args.models, args.runs, cache)
+        rows = [r for r in result["leaderboard"] if r["method"] not in
+                ("original", "retrain (reference)")]
+        result["pareto_front"] = pareto_front(rows)
+        png = args.out / f"winners_{scenario}_pareto.png"
+        plot(rows, result["pareto_front"], result["cutoff"],
+             f"{scenario}, challenge protocol, N={args.models}", png)
+        result.update(plot=png.name, protocol=PROTOCOL, obliviate=ob.__version__,
+                      git_commit=git_commit(), machine=platform.platform(),
+                      cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
+                      torch=torch.__version__)
+        path = args.out / f"winners_{scenario}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {path} and {png}")
+
+
+if __name__ == "__main__":
+    main()
