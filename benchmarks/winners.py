@@ -13,6 +13,10 @@ Writes ``winners_<scenario>.json`` (package version, git commit, protocol, machi
 
     python benchmarks/winners.py --scenarios digits fashion-mem --out benchmarks/results
 
+``--timing`` instead times K runs of each method against K retrainings interleaved in one
+process, in CPU seconds and wall seconds (``winners_timing_<scenario>.json``): CPU time stays
+meaningful on a machine other jobs share, wall time is what the protocol's cut-off reads.
+
 ``--tune`` instead runs :func:`obliviate.tune.tune` for each method over the grids below (held-
 out seeds 1-2, N=16, validation split, CPU-time cut-off) and writes ``winners_tune_<scenario>
 .json``: the measurements behind the scenarios' ``method_defaults`` for these methods.
@@ -136,6 +140,44 @@ def bench(scenario: str, methods: list[str], models: int, runs: Path, cache: Pat
             "leaderboard": rows}
 
 
+def timing(scenario: str, methods: list[str], runs: int, out: Path, cache: Path) -> Path:
+    """CPU and wall seconds of ``runs`` unlearning runs per method vs as many retrainings."""
+    from obliviate.bench.cache import ModelCache
+    from obliviate.unlearning import resolve_method, unlearn
+
+    sc = ob.load_scenario(scenario)
+    original, _ = ModelCache(cache).get_or_train(
+        sc.fingerprint("original", 0), lambda: sc.new_model(0),
+        lambda: sc.train_original_timed(0), {"kind": "original", "seed": 0})
+    infos = {m: resolve_method(m) for m in methods}
+    cfgs = {m: i.build_config(sc.method_defaults.get(i.name, {})) for m, i in infos.items()}
+    spent = {m: [] for m in ["retrain (reference)", *methods]}
+    for i in range(runs):  # interleaved, so a change of load touches every method alike
+        cpu, wall = time.process_time(), time.perf_counter()
+        sc.train_retrained_timed(100 + i)
+        spent["retrain (reference)"].append((time.process_time() - cpu,
+                                             time.perf_counter() - wall))
+        for m in methods:
+            cpu, wall = time.process_time(), time.perf_counter()
+            unlearn(original, sc.forget_loader(seed=i), sc.retain_loader(seed=i), method=infos[m],
+                    num_classes=sc.num_classes, val=sc.val_loader(), seed=i, recipe=sc.recipe,
+                    config=cfgs[m])
+            spent[m].append((time.process_time() - cpu, time.perf_counter() - wall))
+    ref_cpu, ref_wall = (float(np.mean([t[k] for t in spent["retrain (reference)"]]))
+                         for k in (0, 1))
+    rows = [{"method": m, "cpu_s": float(np.mean([t[0] for t in ts])),
+             "wall_s": float(np.mean([t[1] for t in ts])),
+             "cpu_ratio": float(np.mean([t[0] for t in ts])) / ref_cpu,
+             "wall_ratio": float(np.mean([t[1] for t in ts])) / ref_wall} for m, ts in spent.items()]
+    path = out / f"winners_timing_{scenario}.json"
+    path.write_text(json.dumps({"scenario": scenario, "runs": runs, "git_commit": git_commit(),
+                                "obliviate": ob.__version__, "machine": platform.platform(),
+                                "cpu_count": os.cpu_count(),
+                                "torch_threads": torch.get_num_threads(), "rows": rows},
+                               indent=2) + "\n")
+    return path
+
+
 def tune_all(scenario: str, methods: list[str], out: Path, cache: Path) -> Path:
     """Run :func:`obliviate.tune.tune` for each method with a grid; write what it found."""
     from obliviate.tune import tune
@@ -170,6 +212,8 @@ def main() -> None:
                              "RUNS/cache/SCENARIO)")
     parser.add_argument("--tune", action="store_true",
                         help="run the tuning sweeps instead of the leaderboards")
+    parser.add_argument("--timing", type=int, default=0, metavar="K",
+                        help="time K runs per method against K retrainings instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -177,6 +221,9 @@ def main() -> None:
         cache = (args.cache_root or args.runs / "cache") / scenario
         if args.tune:
             print(f"wrote {tune_all(scenario, list(args.methods), args.out, cache)}")
+            continue
+        if args.timing:
+            print(f"wrote {timing(scenario, list(args.methods), args.timing, args.out, cache)}")
             continue
         result = bench(scenario, list(args.methods), args.models, args.runs, cache)
         rows = [r for r in result["leaderboard"] if r["method"] not in
