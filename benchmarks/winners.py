@@ -17,6 +17,11 @@ Writes ``winners_<scenario>.json`` (package version, git commit, protocol, machi
 process, in CPU seconds and wall seconds (``winners_timing_<scenario>.json``): CPU time stays
 meaningful on a machine other jobs share, wall time is what the protocol's cut-off reads.
 
+``--targets`` instead measures what the fashion-mem scenario promises, each bench from an
+empty cache (``winners_targets_<scenario>.json``): the quick protocol (loss MIA of the original
+and of the retrained model), U-LiRA at N=32 (attack accuracy on the original), and the
+challenge at N=64 for one method, each with its wall and CPU seconds.
+
 ``--tune`` instead runs :func:`obliviate.tune.tune` for each method over the grids below (held-
 out seeds 1-2, N=16, validation split, CPU-time cut-off) and writes ``winners_tune_<scenario>
 .json``: the measurements behind the scenarios' ``method_defaults`` for these methods.
@@ -77,41 +82,52 @@ def ratio_interval(method_eps: np.ndarray, ceiling_eps: np.ndarray, n_models: in
     return float(lo), float(hi)
 
 
-def pareto_front(rows: list[dict]) -> list[str]:
+def pareto_front(rows: list[dict], time_key: str = "time_ratio") -> list[str]:
     """Methods that no other method beats on both F/ceiling (higher) and time ratio (lower)."""
-    pts = [r for r in rows if r.get("F_ratio") is not None and r.get("time_ratio") is not None]
+    pts = [r for r in rows if r.get("F_ratio") is not None and r.get(time_key) is not None]
     front = []
     for r in pts:
         beaten = any(o is not r and o["F_ratio"] >= r["F_ratio"] and
-                     o["time_ratio"] <= r["time_ratio"] and
-                     (o["F_ratio"], o["time_ratio"]) != (r["F_ratio"], r["time_ratio"])
+                     o[time_key] <= r[time_key] and
+                     (o["F_ratio"], o[time_key]) != (r["F_ratio"], r[time_key])
                      for o in pts)
         if not beaten:
             front.append(r["method"])
-    return sorted(front, key=lambda m: next(r["time_ratio"] for r in pts if r["method"] == m))
+    return sorted(front, key=lambda m: next(r[time_key] for r in pts if r["method"] == m))
 
 
-def plot(rows: list[dict], front: list[str], cutoff: float, title: str, path: Path) -> None:
+def add_cpu_ratios(rows: list[dict], timing_file: Path, cutoff: float) -> None:
+    """Add ``time_ratio_cpu`` (and ``over_cutoff_cpu``) from a ``--timing`` result to ``rows``."""
+    cpu = {r["method"]: r["cpu_ratio"] for r in json.loads(timing_file.read_text())["rows"]}
+    for row in rows:
+        if row["method"] in cpu:
+            row["time_ratio_cpu"] = cpu[row["method"]]
+            row["over_cutoff_cpu"] = cpu[row["method"]] > cutoff
+
+
+def plot(rows: list[dict], front: list[str], cutoff: float, title: str, path: Path,
+         time_key: str = "time_ratio") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [r for r in rows if r.get("F_ratio") is not None and r.get("time_ratio") is not None]
+    pts = [r for r in rows if r.get("F_ratio") is not None and r.get(time_key) is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in pts:
         colour = "tab:red" if r["method"] in front else "tab:gray"
         err = [[r["F_ratio"] - r["F_ratio_lo"]], [r["F_ratio_hi"] - r["F_ratio"]]]
-        ax.errorbar(r["time_ratio"], r["F_ratio"], yerr=err, fmt="o", color=colour, ms=4,
+        ax.errorbar(r[time_key], r["F_ratio"], yerr=err, fmt="o", color=colour, ms=4,
                     capsize=2)
-        ax.annotate(r["method"], (r["time_ratio"], r["F_ratio"]), fontsize=7,
+        ax.annotate(r["method"], (r[time_key], r["F_ratio"]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
-    line = sorted((r for r in pts if r["method"] in front), key=lambda r: r["time_ratio"])
-    ax.step([r["time_ratio"] for r in line], [r["F_ratio"] for r in line], where="post",
+    line = sorted((r for r in pts if r["method"] in front), key=lambda r: r[time_key])
+    ax.step([r[time_key] for r in line], [r["F_ratio"] for r in line], where="post",
             color="tab:red", lw=1, label="Pareto front")
     ax.axvline(cutoff, color="k", ls="--", lw=1, label=f"cut-off ({cutoff:g} x retrain)")
     ax.set_xscale("log")
-    ax.set_xlabel("time ratio (mean run time / retrain time)")
+    ax.set_xlabel("time ratio (mean run time / retrain time" +
+                  (", CPU seconds)" if time_key == "time_ratio_cpu" else ")"))
     ax.set_ylabel("F / ceiling")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
@@ -178,6 +194,34 @@ def timing(scenario: str, methods: list[str], runs: int, out: Path, cache: Path)
     return path
 
 
+def targets(scenario: str, runs: Path, out: Path) -> Path:
+    """The scenario's memorisation and cost targets, each bench from an empty cache."""
+    import shutil
+
+    plans = [("quick", dict(protocol="quick", methods=["finetune"])),
+             ("ulira", dict(protocol="ulira", methods=["finetune"], models=32)),
+             ("challenge", dict(protocol="challenge", methods=["redraw"], models=64))]
+    found: dict = {}
+    for name, kw in plans:
+        folder = runs / f"targets-{scenario}-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        before, wall = os.times(), time.perf_counter()
+        board = BenchRun(BenchConfig(scenario=scenario, out=folder, cache=folder / "cache",
+                                     quiet=True, **kw)).run()
+        after = os.times()
+        cpu = sum(after[:4]) - sum(before[:4])  # user + system, this process and children
+        found[name] = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu, 1),
+                       "leaderboard": json.loads(board.to_json(orient="records"))}
+        print(f"  {scenario} {name}: {found[name]['wall_s']} s wall, {cpu:.0f} s CPU", flush=True)
+    path = out / f"winners_targets_{scenario}.json"
+    path.write_text(json.dumps({"scenario": scenario, "git_commit": git_commit(),
+                                "obliviate": ob.__version__, "machine": platform.platform(),
+                                "cpu_count": os.cpu_count(),
+                                "torch_threads": torch.get_num_threads(), **found},
+                               indent=2) + "\n")
+    return path
+
+
 def tune_all(scenario: str, methods: list[str], out: Path, cache: Path) -> Path:
     """Run :func:`obliviate.tune.tune` for each method with a grid; write what it found."""
     from obliviate.tune import tune
@@ -214,6 +258,11 @@ def main() -> None:
                         help="run the tuning sweeps instead of the leaderboards")
     parser.add_argument("--timing", type=int, default=0, metavar="K",
                         help="time K runs per method against K retrainings instead")
+    parser.add_argument("--targets", action="store_true",
+                        help="measure the scenario's memorisation and cost targets instead")
+    parser.add_argument("--cpu-times", type=Path, default=None, metavar="DIR",
+                        help="folder with winners_timing_SCENARIO.json: add its CPU-time ratios "
+                             "and draw the Pareto front with them (for a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -222,16 +271,25 @@ def main() -> None:
         if args.tune:
             print(f"wrote {tune_all(scenario, list(args.methods), args.out, cache)}")
             continue
+        if args.targets:
+            print(f"wrote {targets(scenario, args.runs, args.out)}")
+            continue
         if args.timing:
             print(f"wrote {timing(scenario, list(args.methods), args.timing, args.out, cache)}")
             continue
         result = bench(scenario, list(args.methods), args.models, args.runs, cache)
         rows = [r for r in result["leaderboard"] if r["method"] not in
                 ("original", "retrain (reference)")]
-        result["pareto_front"] = pareto_front(rows)
+        key = "time_ratio"
+        if args.cpu_times is not None:
+            add_cpu_ratios(rows, args.cpu_times / f"winners_timing_{scenario}.json",
+                           result["cutoff"])
+            key = "time_ratio_cpu"
+        result["pareto_time"] = key
+        result["pareto_front"] = pareto_front(rows, key)
         png = args.out / f"winners_{scenario}_pareto.png"
         plot(rows, result["pareto_front"], result["cutoff"],
-             f"{scenario}, challenge protocol, N={args.models}", png)
+             f"{scenario}, challenge protocol, N={args.models}", png, key)
         result.update(plot=png.name, protocol=PROTOCOL, obliviate=ob.__version__,
                       git_commit=git_commit(), machine=platform.platform(),
                       cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
