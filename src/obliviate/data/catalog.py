@@ -112,7 +112,18 @@ SCENARIOS.add("digits", ScenarioSpec(
                      "reset-layers-distill": {"lr": 0.05, "epochs": 4},
                      "prune-zero": {"fraction": 0.03}, "lora-unlearn": {"epochs": 3},
                      "salun": {"lr": 0.03}, "ssd": {"selection_weighting": 4},
-                     "fisher": {"alpha": 2e-6}, "influence": {"alpha": 150}},
+                     "fisher": {"alpha": 2e-6}, "influence": {"alpha": 150},
+                     # The NeurIPS 2023 winners: the best point of each grid in
+                     # benchmarks/winners.py by obliviate.tune (challenge score on held-out
+                     # seeds 1-2, N=16, validation split, 20% cut-off in CPU time); results in
+                     # benchmarks/results/winners_tune_digits.json. Their learning rates were
+                     # for fine-tuning a ResNet-18 trained by Adam at 1e-4; ours are trained by
+                     # SGD at 0.05, and 8 contrastive rounds exceed the cut-off here.
+                     "winner-contrastive": {"epochs": 3, "uniform_lr": 0.125,
+                                            "forget_lr": 0.0075, "retain_lr": 0.1},
+                     "winner-grad-reinit": {"epochs": 3},
+                     "winner-conv-noise": {"lr": 0.007, "std": 0.2},
+                     "winner-prune-reinit": {"lr": 0.05}},
 ))
 
 
@@ -274,3 +285,4 @@ def _check_user_model(model: str, splits: Splits, options: dict[str, Any], scena
 
 
 from obliviate.data import custom, domains  # noqa: E402,F401  (register custom, mnist5k, ...)
+from obliviate.data import memorise  # noqa: E402,F401  (register fashion-mem)
