@@ -42,7 +42,9 @@ import torch
 
 import obliviate as ob
 from obliviate.bench.config import BenchConfig
+from obliviate.bench.provenance import write_results
 from obliviate.bench.runner import BenchRun
+from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore
 from obliviate.evaluate.challenge import PROTOCOL, bin_scores
 
@@ -59,8 +61,10 @@ TUNE_GRIDS = {
     "winner-prune-reinit": {"lr_scale": [1, 10, 100], "epochs": [2.0, 3.2]},
     "redraw": {"keep": [0.5, 0.6, 0.7], "epochs": [4, 5]},
 }
-COLUMNS = ["method", "F", "F_ratio", "F_ratio_lo", "F_ratio_hi", "score", "RA_ratio",
-           "TA_ratio", "FA", "time_s", "time_ratio", "status"]
+COLUMNS = ["method", "F", "F_lo", "F_hi", "F_ratio", "F_ratio_lo", "F_ratio_hi", "score",
+           "score_lo", "score_hi", "RA_ratio", "RA_ratio_lo", "RA_ratio_hi", "TA_ratio",
+           "TA_ratio_lo", "TA_ratio_hi", "FA", "time_s", "time_ratio", "status"]
+BENCHMARK = "winners/2"
 
 
 def git_commit() -> str:
@@ -140,15 +144,19 @@ def bench(scenario: str, methods: list[str], models: int, runs: Path, cache: Pat
     start = time.perf_counter()
     run = BenchRun(BenchConfig(scenario=scenario, methods=methods, protocol="challenge",
                                models=models, out=runs / scenario, cache=cache, quiet=True))
-    board = run.run(progress=lambda msg: print(f"  {scenario}: {msg}", flush=True))
+    board = run.run(Progress(say=lambda msg: print(f"  {scenario}: {msg}", flush=True)))
     rows = json.loads(board[[c for c in COLUMNS if c in board]].to_json(orient="records"))
     with ResultStore(runs / scenario / "results.sqlite") as store:
         eps = {j.method: store.example_values(j.key, "epsilon") for j in run.jobs}
     ceiling = eps["retrain (reference)"]
-    for row in rows:
+    for row in rows:  # the leaderboard's interval (models and examples); this one: examples only
         e = eps.get(row["method"])
         if row.get("F_ratio") is not None and e is not None and ceiling is not None:
-            row["F_ratio_lo"], row["F_ratio_hi"] = ratio_interval(e, ceiling, models)
+            row["F_ratio_examples_lo"], row["F_ratio_examples_hi"] = ratio_interval(e, ceiling,
+                                                                                    models)
+        if row.get("F_ratio_lo") is None and "F_ratio_examples_lo" in row:
+            row["F_ratio_lo"], row["F_ratio_hi"] = (row["F_ratio_examples_lo"],
+                                                    row["F_ratio_examples_hi"])
     ceiling_row = next(r for r in rows if r["method"] == "retrain (reference)")
     return {"scenario": scenario, "models": models, "wall_s": round(time.perf_counter() - start, 1),
             "ceiling_F": ceiling_row["F"], "cutoff": run.rb.protocol_options.cutoff,
@@ -158,7 +166,7 @@ def bench(scenario: str, methods: list[str], models: int, runs: Path, cache: Pat
 
 def timing(scenario: str, methods: list[str], runs: int, out: Path, cache: Path) -> Path:
     """CPU and wall seconds of ``runs`` unlearning runs per method vs as many retrainings."""
-    from obliviate.bench.cache import ModelCache
+    from obliviate.cache import ModelCache
     from obliviate.unlearning import resolve_method, unlearn
 
     sc = ob.load_scenario(scenario)
@@ -290,12 +298,9 @@ def main() -> None:
         png = args.out / f"winners_{scenario}_pareto.png"
         plot(rows, result["pareto_front"], result["cutoff"],
              f"{scenario}, challenge protocol, N={args.models}", png, key)
-        result.update(plot=png.name, protocol=PROTOCOL, obliviate=ob.__version__,
-                      git_commit=git_commit(), machine=platform.platform(),
-                      cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                      torch=torch.__version__)
-        path = args.out / f"winners_{scenario}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        result.update(plot=png.name, protocol=PROTOCOL)
+        path = write_results(args.out / f"winners_{scenario}.json", result,
+                             protocols=["challenge"], benchmark=BENCHMARK)
         print(f"wrote {path} and {png}")
 
 

@@ -51,6 +51,12 @@ SETTINGS: dict[str, tuple[dict, str]] = {
     "scrub": ({"epochs": 2, "lr": 0.05}, "lr 5e-4 (CIFAR) is one small step here"),
     "sisa": ({"shards": 2}, "4 shards of 24 examples cannot learn 4 classes"),
     "ssd": ({"selection_weighting": 1.0}, "alpha 10 selects no weight when forget is 1/6 of data"),
+    "winner-contrastive": ({"epochs": 3, "uniform_lr": 0.5, "forget_lr": 0.1, "retain_lr": 0.3},
+                           "its ResNet fine-tuning rates (3e-4..5e-3) are 100x below this recipe's"),
+    "winner-conv-noise": ({"epochs": 10, "lr": 0.1}, "lr 7e-4 cannot repair noise in 4 epochs here"),
+    "winner-grad-reinit": ({"epochs": 10, "lr": 0.1}, "lr 1e-3 cannot re-fit reset weights here"),
+    "winner-prune-reinit": ({"epochs": 10, "lr": 0.1},
+                            "lr 5e-4 cannot regrow 99% pruned weights in 3 epochs here"),
 }
 
 

@@ -1,8 +1,11 @@
 """The tuning helper: it keeps the setting the challenge score prefers, on held-out seeds."""
 
+import json
+
 import pytest
 
 import obliviate as ob
+from conftest import run_cli
 from obliviate.tune import default_grid, expand, tune
 from obliviate.unlearning import resolve_method
 
@@ -41,3 +44,16 @@ def test_tune_refuses_another_protocol_and_unknown_parameters():
         tune("digits", "finetune", protocol="quick")
     with pytest.raises(ob.ConfigError, match="finetune has no parameter 'nope'"):
         tune("digits", "finetune", grid={"nope": [1]}, **TINY)
+
+
+def test_tune_command_prints_the_trials_and_the_set_lines_and_writes_json(tmp_path):
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "digits", "-m", "retrain", "--grid", "epochs=1,6", "--models", "5",
+                   "--seeds", "1", "--set", "scenario.model=mlp", "--set", "recipe.epochs=6",
+                   "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "best for retrain on digits" in proc.stdout and "--set retrain.epochs=" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert {tuple(t["setting"].items()) for t in doc["trials"]} == {(("epochs", 1),),
+                                                                    (("epochs", 6),)}
+    assert doc["best"] in ({"epochs": 1}, {"epochs": 6}) and doc["seeds"] == [1]

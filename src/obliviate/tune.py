@@ -37,17 +37,18 @@ from typing import Any
 
 import numpy as np
 
-from obliviate.bench.cache import ModelCache
 from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.spec import PROTOCOLS
+from obliviate.cache import ModelCache
 from obliviate.config import config_dict, field_info
-from obliviate.data import load_scenario
+from obliviate.data import SCENARIOS, load_scenario
 from obliviate.data.scenario import Scenario
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import forgetting_quality, logit_scaled_confidence
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.population import predict_population
 from obliviate.train import tensor_loader
-from obliviate.unlearning import MethodInfo, resolve_method, unlearn
+from obliviate.unlearning import TASK_WORDS, MethodInfo, resolve_method, unlearn
 
 LR_SCALE = "lr_scale"  # grid key: multiplies every learning-rate field of the method at once
 
@@ -199,7 +200,7 @@ def tune(
     *,
     grid: Mapping[str, Sequence] | None = None,
     seeds: Sequence[int] = (1, 2),
-    protocol: str = "challenge",
+    protocol: str | None = None,
     models: int = 16,
     cutoff: float = 0.2,
     forget: str | None = None,
@@ -218,7 +219,8 @@ def tune(
             :func:`default_grid` (lr x 0.3/1/3 and epochs x 0.5/1/1.5).
         seeds: held-out seeds (forget set, original and retrained models); avoid 0, which the
             bench reports.
-        protocol: only ``"challenge"``: the score that is maximised.
+        protocol: a protocol whose spec is ``tunable`` (None: the first one, the challenge
+            protocol's score, which is what this module computes).
         models: retrained models and unlearning runs per seed.
         cutoff: runtime cut-off as a fraction of one retraining (the protocol's 0.2).
         forget: forget spec (None: the scenario's default).
@@ -234,13 +236,21 @@ def tune(
         ConfigError: another protocol, fewer than 3 models, no seeds, an unknown grid
             parameter or an invalid value (checked before anything is trained).
     """
-    if protocol != "challenge":
-        raise ConfigError(f"tune maximises the challenge protocol's score; protocol "
-                          f"'{protocol}' has no single score. Use protocol='challenge'.")
+    tunable = [n for n in PROTOCOLS.names() if PROTOCOLS.get(n).tunable]
+    if protocol is not None and protocol not in tunable:
+        PROTOCOLS.get(protocol)  # an unknown name gets the registry's own error
+        raise ConfigError(f"tune maximises one score per setting; protocol '{protocol}' has "
+                          f"none. Use protocol='{tunable[0]}'.")
     if models < 3 or not seeds:
         raise ConfigError(f"tune needs models >= 3 and at least one seed; got models={models}, "
                           f"seeds={list(seeds)}.")
     info = resolve_method(method)
+    spec = PROTOCOLS.get(protocol or tunable[0])
+    task = SCENARIOS.get(scenario).task
+    if task not in spec.tasks:
+        raise ConfigError(f"tune scores {' and '.join(TASK_WORDS[t] for t in spec.tasks)} by the "
+                          f"{spec.name} protocol, and {scenario} holds {TASK_WORDS[task]}.")
+    info.refuse_task(task, scenario)
     options = dict(scenario_options or {})
     probe = load_scenario(scenario, forget=forget, seed=seeds[0], recipe=recipe, **options)
     base = {**config_dict(info.build_config()), **probe.method_defaults.get(info.name, {})}

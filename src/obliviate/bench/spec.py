@@ -132,6 +132,8 @@ class ProtocolSpec:
         utility: the accuracy columns whose fall near chance flags a row as collapsed.
         compare_with: the row the report's paired comparisons call "retrain".
         notes: extra legend lines.
+        tunable: :func:`obliviate.tune.tune` can choose settings by this protocol's ranking
+            column (one number per setting and seed).
     """
 
     name: str
@@ -153,6 +155,7 @@ class ProtocolSpec:
     utility: tuple[str, ...] = ()
     compare_with: str = "retrain (reference)"
     notes: tuple[str, ...] = ()
+    tunable: bool = False
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

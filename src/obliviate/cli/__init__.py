@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 
-from obliviate.cli import bench, listing, runs  # noqa: F401  (register their commands)
+from obliviate.cli import bench, listing, runs, tune  # noqa: F401  (register their commands)
 from obliviate.cli.app import app
 from obliviate.cli.sisa import app as sisa_app
 

@@ -284,5 +284,8 @@ def _check_user_model(model: str, splits: Splits, options: dict[str, Any], scena
                 num_classes=splits.num_classes)
 
 
-from obliviate.data import custom, domains  # noqa: E402,F401  (register custom, mnist5k, ...)
-from obliviate.data import memorise  # noqa: E402,F401  (register fashion-mem)
+from obliviate.data import (  # noqa: E402,F401  (register custom, mnist5k, ...)
+    custom,
+    domains,
+    memorise,  # noqa: E402,F401  (register fashion-mem)
+)

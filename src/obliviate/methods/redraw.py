@@ -128,7 +128,8 @@ def shrink_perturb(model: nn.Module, keep: float, generator: torch.Generator) ->
 
 
 @register_method("redraw", family="gradient", needs_retain=True,
-                 paper="obliviate (shrink-perturb, retain repair, confidence calibration)")
+                 paper="obliviate (shrink-perturb, retain repair, confidence calibration)",
+                 tasks=("classification",))
 def redraw(model: nn.Module, data: UnlearnData, cfg: RedrawConfig) -> nn.Module:
     """Mix a fresh init into every weight, retrain briefly on retain, match held-out confidence.
 

@@ -75,7 +75,8 @@ def contrastive_forget_loss(forget_logits: torch.Tensor, retain_logits: torch.Te
     return -F.log_softmax(sims, dim=-1).mean()
 
 
-@register_method("winner-contrastive", family="gradient", needs_retain=True, paper=PAPER)
+@register_method("winner-contrastive", family="gradient", needs_retain=True, paper=PAPER,
+                 tasks=("classification",))
 def winner_contrastive(model: nn.Module, data: UnlearnData,
                        cfg: WinnerContrastiveConfig) -> nn.Module:
     """Push forget logits to uniform, then alternate contrastive forget rounds and retain CE.

@@ -70,7 +70,8 @@ def confuse(layers: list[nn.Module], std: float, generator: torch.Generator) -> 
         layer.weight.add_(gaussian_like(layer.weight, std, generator))
 
 
-@register_method("winner-conv-noise", family="gradient", needs_retain=True, paper=PAPER)
+@register_method("winner-conv-noise", family="gradient", needs_retain=True, paper=PAPER,
+                 tasks=("classification",))
 def winner_conv_noise(model: nn.Module, data: UnlearnData,
                       cfg: WinnerConvNoiseConfig) -> nn.Module:
     """Add N(0, std^2) noise to the convolution weights, fine-tune on the retain set.

@@ -111,7 +111,8 @@ def reinit_smallest_gradients(weights: list[torch.Tensor], rate: float,
     return masks
 
 
-@register_method("winner-grad-reinit", family="saliency", needs_retain=True, paper=PAPER)
+@register_method("winner-grad-reinit", family="saliency", needs_retain=True, paper=PAPER,
+                 tasks=("classification",))
 def winner_grad_reinit(model: nn.Module, data: UnlearnData,
                        cfg: WinnerGradReinitConfig) -> nn.Module:
     """Re-initialise the conv weights least moved by (retain - forget) gradients, retrain.

@@ -94,7 +94,8 @@ def class_weights(retain, num_classes: int, power: float) -> torch.Tensor:
     return torch.where(counts > 0, counts.clamp(min=1) ** power, torch.zeros_like(counts))
 
 
-@register_method("winner-prune-reinit", family="distillation", needs_retain=True, paper=PAPER)
+@register_method("winner-prune-reinit", family="distillation", needs_retain=True, paper=PAPER,
+                 tasks=("classification",))
 def winner_prune_reinit(model: nn.Module, data: UnlearnData,
                         cfg: WinnerPruneReinitConfig) -> nn.Module:
     """Prune 99% of weights by magnitude and re-draw them, then fine-tune on retain with

@@ -291,7 +291,7 @@ PROTOCOLS.add("challenge", ProtocolSpec(
     summary="the NeurIPS 2023 challenge metric: N retrained vs N unlearned models, forgetting "
             "quality F, the score and the runtime cut-off",
     driver=ChallengeDriver, options=ChallengeOptions, tasks=("classification",),
-    default_models=64,
+    default_models=64, tunable=True,
     columns=(
         Column("F", "forgetting quality (challenge metric, mean of 2/2^n over forget examples)",
                "higher", "the ceiling (retrain (reference) row)", 4, bounds=UNIT),
