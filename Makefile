@@ -53,6 +53,9 @@ bench: $(STAMP)
 	$(BENCH)/sisa_race.py --reps 10 --out $(BENCH_OUT)
 	$(BENCH)/concurrent_bench.py --reps 10 --out $(BENCH_OUT)
 	$(BENCH)/challenge_cost.py --models 16 32 64 128 --threads 1 --out $(BENCH_OUT)
+	$(BENCH)/winners.py --tune --scenarios digits fashion-mem --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
+	$(BENCH)/winners.py --scenarios digits --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
+	$(BENCH)/winners.py --scenarios fashion-mem --methods winner-contrastive winner-grad-reinit winner-conv-noise winner-prune-reinit redraw retrain finetune scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/domains.py --scenarios movielens mnist5k --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/tofu_mini.py --out $(BENCH_RUNS)/tofu-mini --json $(BENCH_OUT)/tofu_mini.json
@@ -81,6 +84,7 @@ bench-smoke: $(STAMP)
 	$(BENCH)/executors.py --case quick --runs local-1t --out $(SMOKE)/results
 	$(BENCH)/sisa_race.py --reps 1 --cases free_race --out $(SMOKE)/results
 	$(BENCH)/concurrent_bench.py --reps 1 --out $(SMOKE)/results
+	$(BENCH)/winners.py --scenarios digits --models 4 --methods redraw finetune --out $(SMOKE)/results --runs $(SMOKE)/runs/winners
 	$(BENCH)/challenge_cost.py --models 4 --loop-models 2 --threads 1 $(SMOKE_SET) --set protocol.n_boot=10 --out $(SMOKE)/results
 	$(BENCH)/domains.py --scenarios credit --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/domains
 	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json
