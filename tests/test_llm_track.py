@@ -15,19 +15,24 @@ from obliviate.llm.bench import LMBenchRun, lm_bench_config
 from obliviate.llm.evaluate import answer_nll, generate
 from obliviate.llm.metrics import rouge_l_recall
 
-TINY = {"profiles": 12, "pretrain_profiles": 16, "snippets": 20, "width": 48, "layers": 2,
-        "heads": 2, "retain_eval": 14, "world": 12}
-RECIPE = {"pretrain_steps": 80, "finetune_epochs": 40, "finetune_lr": 5e-3, "batch_size": 32}
+TINY = {"size": "toy"}  # 12 authors, a 2-block GPT-2 of width 48 (scenario.SIZES["toy"])
+RECIPE: dict = {}
 FAST = {"epochs": 3, "lr": 3e-3, "batch_size": 8}
+
+
+def toy_models(tmp_path_factory, forget: str = "authors:0.25"):
+    """The toy scenario with its original and retain-only models, cached once per session (the
+    other LM test files call this too, and find the models in the same folder)."""
+    cache = tmp_path_factory.getbasetemp() / "lm-toy-cache"
+    sc = load_tofu(forget, **TINY)
+    original, _ = sc.train_original_timed(0, cache=cache)
+    retain, _ = sc.train_retrained_timed(0, cache=cache)
+    return sc, original, retain, cache
 
 
 @pytest.fixture(scope="module")
 def tofu(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("lm-cache")
-    sc = load_tofu("authors:0.25", recipe=RECIPE, **TINY)
-    original, _ = sc.train_original_timed(0, cache=cache)
-    retain, _ = sc.train_retrained_timed(0, cache=cache)
-    return sc, original, retain, cache
+    return toy_models(tmp_path_factory)
 
 
 def forget_nll(model, sc):
@@ -77,9 +82,12 @@ def test_every_method_forgets_and_is_deterministic(tofu, method):
     before = {k: v.clone() for k, v in original.state_dict().items()}
     overrides = {"steps": 30, "layer": 1, "update_layers": (0, 1), "steering_coeff": 20.0,
                  "lr": 3e-2, "batch_size": 8} if method == "rmu" else dict(FAST)
-    if method in ("npo", "npo+gd", "idk-dpo"):
+    if method in ("npo", "npo+gd", "idk-dpo", "altpo"):
         overrides["lr"] = 1e-2
-    args = dict(forget_idk=sc.forget_idk_set(), method=method, seed=1, **overrides)
+    if method == "satimp":
+        overrides["forget_coeff"] = 1.0
+    args = dict(forget_idk=sc.forget_idk_set(), forget_alt=sc.forget_alt_set(), method=method,
+                seed=1, **overrides)
     a = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
     b = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
     for k, v in original.state_dict().items():

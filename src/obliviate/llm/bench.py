@@ -22,14 +22,15 @@ from obliviate.bench.runner import Job, _key, versions
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.config import config_dict
 from obliviate.errors import ConfigError, TrainingDivergedError
-from obliviate.llm.evaluate import evaluate_lm
-from obliviate.llm.scenario import LM_SCENARIOS, TofuScenario, load_tofu
-from obliviate.llm.unlearn import LM_METHODS, unlearn_lm
+from obliviate.llm.evaluate import evaluate_lm, reference_metrics
+from obliviate.llm.scenario import LM_SCENARIOS, TofuScenario, load_lm_scenario
+from obliviate.llm.unlearn import LM_METHODS, NEEDS_ALTERNATES, check_config_for_model, unlearn_lm
 from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo
 
 PROTOCOL = "tofu-v1"
-DEFAULT_METHODS = ("ga", "grad-diff", "kl", "npo", "npo+gd", "simnpo", "idk", "idk-dpo", "rmu")
+DEFAULT_METHODS = ("ga", "grad-diff", "kl", "npo", "npo+gd", "simnpo", "idk", "idk-dpo", "rmu",
+                   "undial", "wga", "satimp", "altpo")
 DEFAULTS = {"forget": "authors:0.1", "protocol": "tofu", "methods": list(DEFAULT_METHODS)}
 FQ_THRESHOLD, MU_THRESHOLD = 0.05, 0.9
 
@@ -40,14 +41,19 @@ LEGEND = "\n".join([
     "facts; mu_ratio: model_utility / the original's; ideal: the retain-only model's",
     "forget_prob, forget_rouge: answer probability and ROUGE-L recall on the forget questions; "
     "ideal: the retain-only model's",
+    "forget_es, forget_em: extraction strength and exact memorisation of the forget answers "
+    "(teacher-forced greedy tokens); ideal: the retain-only model's",
     "mia_*: AUC of loss / zlib / min-k% / min-k%++ attacks, forget vs held-out authors; ideal: "
-    "the retain-only model's (about 0.5)",
+    "the retain-only model's (about 0.5); mia_reference: the same with the retain-only model "
+    "as reference (its own row: 0.5)",
+    "privleak: MUSE's PrivLeak, the min-k% AUC relative to the retain-only model's, in %; "
+    "ideal 0; negative: the forget set still leaks",
     f"passes: forget_quality >= {FQ_THRESHOLD} and mu_ratio >= {MU_THRESHOLD}; time_s: "
     "unlearning seconds (reference rows: fine-tuning seconds)",
 ])
 COLUMNS = [("forget_quality", 4), ("model_utility", 3), ("mu_ratio", 3), ("forget_prob", 3),
-           ("forget_rouge", 3), ("mia_loss", 3), ("mia_minkpp", 3), ("passes", 0),
-           ("time_s", 2)]
+           ("forget_rouge", 3), ("forget_es", 3), ("mia_loss", 3), ("mia_minkpp", 3),
+           ("mia_reference", 3), ("privleak", 1), ("passes", 0), ("time_s", 2)]
 
 
 def is_lm_scenario(name: object) -> bool:
@@ -97,9 +103,12 @@ def resolve_lm(cfg: BenchConfig) -> ResolvedLMBench:
                               f"nor 'recipe' or 'scenario'. {did_you_mean(owner, sorted(owners))}"
                               f"Methods here: {', '.join(infos)}.")
     options = {**sets.get("scenario", {}), **sets.get(cfg.scenario, {})}
-    sc = load_tofu(cfg.forget, seed=0, recipe=sets.get("recipe"), **options)
+    sc = load_lm_scenario(cfg.scenario, cfg.forget, seed=0, recipe=sets.get("recipe"), **options)
     configs = {n: i.build_config({**sc.method_defaults.get(i.name, {}), **sets.get(n, {})})
                for n, i in infos.items()}
+    blocks = sc.n_blocks()
+    for cfg_ in configs.values():  # e.g. RMU's layers, before any model is trained
+        check_config_for_model(cfg_, blocks)
     return ResolvedLMBench(cfg, sc, infos, configs, list(range(cfg.seeds)))
 
 
@@ -181,10 +190,10 @@ class LMBenchRun:
             retain, t_ret = sc.train_retrained_timed(seed, cache=self.cache)
             say(f"seed {seed}: evaluating the retain-only model")
             metrics, arrays = evaluate_lm(retain, sc)
-            metrics["forget_quality"] = 1.0  # KS of a distribution against itself
+            metrics.update(reference_metrics(arrays, arrays))  # against itself: 1, 0, 0.5
             metrics["time_s"] = t_ret
             self._save(store, retain_job, metrics, arrays, t_ret, recipe)
-        retain_tr = store.arrays(retain_job.key)["forget_truth_ratio"]
+        retain_tr = store.arrays(retain_job.key)  # the retain-only model's arrays
         t_ret = float(store.run(retain_job.key)["wall_s"])
         step()
         if not store.is_done(original_job.key):
@@ -208,15 +217,18 @@ class LMBenchRun:
                 self._method(store, job, original, retain_tr, utility, t_ret)
             step()
 
-    def _method(self, store: ResultStore, job: Job, original, retain_tr: np.ndarray,
+    def _method(self, store: ResultStore, job: Job, original, retain_tr: dict[str, np.ndarray],
                 utility: float, retain_seconds: float) -> None:
         sc, rb = self.rb.scenario, self.rb
         cfg = rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
         start = time.perf_counter()
         try:
+            alt = sc.forget_alt_set(original) if rb.methods[job.method].name in NEEDS_ALTERNATES \
+                else None
             model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
-                               forget_idk=sc.forget_idk_set(), method=rb.methods[job.method],
+                               forget_idk=sc.forget_idk_set(), forget_alt=alt,
+                               method=rb.methods[job.method],
                                seed=job.seed, lora_rank=sc.options.lora_rank, config=cfg)
         except TrainingDivergedError as exc:
             self.failures.append(f"seed {job.seed}: {exc}")

@@ -27,6 +27,7 @@ from obliviate.unlearning import MethodInfo, method_info
 
 LM_METHODS: Registry[MethodInfo] = Registry("language-model method")
 NEEDS_REFUSALS: set[str] = set()  # methods trained on refusals of the forget questions
+NEEDS_ALTERNATES: set[str] = set()  # methods trained on alternative (false) forget answers
 
 
 @dataclass
@@ -39,6 +40,8 @@ class LMUnlearnData:
         forget_idk: the forget questions answered with refusals, aligned with ``forget``.
         reference: a frozen copy of the model before unlearning (NPO, KL, DPO, RMU use it).
         generator: the run's torch.Generator; methods draw all randomness from it.
+        forget_alt: alternative (plausible, false) answers to the forget questions, in ``k``
+            blocks of ``len(forget)`` rows: row ``j * len(forget) + i`` answers row ``i``.
     """
 
     forget: TokenSet
@@ -46,16 +49,20 @@ class LMUnlearnData:
     forget_idk: TokenSet | None
     reference: nn.Module
     generator: torch.Generator
+    forget_alt: TokenSet | None = None
 
     def seed(self) -> int:
         return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
 
-    def pairs(self, batch_size: int) -> Callable[[int], Iterator[tuple]]:
+    def pairs(self, batch_size: int, sets: tuple[TokenSet, ...] | None = None
+              ) -> Callable[[int], Iterator[tuple]]:
         """Per epoch: each forget batch (with its refusals, when known) beside a retain batch.
 
-        The forget set sets the epoch length, as in TOFU; the retain set is cycled.
+        The forget set sets the epoch length, as in TOFU; the retain set is cycled. ``sets``
+        replaces the aligned forget-side sets (e.g. forget answers beside their alternatives).
         """
-        sets = (self.forget,) if self.forget_idk is None else (self.forget, self.forget_idk)
+        if sets is None:
+            sets = (self.forget,) if self.forget_idk is None else (self.forget, self.forget_idk)
         forget = loader(*sets, batch_size=batch_size, seed=self.seed())
         retain = None if self.retain is None else loader(self.retain, batch_size=batch_size,
                                                           seed=self.seed())
@@ -74,18 +81,40 @@ class LMUnlearnData:
 
 
 def register_lm_method(name: str, *, family: str = "gradient", needs_retain: bool = True,
-                       paper: str = "", needs_refusals: bool = False
-                       ) -> Callable[[Callable], Callable]:
-    """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``."""
+                       paper: str = "", needs_refusals: bool = False,
+                       needs_alternates: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``.
+
+    ``needs_refusals`` / ``needs_alternates``: the method trains on refusals of the forget
+    questions (``forget_idk``) / on alternative answers to them (``forget_alt``).
+    """
 
     def deco(fn: Callable) -> Callable:
         LM_METHODS.add(name, method_info(fn, name, family=family, needs_retain=needs_retain,
                                          paper=paper))
         if needs_refusals:
             NEEDS_REFUSALS.add(name)
+        if needs_alternates:
+            NEEDS_ALTERNATES.add(name)
         return fn
 
     return deco
+
+
+def check_config_for_model(cfg: Any, n_blocks: int) -> None:
+    """Check settings that depend on the model (e.g. RMU's layers) against its block count.
+
+    A config declares them with a ``check_blocks(n_blocks)`` method; this runs before any
+    training, in :func:`unlearn_lm` and in the bench.
+    """
+    check = getattr(cfg, "check_blocks", None)
+    if callable(check):
+        check(n_blocks)
+
+
+def repeat_rows(s: TokenSet, k: int) -> TokenSet:
+    """``s`` stacked ``k`` times (to align with ``k`` blocks of alternatives)."""
+    return TokenSet(s.ids.repeat(k, 1), s.labels.repeat(k, 1), s.mask.repeat(k, 1))
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -101,6 +130,7 @@ def unlearn_lm(
     *,
     method: str | MethodInfo = "npo",
     forget_idk: TokenSet | None = None,
+    forget_alt: TokenSet | None = None,
     seed: int = 0,
     lora_rank: int = 0,
     config: Any = None,
@@ -111,8 +141,10 @@ def unlearn_lm(
     Args:
         model: a causal LM (``model(input_ids=..., attention_mask=...).logits``).
         forget / retain / forget_idk: token sets from :func:`obliviate.llm.data.encode_pairs`.
+        forget_alt: alternative answers for ``altpo`` (:meth:`TofuScenario.forget_alt_set`).
         method: a name in ``LM_METHODS`` (``ga``, ``grad-diff``, ``kl``, ``npo``, ``npo+gd``,
-            ``simnpo``, ``idk``, ``idk-dpo``, ``rmu``).
+            ``simnpo``, ``idk``, ``idk-dpo``, ``rmu``, ``undial``, ``wga``, ``satimp``,
+            ``altpo``).
         seed: seeds all randomness; the same seed gives the same weights on CPU.
         lora_rank: > 0 trains a LoRA adapter of that rank and folds it into the weights.
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
@@ -136,6 +168,16 @@ def unlearn_lm(
     if info.name in NEEDS_REFUSALS and forget_idk is None:
         raise DataError(f"Method '{info.name}' needs refusals for the forget questions; pass "
                         f"forget_idk=<TokenSet> aligned with forget.")
+    if info.name in NEEDS_ALTERNATES:
+        if forget_alt is None:
+            raise DataError(f"Method '{info.name}' needs alternative answers to the forget "
+                            f"questions; pass forget_alt=<TokenSet> (sc.forget_alt_set()).")
+        if len(forget_alt) % len(forget):
+            raise DataError(f"forget_alt has {len(forget_alt)} rows, not a multiple of the "
+                            f"{len(forget)} forget rows; build it with sc.forget_alt_set().")
+    blocks = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if blocks:
+        check_config_for_model(cfg, int(blocks))
     if lora_rank and info.name == "rmu":
         raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
     reference = copy.deepcopy(model).eval()
@@ -145,10 +187,12 @@ def unlearn_lm(
     if lora_rank:
         student = with_lora(student, lora_rank)
     data = LMUnlearnData(forget, retain, forget_idk, reference,
-                         torch.Generator().manual_seed(seed))
+                         torch.Generator().manual_seed(seed), forget_alt)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = merged(info.fn(student, data, cfg))
+    for p in out.parameters():  # a merged LoRA model comes back with its base weights frozen
+        p.requires_grad_(True)
     out.eval()
     check_finite_weights(out, info.name)
     return out

@@ -28,6 +28,13 @@ class RMUConfig:
     steps: int = param(80, ge=1, help="forget batches in all")
     batch_size: int = param(4, ge=1, help="forget (and retain) pairs per step")
 
+    def check_blocks(self, n_blocks: int) -> None:
+        """Refuse layers the model does not have (checked before any training)."""
+        bad = [i for i in (self.layer, *self.update_layers) if i >= n_blocks]
+        if bad:
+            raise ConfigError(f"The 'layer'/'update_layers' parameters of rmu must be below the "
+                              f"model's {n_blocks} blocks. Got {bad[0]} instead.")
+
 
 @register_lm_method("rmu", family="editing", needs_retain=True,
                     paper="Li et al. 2024, The WMDP Benchmark (RMU)")
@@ -40,10 +47,7 @@ def rmu(model: nn.Module, data: LMUnlearnData, cfg: RMUConfig) -> nn.Module:
         ICML 2024.
     """
     blocks = decoder_layers(model)
-    bad = [i for i in (cfg.layer, *cfg.update_layers) if i >= len(blocks)]
-    if bad:
-        raise ConfigError(f"The 'layer'/'update_layers' parameters of rmu must be below the "
-                          f"model's {len(blocks)} blocks. Got {bad[0]} instead.")
+    cfg.check_blocks(len(blocks))
     trainable = {id(p) for i in cfg.update_layers
                  for p in mlp_out_projection(blocks[i]).parameters()}
     for p in model.parameters():
