@@ -1,66 +1,111 @@
-"""tofu-mini leaderboard: every LM method at forget 10% beside the original and retain-only models.
+"""tofu-mini leaderboard: every LM method at forget 10% beside the original and retain-only
+models, over seeds 0-2 (the learning rates were chosen on seed 3: tofu_mini_tune.py).
 
-Runs ``obliviate bench tofu-mini`` in-process (resumable: run it again with more methods and the
-finished jobs are kept), then writes the leaderboard as JSON. Split a long run into several
-locked commands, e.g.::
+Runs ``obliviate bench tofu-mini`` in-process (resumable: run it again and the finished jobs
+are kept), then writes the per-seed leaderboard, the mean and spread of every metric per
+method, and whether each method passes the bar (forget quality >= 0.05 with model utility
+>= 90% of the original's) on every seed, as JSON. Split a long run into several commands::
 
-    cpu timeout 900 env PYTHONPATH=src python benchmarks/tofu_mini.py -m ga
-    cpu timeout 900 env PYTHONPATH=src python benchmarks/tofu_mini.py   # every method
+    PYTHONPATH=src python benchmarks/tofu_mini.py --cache /work/cache/tofu -m npo+gd
+    PYTHONPATH=src python benchmarks/tofu_mini.py --cache /work/cache/tofu   # every method
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from obliviate import __version__
+from obliviate.bench.store import ResultStore
 from obliviate.llm.bench import (
     DEFAULT_METHODS,
     FQ_THRESHOLD,
     MU_THRESHOLD,
+    PROTOCOL,
     LMBenchRun,
     lm_bench_config,
 )
 
-COLS = ["method", "status", "forget_quality", "model_utility", "mu_ratio", "forget_prob",
-        "forget_rouge", "forget_truth_ratio", "retain_prob", "retain_rouge", "world_prob",
-        "world_rouge", "mia_loss", "mia_zlib", "mia_mink", "mia_minkpp", "passes", "time_s",
-        "time_ratio"]
+METRICS = ["forget_quality", "model_utility", "mu_ratio", "forget_prob", "forget_rouge",
+           "forget_truth_ratio", "forget_es", "forget_em", "retain_prob", "retain_rouge",
+           "retain_truth_ratio", "world_prob", "world_rouge", "world_truth_ratio", "mia_loss",
+           "mia_zlib", "mia_mink", "mia_minkpp", "mia_reference", "privleak", "passes",
+           "time_s", "time_ratio"]
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation of each metric per method over seeds, and the bar."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method and r.get("status", "ok") == "ok"]
+        entry: dict = {"method": method, "seeds": len(mine)}
+        for key in METRICS:
+            vals = [r[key] for r in mine if r.get(key) is not None and np.isfinite(r[key])]
+            if vals:
+                entry[key] = float(np.mean(vals))
+                entry[f"{key}_sd"] = float(np.std(vals))
+        entry["passes_every_seed"] = bool(mine) and all(r.get("passes") == 1.0 for r in mine)
+        out.append(entry)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-m", "--method", action="append", help="methods (default: all)")
     ap.add_argument("--forget", default="authors:0.1")
+    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("runs/tofu-mini-bench"))
+    ap.add_argument("--cache", type=Path, default=None, help="reference-model cache")
     ap.add_argument("--set", action="append", default=[], help="OWNER.PARAM=VALUE")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/tofu_mini.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = lm_bench_config({"scenario": "tofu-mini", "forget": args.forget, "out": args.out,
-                           "set": args.set,
+                           "cache": args.cache, "seeds": args.seeds, "set": args.set,
                            "methods": args.method or list(DEFAULT_METHODS)})
     run = LMBenchRun(cfg)
     start = time.perf_counter()
-    board = run.run(progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f}s] {msg}",
+    run.run(progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f}s] {msg}",
                                                flush=True))
-    cols = [c for c in COLS if c in board]
-    rows = board[cols].to_dict(orient="records")
-    passing = [r["method"] for r in rows if r.get("passes") == 1.0
-               and r["method"] not in ("original", "retrain (reference)")]
-    doc = {"scenario": run.rb.scenario.describe(), "forget": args.forget,
-           "tuned_defaults": run.tuned_defaults(), "threads": args.threads,
+    with ResultStore(args.out / "results.sqlite") as store:
+        rows = []
+        for job in run.jobs:
+            record = store.run(job.key)
+            if record is None:
+                continue
+            status = "ok" if record["status"] == "done" else record["status"]
+            rows.append({"method": job.method, "seed": job.seed, "status": status,
+                         **store.metrics(job.key)})
+    summary = summarise(rows)
+    passing = [s["method"] for s in summary if s["passes_every_seed"]
+               and s["method"] not in ("original", "retrain (reference)")]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    doc = {"version": __version__, "commit": commit.stdout.strip(), "protocol": PROTOCOL,
+           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                       "torch_threads": torch.get_num_threads()},
+           "scenario": run.rb.scenario.describe(), "forget": args.forget, "seeds": args.seeds,
+           "tuned_defaults": run.tuned_defaults(),
            "thresholds": {"forget_quality": FQ_THRESHOLD, "mu_ratio": MU_THRESHOLD},
-           "wall_s_this_invocation": time.perf_counter() - start, "leaderboard": rows,
-           "passing_methods": passing}
+           "wall_s_this_invocation": time.perf_counter() - start, "summary": summary,
+           "per_seed": rows, "passing_every_seed": passing}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(doc, indent=2, default=float) + "\n")
-    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print("passing (fq >= 0.05 and utility >= 90% of the original's):", passing or "none")
+    args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    cols = ["method", "forget_quality", "mu_ratio", "forget_prob", "forget_es", "mia_loss",
+            "mia_reference", "privleak", "passes_every_seed"]
+    for s in summary:
+        print("  ".join(f"{s.get(c, float('nan')):.3f}" if isinstance(s.get(c), float)
+                        else str(s.get(c)) for c in cols))
+    print("passing on every seed (fq >= 0.05 and utility >= 90% of the original's):",
+          passing or "none")
 
 
 if __name__ == "__main__":

@@ -177,3 +177,49 @@ def test_bench_refuses_bad_input(tmp_path, capsys):
     done = run_cli("bench", "tofu-mini", "--forget", "authors:2.5", "--out", str(tmp_path))
     assert done.returncode == 2 and "authors" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_toy_size_tells_original_retain_only_and_forgetting_apart(tofu, tmp_path, capsys):
+    """The README's smallest size, from the CLI with the tofu-mini defaults: every row has some
+    utility, and the original, the retain-only model and a forgetting method differ."""
+    from obliviate.cli import main
+
+    _, _, _, cache = tofu
+    args = ["bench", "tofu-mini", "--set", "scenario.size=toy", "--forget", "authors:0.25",
+            "-m", "npo+gd", "-m", "grad-diff", "--cache", str(cache), "--out", str(tmp_path),
+            "--quiet"]
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code == 0, capsys.readouterr().err
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("method")
+    assert (board["model_utility"] > 0.1).all()
+    orig, ret = board.loc["original"], board.loc["retrain (reference)"]
+    assert orig["forget_quality"] < 0.05 < ret["forget_quality"]
+    assert orig["forget_prob"] > ret["forget_prob"] + 0.1
+    for method in ("npo+gd", "grad-diff"):
+        row = board.loc[method]
+        assert row["forget_prob"] < orig["forget_prob"] - 0.05  # it forgets ...
+        assert row["forget_quality"] > orig["forget_quality"]  # ... towards retain-only
+        assert row["mu_ratio"] > 0.5  # ... and keeps most of the utility
+
+
+def test_scale_script_runs_on_the_cpu_at_the_toy_size(tofu, tmp_path):
+    """benchmarks/tofu_scale.py is the GPU run; the same code runs here on the CPU."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("tofu_scale",
+                                                  REPO / "benchmarks" / "tofu_scale.py")
+    scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scale)
+    _, _, _, cache = tofu
+    doc = scale.main(["--device", "cpu", "--size", "toy", "-m", "ga", "--forget",
+                      "authors:0.25", "--cache", str(cache), "--out", str(tmp_path / "run"),
+                      "--json", str(tmp_path / "scale.json")])
+    assert doc["machine"]["device"] == "cpu" and doc["parameters"] > 50_000
+    assert [r["method"] for r in doc["leaderboard"]] == ["original", "retrain (reference)", "ga"]
+    assert all(j["status"] == "done" and j["wall_s"] >= 0 for j in doc["job_wall_s"])
+    assert json.loads((tmp_path / "scale.json").read_text())["scenario"]["options"]["size"] \
+        == "toy"

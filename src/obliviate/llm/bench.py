@@ -24,7 +24,13 @@ from obliviate.config import config_dict
 from obliviate.errors import ConfigError, TrainingDivergedError
 from obliviate.llm.evaluate import evaluate_lm, reference_metrics
 from obliviate.llm.scenario import LM_SCENARIOS, TofuScenario, load_lm_scenario
-from obliviate.llm.unlearn import LM_METHODS, NEEDS_ALTERNATES, check_config_for_model, unlearn_lm
+from obliviate.llm.unlearn import (
+    LM_METHODS,
+    NEEDS_ALTERNATES,
+    NEEDS_REFUSALS,
+    check_config_for_model,
+    unlearn_lm,
+)
 from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo
 
@@ -109,6 +115,11 @@ def resolve_lm(cfg: BenchConfig) -> ResolvedLMBench:
     blocks = sc.n_blocks()
     for cfg_ in configs.values():  # e.g. RMU's layers, before any model is trained
         check_config_for_model(cfg_, blocks)
+    no_refusals = sc.forget_idk_set() is None
+    for n, i in infos.items():
+        if no_refusals and i.name in NEEDS_REFUSALS:
+            raise ConfigError(f"Method '{n}' trains on refusals of forget questions, which "
+                              f"scenario {cfg.scenario} does not have; drop -m {n}.")
     return ResolvedLMBench(cfg, sc, infos, configs, list(range(cfg.seeds)))
 
 

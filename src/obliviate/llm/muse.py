@@ -35,7 +35,7 @@ from torch import nn
 
 from obliviate.bench.cache import ModelCache
 from obliviate.config import build_config, config_dict
-from obliviate.errors import ConfigError, ForgetSpecError
+from obliviate.errors import ConfigError, DataError, ForgetSpecError
 from obliviate.llm import metrics as M
 from obliviate.llm.data import TokenSet, encode_texts
 from obliviate.llm.evaluate import complete, token_set_scores
@@ -93,7 +93,8 @@ class MuseScenario:
         return None  # MUSE's forget set is text, not questions: no refusals
 
     def forget_alt_set(self, model: nn.Module | None = None) -> None:
-        return None
+        raise DataError("MUSE's forget set is text, not questions: it has no alternative "
+                        "answers for altpo; drop -m altpo.")
 
     def n_blocks(self) -> int:
         return model_blocks(self.options.model, self.options.layers)

@@ -55,7 +55,8 @@ def probe_questions(sc: TofuScenario, probe: str) -> list[QA]:
 
 
 def paraphrase_probe(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | None = None,
-                     probes: tuple[str, ...] = PROBES) -> dict[str, Any]:
+                     probes: tuple[str, ...] = PROBES, cache: dict | None = None
+                     ) -> dict[str, Any]:
     """Forget prob, ROUGE-L and truth-ratio score under each probe, for ``model`` and, when
     given, the retain-only model; forget quality under each probe against the retain-only
     model asked the same way.
@@ -64,6 +65,7 @@ def paraphrase_probe(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module
         ``{"metrics": {"<probe>_forget_prob": v, "retrained_<probe>_forget_prob": v,
         "<probe>_forget_quality": v, "<probe>_forget_prob_gap": v, ...}, "curves": {}}``;
         a gap is the model's value minus the retain-only model's (0: no more recall).
+        ``cache``: a dict kept across calls with the same retain-only model (probed once).
     """
     from obliviate.llm import metrics as M
     from obliviate.llm.evaluate import question_stats
@@ -75,7 +77,12 @@ def paraphrase_probe(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module
         for who, m in (("", model), ("retrained_", retrained)):
             if m is None:
                 continue
-            s = question_stats(m, sc.tokenizer, qas)
+            if who and cache is not None and ("probe", probe) in cache:
+                s = cache[("probe", probe)]
+            else:
+                s = question_stats(m, sc.tokenizer, qas)
+                if who and cache is not None:
+                    cache[("probe", probe)] = s
             ratios[who] = s["truth_ratio"]
             metrics[f"{who}{probe}_forget_prob"] = float(np.exp(-s["nll"]).mean())
             metrics[f"{who}{probe}_forget_rouge"] = float(s["rouge"].mean())

@@ -115,19 +115,27 @@ def quantize_classifier(model: nn.Module, forget, *, retain=None, test=None,
 
 
 def quantize_lm(model: nn.Module, sc: Any, *, retrained: nn.Module | None = None,
-                bits: Iterable[int] = (8, 4), group_size: int = GROUP) -> dict[str, Any]:
+                bits: Iterable[int] = (8, 4), group_size: int = GROUP,
+                cache: dict | None = None) -> dict[str, Any]:
     """:func:`quantization_attack` of a causal LM on a TOFU scenario: forget prob, ROUGE-L,
     truth-ratio score, extraction strength and model utility at each precision, and forget
-    quality against the retain-only model rounded to the same precision."""
+    quality against the retain-only model rounded to the same precision. ``cache``: a dict
+    kept across calls with the same scenario and retrained model (it is evaluated once)."""
     from obliviate.llm.evaluate import evaluate_lm
 
     keys = ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_es", "model_utility")
     levels = [32, *bits]
     refs = {}
     if retrained is not None:
-        refs = {b: evaluate_lm(retrained if b == 32 else quantize_weights(retrained, b,
-                                                                          group_size), sc)
-                for b in levels}
+        for b in levels:
+            key = ("quantize_lm", b, group_size)
+            if cache is not None and key in cache:
+                refs[b] = cache[key]
+                continue
+            rounded = retrained if b == 32 else quantize_weights(retrained, b, group_size)
+            refs[b] = evaluate_lm(rounded, sc)
+            if cache is not None:
+                cache[key] = refs[b]
     values: dict[int, dict[str, float]] = {}
     for b in levels:
         m = model if b == 32 else quantize_weights(model, b, group_size)

@@ -154,7 +154,8 @@ def relearn_classifier(model: nn.Module, forget: DataLoader, *, retrained: nn.Mo
 # ---------------------------------------------------------------------------------- language models
 def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | None = None,
                data: str = "forget", share: float = 0.3, steps: Sequence[int] = (0, 2, 5, 10, 20),
-               lr: float = 1e-3, batch_size: int = 8, seed: int = 0) -> dict[str, Any]:
+               lr: float = 3e-4, batch_size: int = 8, seed: int = 0,
+               cache: dict | None = None) -> dict[str, Any]:
     """Relearn a causal LM on ``share`` of the forget questions (their answers, and
     paraphrases when the scenario trains them) or on as many retained pairs, and follow the
     held-out forget questions: answer probability, ROUGE-L, truth-ratio score, and forget
@@ -163,7 +164,8 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
     Returns:
         ``{"metrics": {...}, "curves": {"steps": [...], "forget_prob": [...],
         "forget_rouge": [...], "forget_truth_ratio": [...], "forget_quality": [...],
-        "retrained_forget_prob": [...], ...}}``.
+        "retrained_forget_prob": [...], ...}}``. ``cache``: a dict kept across calls on the
+        same scenario and retrained model, so that the retrained model is attacked once.
     """
     from obliviate.llm import metrics as M
     from obliviate.llm.data import loader
@@ -191,8 +193,13 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
 
     curves: dict[str, Any] = {"steps": points}
     ratios: dict[str, list[np.ndarray]] = {}
+    key = ("relearn_lm", data, share, tuple(points), lr, batch_size, seed)
     for who, m in (("", model), ("retrained_", retrained)):
         if m is None:
+            continue
+        if who and cache is not None and key in cache:
+            curve, ratios[who] = cache[key]
+            curves.update({f"{who}{k}": v for k, v in curve.items()})
             continue
         kept: list[np.ndarray] = []
 
@@ -206,6 +213,8 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
             curve = _relearn_curve(m, points, _cycle(batches), nll, keep, lr)
         curves.update({f"{who}{k}": v for k, v in curve.items()})
         ratios[who] = kept
+        if who and cache is not None:
+            cache[key] = (curve, kept)
     if retrained is not None:
         curves["forget_quality"] = [M.forget_quality(a, b)
                                     for a, b in zip(ratios[""], ratios["retrained_"], strict=True)]
