@@ -57,6 +57,31 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+TABLE = [("forget_quality", "fq", 3), ("model_utility", "MU", 3), ("mu_ratio", "MU/orig", 3),
+         ("forget_prob", "f.prob", 3), ("forget_rouge", "f.rouge", 3),
+         ("forget_truth_ratio", "f.TR", 3), ("forget_es", "f.ES", 3), ("forget_em", "f.EM", 3),
+         ("mia_loss", "MIA loss", 3), ("mia_zlib", "zlib", 3), ("mia_mink", "min-k", 3),
+         ("mia_minkpp", "min-k++", 3), ("mia_reference", "ref. MIA", 3),
+         ("privleak", "PrivLeak %", 1), ("time_s", "s", 1)]
+
+
+def markdown(summary: list[dict]) -> str:
+    """The summary as a markdown table: mean (and spread over seeds) of each metric."""
+    head = "| method | " + " | ".join(t for _, t, _ in TABLE) + " | passes (seeds) |"
+    lines = [head, "|" + "---|" * (len(TABLE) + 2)]
+    for s in summary:
+        cells = []
+        for key, _, digits in TABLE:
+            if key not in s:
+                cells.append("")
+                continue
+            sd = s.get(f"{key}_sd", 0.0)
+            cells.append(f"{s[key]:.{digits}f}" + (f" ±{sd:.{digits}f}" if sd else ""))
+        passes = round(s.get("passes", 0.0) * s["seeds"])
+        lines.append(f"| {s['method']} | " + " | ".join(cells) + f" | {passes}/{s['seeds']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-m", "--method", action="append", help="methods (default: all)")
@@ -67,6 +92,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="OWNER.PARAM=VALUE")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/tofu_mini.json"))
+    ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = lm_bench_config({"scenario": "tofu-mini", "forget": args.forget, "out": args.out,
@@ -99,11 +125,7 @@ def main() -> None:
            "per_seed": rows, "passing_every_seed": passing}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    cols = ["method", "forget_quality", "mu_ratio", "forget_prob", "forget_es", "mia_loss",
-            "mia_reference", "privleak", "passes_every_seed"]
-    for s in summary:
-        print("  ".join(f"{s.get(c, float('nan')):.3f}" if isinstance(s.get(c), float)
-                        else str(s.get(c)) for c in cols))
+    print(markdown(summary) if args.markdown else json.dumps(summary, indent=1))
     print("passing on every seed (fq >= 0.05 and utility >= 90% of the original's):",
           passing or "none")
 

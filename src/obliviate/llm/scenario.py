@@ -425,14 +425,22 @@ def load_lm_scenario(name: str, forget: str, seed: int = 0, *, recipe: dict | No
 
 
 # The authors' learning rates are for 7B models fine-tuned at 1e-5; the tiny GPT-2 here is
-# fine-tuned at 5e-3 and does not move at 1e-5. Each value below maximised forget quality x
-# utility ratio among 3-5 learning rates on seed 0 (benchmarks/tofu_mini_tune.py; results in
-# benchmarks/results/tofu_mini_tune*.json). RMU steers block 2 of the tiny model's 4 through
-# blocks 0-2 (the authors: 7 through 5-7 of 32); with the authors' alpha of 100 it leaves the
-# model unchanged here, because forget and retain questions share their wording.
+# fine-tuned at 5e-3 and does not move at 1e-5. Each setting below was picked on seed 3 (forget
+# authors and model seeds 3; the leaderboard reports seeds 0-2) by benchmarks/tofu_mini_tune.py:
+# the one reaching forget quality >= 0.05 with the most model utility, else the highest forget
+# quality x utility ratio (rows in benchmarks/results/tofu_mini_tune.jsonl). The retain weight
+# (retain_coeff, kl_coeff) is raised above the authors' 1 for methods whose sweep showed it
+# mattered: the byte-level model spells every answer with the same templates and letters, so
+# pushing down a forgotten answer also pushes down the spelling of retained ones unless the
+# retain term outweighs it. RMU steers block 2 of the tiny model's 4 through blocks 0-2 (the
+# authors: 7 through 5-7 of 32); with the authors' alpha of 100 it leaves the model unchanged
+# here, because forget and retain questions share their wording.
 TOFU_MINI_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ga": {"lr": 5e-5}, "grad-diff": {"lr": 2e-4}, "kl": {"lr": 2e-4}, "npo": {"lr": 1e-4},
-    "npo+gd": {"lr": 3e-4}, "simnpo": {"lr": 3e-3}, "idk": {"lr": 1.5e-3},
-    "idk-dpo": {"lr": 1e-3},
-    "rmu": {"layer": 2, "update_layers": (0, 1, 2), "alpha": 1.0, "lr": 3e-3},
+    "ga": {"lr": 1e-4}, "grad-diff": {"lr": 1e-3, "retain_coeff": 5.0},
+    "kl": {"lr": 7e-4, "kl_coeff": 5.0, "epochs": 8}, "npo": {"lr": 1e-4},
+    "npo+gd": {"lr": 5e-4, "retain_coeff": 10.0}, "simnpo": {"lr": 3e-3},
+    "idk": {"lr": 1.5e-3}, "idk-dpo": {"lr": 3e-3, "retain_coeff": 10.0},
+    "rmu": {"layer": 2, "update_layers": (0, 1, 2), "alpha": 1.0, "lr": 1e-2},
+    "undial": {"lr": 1e-3, "retain_coeff": 1.0}, "wga": {"lr": 3e-3},
+    "satimp": {"lr": 1e-2}, "altpo": {"lr": 3e-4, "retain_coeff": 10.0},
 }
