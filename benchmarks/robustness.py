@@ -60,7 +60,7 @@ def _append(path: Path, row: dict) -> None:
 
 def lm_track(args: argparse.Namespace) -> list[dict]:
     from obliviate.llm import load_tofu, unlearn_lm
-    from obliviate.llm.unlearn import NEEDS_ALTERNATES, NEEDS_REFUSALS
+    from obliviate.llm.unlearn import LM_METHODS, NEEDS_ALTERNATES
     from obliviate.robustness import paraphrase_probe, quantize_lm, relearn_lm
 
     done = _rows(args.rows)
@@ -81,7 +81,8 @@ def lm_track(args: argparse.Namespace) -> list[dict]:
             else:
                 model = unlearn_lm(
                     original, sc.forget_set(), sc.retain_set(),
-                    forget_idk=sc.forget_idk_set() if name in NEEDS_REFUSALS else None,
+                    forget_idk=sc.forget_idk_set() if LM_METHODS.get(name).needs_refusals
+                    else None,
                     forget_alt=sc.forget_alt_set(original) if name in NEEDS_ALTERNATES else None,
                     method=name, seed=seed, **sc.method_defaults.get(name, {}))
             relearn = relearn_lm(model, sc, retrained=retain, steps=args.steps, lr=args.lr,

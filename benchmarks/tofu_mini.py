@@ -24,15 +24,12 @@ import numpy as np
 import torch
 
 from obliviate import __version__
+from obliviate.bench.config import BenchConfig
+from obliviate.bench.protocols.tofu import FQ_THRESHOLD, MU_THRESHOLD, VERSION
+from obliviate.bench.runner import BenchRun
+from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore
-from obliviate.llm.bench import (
-    DEFAULT_METHODS,
-    FQ_THRESHOLD,
-    MU_THRESHOLD,
-    PROTOCOL,
-    LMBenchRun,
-    lm_bench_config,
-)
+from obliviate.unlearning import default_methods
 
 METRICS = ["forget_quality", "model_utility", "mu_ratio", "forget_prob", "forget_rouge",
            "forget_truth_ratio", "forget_es", "forget_em", "retain_prob", "retain_rouge",
@@ -95,13 +92,14 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = lm_bench_config({"scenario": "tofu-mini", "forget": args.forget, "out": args.out,
-                           "cache": args.cache, "seeds": args.seeds, "set": args.set,
-                           "methods": args.method or list(DEFAULT_METHODS)})
-    run = LMBenchRun(cfg)
+    cfg = BenchConfig.from_mapping({"scenario": "tofu-mini", "forget": args.forget,
+                                    "out": args.out, "cache": args.cache, "seeds": args.seeds,
+                                    "set": args.set,
+                                    "methods": args.method or default_methods("lm")})
+    run = BenchRun(cfg)
     start = time.perf_counter()
-    run.run(progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f}s] {msg}",
-                                               flush=True))
+    run.run(Progress(say=lambda msg: print(f"[{time.perf_counter() - start:7.1f}s] {msg}",
+                                           flush=True)))
     with ResultStore(args.out / "results.sqlite") as store:
         rows = []
         for job in run.jobs:
@@ -115,7 +113,7 @@ def main() -> None:
     passing = [s["method"] for s in summary if s["passes_every_seed"]
                and s["method"] not in ("original", "retrain (reference)")]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    doc = {"version": __version__, "commit": commit.stdout.strip(), "protocol": PROTOCOL,
+    doc = {"version": __version__, "commit": commit.stdout.strip(), "protocol": VERSION,
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "torch_threads": torch.get_num_threads()},
            "scenario": run.rb.scenario.describe(), "forget": args.forget, "seeds": args.seeds,

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from obliviate import __version__
+from obliviate.bench.protocols.tofu import VERSION as PROTOCOL
 from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
-from obliviate.llm.bench import PROTOCOL
 from obliviate.llm.unlearn import NEEDS_ALTERNATES
 
 TUNE_SEED = 3

@@ -24,8 +24,12 @@ import numpy as np
 import torch
 
 from obliviate import __version__
+from obliviate.bench.config import BenchConfig
+from obliviate.bench.protocols.tofu import VERSION
+from obliviate.bench.runner import BenchRun
+from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore
-from obliviate.llm.bench import DEFAULT_METHODS, PROTOCOL, LMBenchRun, lm_bench_config
+from obliviate.unlearning import default_methods
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -43,21 +47,22 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     sets = [f"scenario.size={args.size}", f"scenario.device={args.device}", *args.set]
-    cfg = lm_bench_config({"scenario": "tofu-mini", "forget": args.forget, "out": args.out,
-                           "cache": args.cache or args.out / "models", "seeds": args.seeds,
-                           "set": sets, "methods": args.method or list(DEFAULT_METHODS)})
-    run = LMBenchRun(cfg)
+    cfg = BenchConfig.from_mapping({"scenario": "tofu-mini", "forget": args.forget,
+                                    "out": args.out, "cache": args.cache or args.out / "models",
+                                    "seeds": args.seeds, "set": sets,
+                                    "methods": args.method or default_methods("lm")})
+    run = BenchRun(cfg)
     sc = run.rb.scenario
     n_params = sum(p.numel() for p in sc.new_model(0).parameters())
     start = time.perf_counter()
-    board = run.run(progress=lambda msg: print(f"[{time.perf_counter() - start:8.1f}s] {msg}",
-                                               flush=True))
+    board = run.run(Progress(say=lambda msg: print(f"[{time.perf_counter() - start:8.1f}s] "
+                                                   f"{msg}", flush=True)))
     wall = time.perf_counter() - start
     with ResultStore(args.out / "results.sqlite") as store:
         jobs = [{"method": j.method, "seed": j.seed, "wall_s": store.run(j.key)["wall_s"],
                  "status": store.run(j.key)["status"]} for j in run.jobs]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    doc = {"version": __version__, "commit": commit.stdout.strip(), "protocol": PROTOCOL,
+    doc = {"version": __version__, "commit": commit.stdout.strip(), "protocol": VERSION,
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "torch_threads": torch.get_num_threads(), "device": args.device,
                        "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda")

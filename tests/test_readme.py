@@ -17,5 +17,8 @@ def test_readme_python_snippets_run():
         import obliviate as ob
 
         ob.METHODS.remove("damp-head")
+        ob.models.MODELS.remove("my-cnn")
     assert namespace["report"].metrics["RA"] > 0.9
     assert namespace["damped"] is not namespace["original"]
+    assert namespace["cnn_board"].set_index("method").loc["retrain (reference)", "F"] > 0
+    assert 0 <= namespace["bert_f"] <= 1

@@ -48,7 +48,8 @@ def test_quick_report_has_the_leaderboard_and_plots(quick_run):
     for name in ("original", "**retrain (reference)**", "finetune", "neggrad"):
         assert f"| {name} |" in md
     # every metric carries its direction and ideal; values are mean ± spread over 2 seeds
-    assert "| avg_gap | mean \\|gap to retrain\\| over RA, FA, TA, MIA | lower | 0 |" in md
+    assert ("| avg_gap | mean \\|gap to retrain\\| over the task's utility and MIA (SalUn's "
+            "Avg. Gap) | lower | 0 |") in md
     assert "avg_gap ↓" in md and "TA ↑" in md and " ± " in md
     assert set(report.plots) == {"tradeoff", "cost", "distributions"}
     for path in report.plots.values():

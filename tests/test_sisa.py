@@ -1,8 +1,9 @@
-"""SISA: exact deletion by shard and slice, the ledger, crash recovery, the CLI and the method."""
+"""SISA: exact deletion by shard and slice, the ledger, the CLI and the bench method.
 
-import os
-import shutil
-import signal
+Kills, failures and recovery: test_sisa_recovery.py; several processes: test_sisa_concurrency.py;
+bad input: test_sisa_inputs.py.
+"""
+
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import obliviate as ob
-from conftest import REPO, run_cli
+from conftest import run_cli
 from obliviate.sisa import ShardPlan, SisaModel, epochs_per_slice, train_shard
 
 RECIPE = ob.Recipe(optimizer="sgd", lr=0.05, epochs=2, batch_size=64)
@@ -86,60 +87,6 @@ def test_group_deletion_removes_every_member(tmp_path, data):
         model.forget(groups=[999])
 
 
-KILLED_FORGET = """
-import sys, time, pathlib
-from obliviate.sisa import SisaModel
-marker = pathlib.Path(sys.argv[2])
-def stall(shard, slice_, state):
-    marker.write_text(f"{shard} {slice_}")
-    time.sleep(120)
-SisaModel.open(sys.argv[1]).forget([int(i) for i in sys.argv[3:]], on_checkpoint=stall)
-"""
-
-
-def test_kill_during_retrain_keeps_previous_version_and_next_start_completes(tmp_path, data,
-                                                                          capsys):
-    x, y, sc = data
-    model = _train(tmp_path / "m", x, y)
-    served = model.ensemble()
-    before = served(sc.splits.x_test)
-    ids = [int(model.plan.members[0][0][2]), int(model.plan.members[1][1][1])]
-    shutil.copytree(tmp_path / "m", tmp_path / "ref")
-    expected = SisaModel.open(tmp_path / "ref")
-    expected.forget(ids)  # the same request, not interrupted
-    model.close()
-
-    marker = tmp_path / "checkpoint-written"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_FORGET, str(tmp_path / "m"),
-                             str(marker), *map(str, ids)], env=env)
-    deadline = time.time() + 60
-    while not marker.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert marker.exists(), "the retrain never wrote a checkpoint"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    assert list((tmp_path / "m").glob("shard*/slice*.v1.safetensors"))  # a partial new version
-
-    after_crash = SisaModel.open(tmp_path / "m", recover=False)
-    assert [r.ids for r in after_crash.ledger.pending()] == [tuple(sorted(ids))]
-    assert after_crash.status()["version"] == 0
-    assert torch.equal(after_crash.ensemble()(sc.splits.x_test), before)  # still usable
-    with pytest.raises(ob.DataError, match="already deleted by request 1 \\(pending\\)"):
-        after_crash.ledger.open_request(np.array(ids[:1]))
-    after_crash.close()
-
-    code, stdout, _ = _cli(capsys, "sisa", "status", str(tmp_path / "m"))
-    assert code == 0 and "1 pending request(s)" in stdout
-    code, stdout, _ = _cli(capsys, "sisa", "forget", str(tmp_path / "m"), "--quiet")
-    assert code == 0 and "completed pending request 1" in stdout  # the next start completes it
-    restarted = SisaModel.open(tmp_path / "m", recover=False)
-    status = restarted.status()
-    assert status["version"] == 1 and not status["pending"] and status["deleted"] == 2
-    for a, b in zip(_states(restarted), _states(expected), strict=True):
-        assert _equal(a, b)
-
-
 def _cli(capsys, *args):
     from obliviate.cli import main
 
@@ -168,24 +115,58 @@ def test_cli_train_forget_status(tmp_path, capsys):
     assert code == 2 and "is not a SISA model directory" in err
 
 
-def test_sisa_method_is_deterministic_keeps_utility_and_times_only_the_deletion(digits):
+def test_sisa_method_prepares_once_and_times_only_the_deletion(digits):
     import time
 
-    from obliviate.timing import stopwatch
+    args = dict(recipe=digits.recipe, shards=2, epochs=10)
+    start = time.perf_counter()
+    deployment = ob.prepare(digits.new_model(0), digits.forget_loader(), digits.retain_loader(),
+                            method="sisa", seed=0, **args)
+    prepare_s = time.perf_counter() - start
 
-    def run():
+    def run(seed):
         start = time.perf_counter()
-        with stopwatch() as watch:
-            model = ob.unlearn(digits.new_model(0), digits.forget_loader(),
-                               digits.retain_loader(), method="sisa", recipe=digits.recipe,
-                               seed=0, shards=2, epochs=10)
-        return model, watch.seconds, time.perf_counter() - start
+        model = ob.unlearn(digits.new_model(0), digits.forget_loader(), digits.retain_loader(),
+                           method="sisa", seed=seed, prepared=deployment, **args)
+        return model, time.perf_counter() - start
 
-    first, timed, wall = run()
-    again, _, _ = run()  # the ensemble's training is cached
+    first, deletion_s = run(0)
+    again, _ = run(0)
     for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    assert timed < wall  # the ensemble's first training is left out of the method's time
+        assert torch.equal(a, b)  # the same seed, the same deployment: the same deletion
+    other, _ = run(1)  # a fresh draw of the retrained slices
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                     other.state_dict().values(), strict=True))
+    # a 10% forget set touches both shards: the deletion retrains them, no more than prepare did
+    assert deletion_s < 1.5 * prepare_s
     with torch.no_grad():
         test_acc = (first(digits.splits.x_test).argmax(1) == digits.splits.y_test).float().mean()
     assert test_acc > 0.85
+    # without fresh seeds, deleting is bit-identical to a deployment trained without the rows
+    exact = ob.unlearn(digits.new_model(0), digits.forget_loader(), digits.retain_loader(),
+                       method="sisa", seed=5, prepared=deployment, fresh_seeds=False, **args)
+    again = ob.unlearn(digits.new_model(0), digits.forget_loader(), digits.retain_loader(),
+                       method="sisa", seed=6, prepared=deployment, fresh_seeds=False, **args)
+    assert all(torch.equal(a, b) for a, b in zip(exact.state_dict().values(),
+                                                 again.state_dict().values(), strict=True))
+
+
+def test_an_owner_is_alive_by_pid_and_process_identity_here_and_by_heartbeat_elsewhere():
+    from obliviate.sisa.owner import HEARTBEAT_STALE_S, Heartbeat, Owner, process_identity
+
+    me = Owner.me()
+    assert me.alive(None)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert not Owner(proc.pid, me.host, None, "t", me.since).alive(None)  # exited and reaped
+    if process_identity(me.pid) is not None:  # /proc: a recycled pid is another process
+        assert not Owner(me.pid, me.host, "another-boot:1", "t", me.since).alive(None)
+    now = time.time()
+    unknown = Owner(me.pid, me.host, None, "t", now - 3600)  # no /proc identity recorded
+    assert unknown.alive(now) and not unknown.alive(now - HEARTBEAT_STALE_S - 1)
+    elsewhere = Owner(me.pid, me.host + "-elsewhere", None, "t", now - 3600)
+    assert elsewhere.alive(now - 1) and not elsewhere.alive(now - HEARTBEAT_STALE_S - 1)
+    beats = []
+    with Heartbeat(lambda: beats.append(time.time()), every=0.02):
+        time.sleep(0.3)
+    assert len(beats) >= 3

@@ -26,7 +26,8 @@ def test_ulira_rows_and_metrics(ulira_run):
         assert 0.0 <= row["auc"] <= 1.0
         assert 0.0 <= row["tpr_1pct"] <= 1.0
     config = json.loads((out / "config.json").read_text())
-    assert config["protocol"] == "ulira/1" and config["n_models"] == 10
+    assert config["protocol"] == "ulira" and config["protocol_version"] == "ulira/1"
+    assert config["n_models"] == 10
 
 
 def test_ulira_needs_enough_shadows(tmp_path):
@@ -38,7 +39,7 @@ def test_ulira_needs_enough_shadows(tmp_path):
 
 def test_models_option_is_checked(tmp_path):
     result = run_cli("bench", "digits", "--models", "8", "--out", str(tmp_path / "r"))
-    assert result.returncode == 2 and "quick protocol" in result.stderr
+    assert result.returncode == 2 and "quick trains one model of each kind" in result.stderr
     result = run_cli("bench", "digits", "--protocol", "challenge", "--models", "2",
                      "--out", str(tmp_path / "r"))
     assert result.returncode == 2 and "--models must be an int >= 3" in result.stderr

@@ -125,7 +125,8 @@ def test_npz_with_groups_and_csv_with_target(tmp_path):
                           forget="groups:0.25")
     assert sc.input_shape == (4,)  # age + city one-hot (3 columns)
     assert sc.splits.class_names == ("no", "yes")
-    assert len(set(sc.splits.groups[sc.forget_idx].tolist())) == 2
+    # 8 users of 10 rows: 2 held out for test, 1 for validation, whole; 0.25 of the 5 left is 1
+    assert len(set(sc.splits.groups[sc.forget_idx].tolist())) == 1
 
 
 def test_image_folder(tmp_path):
@@ -171,7 +172,7 @@ def _malformed(tmp_path):
 
 @pytest.mark.parametrize(("data", "message"), [
     ("npz:{t}/missing.npz", "missing.npz does not exist; expected an .npz file with arrays X and y"),
-    ("npz:{t}/bad.npz", "bad.npz is not a readable .npz file"),
+    ("npz:{t}/bad.npz", r"bad.npz is not an .npz archive; expected an .npz archive with arrays X and y \(np.savez"),
     ("npz:{t}/noy.npz", r"noy.npz holds arrays \['X'\]; expected X \(inputs\) and y"),
     ("csv:{t}/d.csv", "d.csv has no target column 'label'; its columns are a, b"),
     ("idx:{t}/nowhere", "nowhere does not exist; expected a folder of MNIST-style idx files"),
@@ -205,3 +206,68 @@ def test_groups_must_match_training_examples(tmp_path):
     np.savez(tmp_path / "g.npz", X=np.zeros((10, 2)), y=np.arange(10) % 2, groups=np.arange(3))
     with pytest.raises(ob.DataError, match="expected one integer group id per training example"):
         load_user_data(f"npz:{tmp_path / 'g.npz'}")
+
+
+def _bad_files(tmp_path):
+    x, y = RNG.normal(size=(30, 4)), np.arange(30) % 3
+    np.savez(tmp_path / "text.npz", X=np.array([["a", "b"]] * 30), y=y)
+    np.savez(tmp_path / "flat.npz", X=x[:, 0], y=y)
+    x_test = x.copy()
+    x_test[3, 1] = np.nan
+    np.savez(tmp_path / "nan_test.npz", X=x, y=y, X_test=x_test, y_test=y)
+    np.savez(tmp_path / "unseen.npz", X=x, y=y, X_test=x[:5], y_test=np.array([0, 1, 2, 3, 5]))
+    np.save(tmp_path / "single.npy", x)
+    (tmp_path / "garbage.npz").write_bytes(b"\x80\x04garbage that looks like a pickle")
+    np.savez(tmp_path / "objects.npz", X=np.array([{"a": 1}] * 3, dtype=object), y=y[:3])
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 0.1, 0.2], "c": [0, 1, 0]}).to_csv(
+        tmp_path / "noheader.csv", index=False, header=False)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("npz:{t}/text.npz", r"X holds <U1 values, not numbers; encode text as numbers first"),
+    ("npz:{t}/flat.npz", r"X has shape \(30,\); expected one row per example.*X\[:, None\]"),
+    ("npz:{t}/nan_test.npz", "the test inputs hold NaN or infinite values; clean them first"),
+    ("npz:{t}/unseen.npz", r"test labels \[3, 5\] never occur in training"),
+    ("npz:{t}/single.npy", "holds a single .npy array, not an archive; expected an .npz"),
+    ("npz:{t}/garbage.npz", r"garbage.npz is not an .npz archive; expected an .npz archive"),
+    ("npz:{t}/objects.npz", "holds object arrays, which are not read"),
+    ("csv:{t}/noheader.csv", r"the first row \(1.0, 0.5, 0, \.\.\.\) looks like data, not a "
+                             r"header; add a header row"),
+])
+def test_bad_data_files_are_typed_errors_with_the_fix(tmp_path, data, message):
+    _bad_files(tmp_path)
+    with pytest.raises(ob.DataError, match=message) as caught:
+        load_user_data(data.format(t=tmp_path))
+    text = str(caught.value)
+    assert "pickled" not in text and "unsafely" not in text and "\n" not in text
+
+
+def test_group_data_splits_whole_groups(tmp_path):
+    """No group (a user) has rows both in training and in validation or test."""
+    from obliviate.data.custom import group_split
+
+    n = 300
+    groups = RNG.integers(0, 60, n)
+    x = RNG.normal(size=(n, 5)).astype(np.float32)
+    x[:, 0] = groups  # the group id as a feature: standardising maps each id to one value
+    np.savez(tmp_path / "g.npz", X=x, y=(x[:, 1] > 0).astype(np.int64), groups=groups)
+    sc = ob.load_scenario("custom", data=f"npz:{tmp_path / 'g.npz'}", forget="groups:0.1")
+    s = sc.splits
+    train_ids = set(s.x_train[:, 0].tolist())
+    assert len(train_ids) == len(set(s.groups.tolist()))  # one value per training group
+    for held in (s.x_val, s.x_test):
+        assert len(held) and not set(held[:, 0].tolist()) & train_ids
+    assert len(s.y_train) + len(s.y_val) + len(s.y_test) == n
+    assert abs(len(s.y_test) - 0.2 * n) < 20 and abs(len(s.y_val) - 0.1 * n) < 20
+    forgotten = set(s.x_train[sc.forget_idx, 0].tolist())
+    assert forgotten and not forgotten & set(s.x_test[:, 0].tolist())
+    tr, va, te = group_split(groups, seed=1, test=0.2, val=0.1)
+    assert sorted(np.r_[tr, va, te].tolist()) == list(range(n))
+    assert not set(groups[tr]) & set(groups[te]) and not set(groups[va]) & set(groups[te])
+
+
+def test_groups_too_few_to_hold_out(tmp_path):
+    np.savez(tmp_path / "two.npz", X=RNG.normal(size=(20, 3)), y=np.arange(20) % 2,
+             groups=np.zeros(20, dtype=np.int64))
+    with pytest.raises(ob.DataError, match="1 groups, too few to hold whole groups out"):
+        ob.load_scenario("custom", data=f"npz:{tmp_path / 'two.npz'}")

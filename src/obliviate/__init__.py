@@ -11,6 +11,7 @@ Example:
 
 from obliviate import (
     errors,
+    llm,  # noqa: F401  (registers the language-model track: tofu-mini and its methods)
     methods,  # noqa: E402,F401,I001  (registers the built-in methods)
 )
 from obliviate.data import Scenario, load_scenario
@@ -24,13 +25,21 @@ from obliviate.errors import (
     UnknownNameError,
 )
 from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
+from obliviate.models import register_model
 from obliviate.train import Recipe
-from obliviate.unlearning import METHODS, UnlearnData, register_method, unlearn
-
-__version__ = "0.1.0"
+from obliviate.unlearning import (
+    METHODS,
+    PrepareData,
+    UnlearnData,
+    prepare,
+    register_method,
+    unlearn,
+)
+from obliviate.version import __version__
 
 __all__ = [
     "METHODS", "AuditReport", "ConfigError", "DataError", "ForgetSpecError", "ObliviateError",
     "Recipe", "Scenario", "StoreError", "TrainingDivergedError", "UnknownNameError",
-    "UnlearnData", "audit", "errors", "evaluate", "load_scenario", "register_method", "unlearn",
+    "PrepareData", "UnlearnData", "__version__", "audit", "errors", "evaluate", "load_scenario",
+    "prepare", "register_method", "register_model", "unlearn",
 ]

@@ -4,9 +4,13 @@ Every method, the training loop and the evaluation read batches and outputs thro
 functions, so that users' models and loaders work unchanged:
 
 - a batch is ``(inputs, labels, ...)`` (extra fields such as indices are ignored) or a mapping
-  with ``labels`` whose other keys are the model's keyword arguments (Hugging Face style);
+  with ``labels`` whose other keys are the model's keyword arguments (Hugging Face style,
+  ``BatchEncoding`` included);
 - a model's output is a tensor of logits, a tuple whose first element is the logits, or a
   mapping / ``ModelOutput`` with ``logits``.
+
+Anything else is a :class:`~obliviate.errors.DataError` that says what was found and what to
+give instead.
 """
 
 from __future__ import annotations
@@ -17,33 +21,75 @@ from typing import Any
 import torch
 from torch import nn
 
+from obliviate.errors import DataError
+
 Inputs = Any  # a tensor, or a mapping of keyword arguments for the model
+LABEL_KEYS = ("labels", "label")
+BATCH_HELP = ("A batch must be (inputs, labels) or a mapping with 'labels' whose other keys are "
+              "the model's keyword arguments")
 
 
 def split_batch(batch: Any) -> tuple[Inputs, torch.Tensor]:
-    """(inputs, labels) of one batch."""
+    """(inputs, labels) of one batch.
+
+    Raises:
+        DataError: the batch is neither a sequence of at least two items nor a mapping with
+            ``labels``.
+    """
     if isinstance(batch, Mapping):
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "label")}
-        return inputs, batch["labels"] if "labels" in batch else batch["label"]
-    return batch[0], batch[1]
+        key = next((k for k in LABEL_KEYS if k in batch), None)
+        if key is None:
+            raise DataError(f"A mapping batch needs a 'labels' entry; this one has keys "
+                            f"{sorted(map(str, batch))}. Add the labels to the batch (e.g. "
+                            f"from your collate_fn).")
+        return {k: v for k, v in batch.items() if k not in LABEL_KEYS}, batch[key]
+    if isinstance(batch, tuple | list) and len(batch) >= 2:
+        return batch[0], batch[1]
+    found = type(batch).__name__ if not isinstance(batch, tuple | list) else \
+        f"a {type(batch).__name__} of {len(batch)} item(s)"
+    raise DataError(f"{BATCH_HELP}; got {found}. Wrap the data as "
+                    f"DataLoader(TensorDataset(x, y)) or return labels from the collate_fn.")
 
 
-def inputs_to(inputs: Inputs, device: torch.device) -> Inputs:
-    """``inputs`` moved to ``device`` (every tensor of a mapping)."""
+def inputs_to(inputs: Inputs, device: torch.device | str, dtype: torch.dtype | None = None
+              ) -> Inputs:
+    """``inputs`` moved to ``device`` (every tensor of a mapping).
+
+    With ``dtype``, floating-point tensors are cast to it (integer token ids are left alone).
+    """
+
+    def move(v: Any) -> Any:
+        if not isinstance(v, torch.Tensor):
+            return v
+        if dtype is not None and v.is_floating_point() and v.dtype != dtype:
+            return v.to(device, dtype)
+        return v.to(device)
+
     if isinstance(inputs, Mapping):
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-    return inputs.to(device)
+        return {k: move(v) for k, v in inputs.items()}
+    return move(inputs)
 
 
 def logits_of(output: Any) -> torch.Tensor:
-    """The logits in a model's output: a tensor, a tuple's first element, or ``.logits``."""
+    """The logits in a model's output: a tensor, a tuple's first element, or ``.logits``.
+
+    Raises:
+        DataError: the output holds no tensor of logits in any of these forms.
+    """
     if isinstance(output, torch.Tensor):
         return output
-    if isinstance(output, Mapping) or hasattr(output, "logits"):
-        return output["logits"] if isinstance(output, Mapping) else output.logits
-    if isinstance(output, tuple | list):
-        return output[0]
-    return output
+    if isinstance(output, Mapping):
+        if "logits" not in output:
+            raise DataError(f"The model returned a mapping with keys {sorted(map(str, output))} "
+                            f"and no 'logits'; return the logits (a tensor), a tuple with the "
+                            f"logits first, or an output with .logits.")
+        return logits_of(output["logits"])
+    if hasattr(output, "logits"):
+        return logits_of(output.logits)
+    if isinstance(output, tuple | list) and output:
+        return logits_of(output[0])
+    raise DataError(f"The model returned {type(output).__name__}; return the logits (a tensor), "
+                    f"a tuple with the logits first, or an output with .logits.")
 
 
 def forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
@@ -55,6 +101,38 @@ def forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
 def batch_size_of(inputs: Inputs) -> int:
     """Number of examples in ``inputs``."""
     if isinstance(inputs, Mapping):
-        first = next(v for v in inputs.values() if isinstance(v, torch.Tensor))
+        first = next((v for v in inputs.values() if isinstance(v, torch.Tensor)), None)
+        if first is None:
+            raise DataError("A mapping batch holds no tensor; its inputs must be tensors with one "
+                            "row per example.")
         return len(first)
     return len(inputs)
+
+
+def take(inputs: Inputs, rows: slice | torch.Tensor | int) -> Inputs:
+    """The given rows of ``inputs`` (every tensor of a mapping that has one row per example)."""
+    if isinstance(inputs, Mapping):
+        n = batch_size_of(inputs)
+        return {k: v[rows] if isinstance(v, torch.Tensor) and v.dim() and len(v) == n else v
+                for k, v in inputs.items()}
+    return inputs[rows]
+
+
+def unsqueeze(inputs: Inputs) -> Inputs:
+    """One example as a batch of one (a leading axis on every tensor)."""
+    if isinstance(inputs, Mapping):
+        return {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else v
+                for k, v in inputs.items()}
+    return inputs.unsqueeze(0)
+
+
+def functional_forward(model: nn.Module, tensors: Any, inputs: Inputs) -> torch.Tensor:
+    """The logits of ``torch.func.functional_call(model, tensors, inputs)``.
+
+    ``inputs`` is a tensor (the positional argument) or a mapping of keyword arguments.
+    """
+    from torch.func import functional_call
+
+    if isinstance(inputs, Mapping):
+        return logits_of(functional_call(model, tensors, (), dict(inputs)))
+    return logits_of(functional_call(model, tensors, (inputs,)))

@@ -9,6 +9,7 @@ checking everything before any training starts.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -126,7 +127,7 @@ def check_value(owner: str, name: str, value: Any, tp: Any, meta: Mapping[str, A
     for v in numbers:
         if not isinstance(v, int | float) or isinstance(v, bool):
             continue
-        if v != v:  # NaN
+        if not math.isfinite(v):  # NaN or infinite: never a usable setting
             raise ConfigError(msg)
         if meta.get("gt") is not None and not v > meta["gt"]:
             raise ConfigError(msg)

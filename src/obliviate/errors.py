@@ -36,3 +36,7 @@ class TrainingDivergedError(ObliviateError, RuntimeError):
 
 class StoreError(ObliviateError, OSError):
     """The run directory cannot be created, written or read."""
+
+
+class ConcurrentWriterError(StoreError):
+    """Another process is writing the same store, or changed it under this one."""

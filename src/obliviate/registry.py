@@ -70,3 +70,44 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def view(self, keep: Callable[[T], bool], kind: str, why: Callable[[str, T], str]
+             ) -> RegistryView[T]:
+        """A read-only view of the entries for which ``keep(entry)`` holds.
+
+        ``why(name, entry)`` says why an entry of this registry is not in the view (e.g. "npo is
+        a language-model method"), so that a name in the wrong view is answered helpfully.
+        """
+        return RegistryView(self, keep, kind, why)
+
+
+class RegistryView(Generic[T]):
+    """The entries of a :class:`Registry` that pass a filter; see :meth:`Registry.view`."""
+
+    def __init__(self, parent: Registry[T], keep: Callable[[T], bool], kind: str,
+                 why: Callable[[str, T], str]) -> None:
+        self.parent, self.keep, self.kind, self.why = parent, keep, kind, why
+
+    def names(self) -> list[str]:
+        return [n for n in self.parent.names() if self.keep(self.parent.get(n))]
+
+    def get(self, name: str) -> T:
+        if name in self.parent and not self.keep(self.parent.get(name)):
+            raise UnknownNameError(f"{self.why(name, self.parent.get(name))} Available "
+                                   f"{self.kind}s: {', '.join(self.names())}.")
+        if name not in self.parent:
+            names = self.names()
+            raise UnknownNameError(
+                f"Unknown {self.kind} '{name}'. {did_you_mean(name, names)}"
+                f"Available: {', '.join(names)}."
+            )
+        return self.parent.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.parent and self.keep(self.parent.get(name))  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from obliviate.batches import forward, inputs_to, split_batch
 from obliviate.config import param
-from obliviate.errors import TrainingDivergedError
+from obliviate.errors import ConfigError, TrainingDivergedError
 from obliviate.models import build_model
 
 Batch = Any
@@ -105,17 +106,22 @@ def run_loop(
     scheduler: Any = None,
     owner: str = "train",
     after_backward: Callable[[nn.Module], None] | None = None,
+    amp: bool = False,
 ) -> nn.Module:
     """Run ``epochs`` epochs of ``loss_fn`` over ``batches(epoch)``; the one loop everyone uses.
 
-    ``after_backward`` can edit gradients before the step (e.g. a saliency mask).
+    ``after_backward`` can edit gradients before the step (e.g. a saliency mask). ``amp`` runs
+    the forward and loss under ``torch.autocast`` in bfloat16 on the model's device (bfloat16
+    keeps float32's range, so no gradient scaler is needed; the weights stay float32).
     """
     model.train()
     step = 0
+    device_type = model_device(model).type
     for epoch in range(epochs):
         for batch in batches(epoch):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
+            with torch.autocast(device_type, dtype=torch.bfloat16) if amp else nullcontext():
+                loss = loss_fn(model, batch)
             check_finite(loss, owner, epoch, step)
             loss.backward()
             if after_backward is not None:
@@ -134,6 +140,28 @@ def model_device(model: nn.Module) -> torch.device:
         return next(model.parameters()).device
     except StopIteration:
         return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None): the GPU when there is one, else the CPU; otherwise as given.
+
+    Raises:
+        ConfigError: an unknown device, or CUDA asked for where there is none.
+    """
+    if isinstance(device, torch.device):
+        return device
+    name = "auto" if device is None else str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"Unknown device '{device}'; use auto, cpu or cuda (cuda:N for a "
+                          f"given GPU).") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"Device '{device}' was asked for but CUDA is not available here; use "
+                          f"--device cpu, or auto to take a GPU only when there is one.")
+    return resolved
 
 
 def to_device(batch: Batch, device: torch.device) -> tuple[Any, torch.Tensor]:
@@ -164,15 +192,16 @@ def fit(
     recipe: Recipe,
     *,
     owner: str = "train",
+    amp: bool = False,
 ) -> nn.Module:
-    """Train ``model`` in place with cross-entropy under ``recipe``."""
+    """Train ``model`` in place with cross-entropy under ``recipe`` (``amp``: see run_loop)."""
     optimizer = make_optimizer(
         model.parameters(), recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay
     )
     scheduler = make_scheduler(optimizer, recipe.schedule, recipe.epochs)
     return run_loop(
         model, loader_for_epoch, cross_entropy_loss, optimizer, recipe.epochs,
-        scheduler=scheduler, owner=owner,
+        scheduler=scheduler, owner=owner, amp=amp,
     )
 
 
@@ -188,17 +217,20 @@ def train_model(
     owner: str = "train",
     device: str | torch.device = "cpu",
     model_options: dict[str, Any] | None = None,
+    amp: bool = False,
 ) -> tuple[nn.Module, float]:
     """Train a fresh ``model_name`` on (x, y) from ``seed``; returns (model, wall seconds).
 
-    The seed fixes the initial weights and the data order, and the global RNG is left as it was,
-    so the same call gives bit-identical weights on CPU.
+    The seed fixes the initial weights, the data order and the dropout masks (drawn from the
+    global RNG, seeded here), and the global RNG is left as it was, so the same call gives
+    bit-identical weights on CPU. ``device`` may be ``"auto"``; ``amp``: see :func:`run_loop`.
     """
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    device = resolve_device(device)
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = build_model(model_name, input_shape, num_classes, seed=seed,
                             **(model_options or {})).to(device)
         loader = tensor_loader(x, y, recipe.batch_size, shuffle=True, seed=seed)
-        fit(model, lambda epoch: loader, recipe, owner=owner)
+        fit(model, lambda epoch: loader, recipe, owner=owner, amp=amp)
     return model, time.perf_counter() - start

@@ -1,4 +1,15 @@
-"""The unlearning API: :class:`UnlearnData`, the method registry, and :func:`unlearn`."""
+"""The unlearning API: :class:`UnlearnData`, the method registry, and :func:`unlearn`.
+
+A method is a function ``(model, data: UnlearnData, cfg) -> nn.Module`` registered with
+:func:`register_method`; the registration declares what the method works on (``tasks``), whether
+it needs the retain set or refusals, and, for methods whose deployment is trained differently
+from the original (SISA, certified removal, DP-SGD), an optional ``prepare`` phase.
+
+``prepare(model, data: PrepareData, cfg) -> dict[str, Tensor]`` runs once at training time, on
+the whole training set, before any deletion request is known; it is not part of the deletion's
+cost (a bench times only the forget phase and caches the prepared state under a fingerprint).
+The forget phase then reads that state as ``data.prepared``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +17,10 @@ import copy
 import dataclasses
 import importlib
 import inspect
+import itertools
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +31,16 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
-from obliviate.evaluate.tasks import check_method_task
+from obliviate.inputs import check_unlearn_inputs
 from obliviate.registry import Registry
-from obliviate.train import Recipe, check_finite_weights
+from obliviate.train import Recipe, check_finite_weights, resolve_device
 
 FAMILIES = ("exact", "certified", "gradient", "distillation", "saliency", "second-order",
             "editing", "lora", "by-design", "user")
+# What a model does; "lm" is a causal language model (token sequences, obliviate.llm).
+MODEL_TASKS = ("classification", "regression", "anomaly")
+TASKS = (*MODEL_TASKS, "lm")
+Prepared = dict[str, torch.Tensor]
 
 
 @dataclass
@@ -38,6 +54,7 @@ class UnlearnData:
         generator: the run's torch.Generator; methods draw all their randomness from it.
         val: optional validation loader.
         recipe: the original training recipe, when known (used by ``retrain``).
+        prepared: what the method's ``prepare`` phase returned (None for other methods).
     """
 
     forget: DataLoader
@@ -46,15 +63,38 @@ class UnlearnData:
     generator: torch.Generator
     val: DataLoader | None = None
     recipe: Recipe | None = None
+    prepared: Prepared | None = None
 
     def seed(self) -> int:
         """A fresh integer seed drawn from the run's generator."""
         return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
 
 
+@dataclass
+class PrepareData:
+    """What a ``prepare`` phase receives: the whole training set, before any deletion request.
+
+    Attributes:
+        train: every batch of the training set (forget and retain alike, in no meaningful
+            order: a prepared deployment must not depend on which rows will be deleted).
+        num_classes: number of output classes.
+        generator: the deployment's torch.Generator (seeded by the training seed).
+        recipe: the original training recipe, when known.
+    """
+
+    train: Iterable
+    num_classes: int
+    generator: torch.Generator
+    recipe: Recipe | None = None
+
+    def seed(self) -> int:
+        """A fresh integer seed drawn from the deployment's generator."""
+        return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+
+
 @dataclass(frozen=True)
 class MethodInfo:
-    """A registered method: its function, config class and metadata."""
+    """A registered method: its function, config class and what it declares about itself."""
 
     name: str
     fn: Callable[..., nn.Module]
@@ -63,6 +103,11 @@ class MethodInfo:
     needs_retain: bool
     paper: str
     summary: str
+    tasks: tuple[str, ...] = MODEL_TASKS
+    needs_refusals: bool = False
+    default: bool = False
+    prepare: Callable[..., Prepared] | None = None
+    check: Callable[[nn.Module, Any], None] | None = None
 
     def build_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
         if self.config is None:
@@ -76,6 +121,26 @@ class MethodInfo:
 
     def defaults(self) -> dict[str, Any]:
         return config_dict(self.build_config()) if self.config else {}
+
+    def works_on(self, task: str) -> bool:
+        return task in self.tasks
+
+    def check_model(self, model: nn.Module, cfg: Any) -> None:
+        """The method's own checks of ``cfg`` against ``model`` (e.g. k below the layer count)."""
+        if self.check is not None:
+            self.check(model, cfg)
+
+    def refuse_task(self, task: str, where: str) -> None:
+        """Raise ConfigError when the method does not work on ``task`` (``where`` names it)."""
+        if not self.works_on(task):
+            mine = " and ".join(TASK_WORDS[t] for t in self.tasks)
+            raise ConfigError(f"Method '{self.name}' works on {mine}, and {where} is a "
+                              f"{TASK_WORDS[task].rstrip('s')}; 'obliviate methods' lists the "
+                              f"methods of each task.")
+
+
+TASK_WORDS = {"classification": "classifiers", "regression": "regression models",
+              "anomaly": "anomaly detectors", "lm": "language models"}
 
 
 METHODS: Registry[MethodInfo] = Registry("method")
@@ -104,21 +169,59 @@ def method_info(
     family: str = "user",
     needs_retain: bool = True,
     paper: str = "",
+    tasks: tuple[str, ...] = MODEL_TASKS,
+    needs_refusals: bool = False,
+    default: bool = False,
+    prepare: Callable[..., Prepared] | None = None,
+    check: Callable[[nn.Module, Any], None] | None = None,
 ) -> MethodInfo:
     if family not in FAMILIES:
         raise ConfigError(f"Unknown method family '{family}'. Use one of: {', '.join(FAMILIES)}.")
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    unknown = [t for t in tasks if t not in TASKS]
+    if not tasks or unknown:
+        raise ConfigError(f"Method '{name}' declares tasks {tasks}; each must be one of: "
+                          f"{', '.join(TASKS)}.")
     doc = inspect.getdoc(fn) or ""
     summary = doc.strip().splitlines()[0] if doc.strip() else ""
-    return MethodInfo(name, fn, _config_class(fn), family, needs_retain, paper, summary)
+    return MethodInfo(name, fn, _config_class(fn), family, needs_retain, paper, summary,
+                      tasks, needs_refusals, default, prepare, check)
 
 
 def register_method(
-    name: str, *, family: str = "user", needs_retain: bool = True, paper: str = ""
+    name: str,
+    *,
+    family: str = "user",
+    needs_retain: bool = True,
+    paper: str = "",
+    tasks: tuple[str, ...] = MODEL_TASKS,
+    needs_refusals: bool = False,
+    default: bool = False,
+    prepare: Callable[..., Prepared] | None = None,
+    check: Callable[[nn.Module, Any], None] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register ``fn(model, data: UnlearnData, cfg: SomeConfig) -> nn.Module`` under ``name``.
 
     The config class is read from the annotation of the third parameter (a dataclass); its
-    defaults are the method's defaults.
+    defaults are the method's defaults. Rules that involve several fields of the config belong
+    in its ``__post_init__`` (raise ConfigError); rules that need the model go in ``check``.
+
+    Args:
+        name: the method's name (``-m NAME``).
+        family: one of ``FAMILIES``.
+        needs_retain: the method reads the retain set.
+        paper: the paper, as ``obliviate methods`` lists it.
+        tasks: the model tasks it works on: ``classification`` (it reads class probabilities
+            or labels), ``regression``, ``anomaly`` (it only needs the model's training loss),
+            or ``lm`` (causal language models, :func:`obliviate.llm.unlearn_lm`). The default,
+            every non-LM task, suits a method whose only contact with the labels is the loss.
+        needs_refusals: an ``lm`` method trained on refusals of the forget questions.
+        default: run by a bench that names no method.
+        prepare: ``prepare(model, data: PrepareData, cfg) -> dict[str, Tensor]``, done once at
+            training time and left out of the deletion's time; the forget phase reads its
+            result as ``data.prepared``.
+        check: ``check(model, cfg)`` raises ConfigError when ``cfg`` cannot work on ``model``;
+            run before any training (``validate`` and ``bench`` run it on the scenario's model).
 
     Example:
         >>> @register_method("my-method")
@@ -127,10 +230,16 @@ def register_method(
 
     def deco(fn: Callable) -> Callable:
         METHODS.add(name, method_info(fn, name, family=family, needs_retain=needs_retain,
-                                      paper=paper))
+                                      paper=paper, tasks=tasks, needs_refusals=needs_refusals,
+                                      default=default, prepare=prepare, check=check))
         return fn
 
     return deco
+
+
+def default_methods(task: str) -> list[str]:
+    """The methods a bench runs on ``task`` when it names none (registered ``default=True``)."""
+    return [n for n in METHODS.names() if METHODS.get(n).default and METHODS.get(n).works_on(task)]
 
 
 def resolve_method(spec: str | Callable | MethodInfo) -> MethodInfo:
@@ -178,6 +287,8 @@ def unlearn(
     seed: int = 0,
     recipe: Recipe | None = None,
     config: Any = None,
+    prepared: Prepared | None = None,
+    device: str | torch.device | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of ``model``; ``model`` itself is never modified.
@@ -192,38 +303,46 @@ def unlearn(
         seed: seeds all randomness of the run; the same seed gives the same weights on CPU.
         recipe: the original training recipe (``retrain`` uses it).
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
+        prepared: the result of :func:`prepare` for a method with a prepare phase (SISA,
+            certified removal, DP original); computed here from forget + retain when omitted.
+        device: where the unlearned copy lives and the method runs (``"auto"``, ``"cpu"``,
+            ``"cuda"``...); default: the model's own device. Batches follow the model.
         **overrides: method parameters, e.g. ``epochs=3, lr=0.01``.
 
     Raises:
         ConfigError: unknown method or invalid parameters (checked before any training), or a
             method that needs class probabilities on a regression or anomaly model.
-        DataError: missing retain data for a method that needs it.
+        DataError: missing retain data for a method that needs it, a loader that is not one
+            (a tensor, a Dataset), an empty forget loader, or a first batch the model cannot
+            take (float or out-of-range labels, non-finite or misshapen logits); see
+            :mod:`obliviate.inputs`.
         TrainingDivergedError: the loss or the weights became NaN or infinite.
 
     Example:
         >>> unlearned = unlearn(model, forget_loader, retain_loader, method="finetune", epochs=1)
     """
-    info = resolve_method(method)
-    if config is None:
-        cfg = info.build_config(overrides)
-    else:
-        if overrides:
-            raise ConfigError("Pass either config= or keyword overrides to unlearn, not both.")
-        cfg = build_config(type(config), config_dict(config), info.name) \
-            if dataclasses.is_dataclass(config) else config
+    info, cfg = _method_and_config(method, config, overrides)
+    task = getattr(model, "task", "classification")  # regression/anomaly models say so
+    info.refuse_task(task, "this model")
     if info.needs_retain and retain is None:
         raise DataError(
             f"Method '{info.name}' needs the retain set; pass retain=<DataLoader>, or choose a "
             f"method that works from the forget set alone (e.g. neggrad)."
         )
-    task = getattr(model, "task", "classification")  # regression/anomaly models say so
-    check_method_task(info.name, info.family, task)
-    if num_classes is None:
-        num_classes = infer_num_classes(model) if task == "classification" else 1
+    # the model, the loaders and one batch of each, before any training (obliviate.inputs)
+    num_classes = check_unlearn_inputs(model, forget, retain, val, num_classes=num_classes,
+                                       needs_retain=info.needs_retain)
+    info.check_model(model, cfg)
+    if info.prepare is not None and prepared is None:
+        prepared = prepare(model, forget, retain, method=info, num_classes=num_classes,
+                           seed=seed, recipe=recipe, config=cfg)
     generator = torch.Generator().manual_seed(seed)
     forget, retain = reseeded(forget, seed), reseeded(retain, seed + 1)
-    data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe)
+    data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe,
+                       prepared=prepared)
     student = copy.deepcopy(model)
+    if device is not None:
+        student = student.to(resolve_device(device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = info.fn(student, data, cfg)
@@ -235,6 +354,63 @@ def unlearn(
     out.eval()
     check_finite_weights(out, info.name)
     return out
+
+
+def prepare(
+    model: nn.Module,
+    forget: Iterable,
+    retain: Iterable | None = None,
+    *,
+    method: str | MethodInfo,
+    num_classes: int | None = None,
+    seed: int = 0,
+    recipe: Recipe | None = None,
+    config: Any = None,
+    **overrides: Any,
+) -> Prepared:
+    """Run the prepare phase of ``method`` on the training set ``forget`` + ``retain``.
+
+    The result is what a deployment of the method holds before any deletion request (SISA's
+    shard checkpoints, the certified model, the DP-trained model); pass it to :func:`unlearn`
+    as ``prepared=`` to time or repeat deletions without training it again. The training set is
+    read as one set: the result does not depend on which rows are in ``forget``.
+
+    Raises:
+        ConfigError: the method has no prepare phase, or an invalid parameter.
+
+    Example:
+        >>> state = prepare(model, forget_loader, retain_loader, method="sisa", shards=4)
+        >>> unlearned = unlearn(model, forget_loader, retain_loader, method="sisa", shards=4,
+        ...                     prepared=state)
+    """
+    info, cfg = _method_and_config(method, config, overrides)
+    if info.prepare is None:
+        raise ConfigError(f"Method '{info.name}' has no prepare phase; call unlearn() directly.")
+    if num_classes is None:
+        num_classes = infer_num_classes(model)
+    # loaders that shuffle from their own generator are re-seeded, so a prepare is repeatable
+    batches = itertools.chain(reseeded(forget, seed), reseeded(retain, seed + 1) or ())
+    data = PrepareData(list(batches), num_classes, torch.Generator().manual_seed(seed), recipe)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state = info.prepare(copy.deepcopy(model), data, cfg)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise ConfigError(f"The prepare phase of '{info.name}' must return a dict of tensors "
+                          f"(it is cached as safetensors).")
+    return state
+
+
+def _method_and_config(method: str | Callable | MethodInfo, config: Any,
+                       overrides: Mapping[str, Any]) -> tuple[MethodInfo, Any]:
+    info = resolve_method(method)
+    if config is None:
+        return info, info.build_config(overrides)
+    if overrides:
+        raise ConfigError("Pass either config= or keyword overrides, not both.")
+    if dataclasses.is_dataclass(config):
+        return info, build_config(type(config), config_dict(config), info.name)
+    return info, config
 
 
 def reseeded(loader: DataLoader | None, seed: int) -> DataLoader | None:

@@ -1,36 +1,42 @@
-"""A bench's full description, validated in one place before any training starts."""
+"""A bench's full description, validated in one place before any training starts.
+
+:func:`resolve` is the one check: ``obliviate bench`` calls it and stops at the first problem,
+``obliviate validate`` calls it with ``collect=True`` and prints every problem at once.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from obliviate.bench.executors import EXECUTORS
-from obliviate.bench.protocols import PROTOCOLS, ProtocolSpec
+from obliviate.bench.spec import PROTOCOLS, ProtocolSpec, protocol_for
 from obliviate.config import build_config
-from obliviate.data import SCENARIOS, load_scenario, parse_forget_spec
-from obliviate.data.scenario import Scenario
-from obliviate.errors import ConfigError
-from obliviate.evaluate.tasks import check_method_task
+from obliviate.data import SCENARIOS, load_scenario
+from obliviate.errors import ConfigError, ObliviateError
 from obliviate.registry import did_you_mean
-from obliviate.unlearning import MethodInfo, resolve_method
+from obliviate.unlearning import MethodInfo, default_methods, resolve_method
 
-DEFAULT_METHODS = ("retrain", "finetune", "neggrad", "neggrad+", "random-label")
-YAML_KEYS = ("scenario", "methods", "forget", "protocol", "seeds", "models", "executor", "out",
-             "set", "quiet", "save_models", "cache", "address")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class BenchConfig:
-    """What ``obliviate bench`` runs; ``set`` holds ``KEY=VALUE`` overrides."""
+    """What ``obliviate bench`` runs; ``set`` holds ``OWNER.PARAM=VALUE`` overrides.
+
+    ``methods``, ``forget`` and ``protocol`` left at None take the scenario's defaults: the
+    methods registered ``default=True`` for its task, its default forget spec, and the protocol
+    that is the default for its task.
+    """
 
     scenario: str
-    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    forget: str | None = None  # None: the scenario's default (random:0.1 unless it says)
-    protocol: str = "quick"
+    methods: list[str] | None = None
+    forget: str | None = None
+    protocol: str | None = None
     seeds: int = 1
     models: int | None = None
     executor: str = "local"
@@ -40,6 +46,10 @@ class BenchConfig:
     quiet: bool = False
     cache: Path | None = None  # reference-model cache; default OUT/models
     address: str | None = None  # an existing Ray cluster (--executor ray)
+    model: str | None = None  # scenario.model: a registered model or module:factory
+    data: str | None = None  # scenario.data: KIND:PATH of the user's data
+    device: str = "cpu"
+    retry_failed: bool = False
 
     @property
     def cache_dir(self) -> Path:
@@ -47,22 +57,17 @@ class BenchConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BenchConfig:
-        unknown = [k for k in data if k not in YAML_KEYS]
+        """A BenchConfig from a flat mapping (a YAML file, the CLI's options), type-checked."""
+        keys = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in data if k not in keys]
         if unknown:
             raise ConfigError(
-                f"Unknown bench setting '{unknown[0]}'. {did_you_mean(unknown[0], list(YAML_KEYS))}"
-                f"Valid settings: {', '.join(YAML_KEYS)}."
+                f"Unknown bench setting '{unknown[0]}'. {did_you_mean(str(unknown[0]), keys)}"
+                f"Valid settings: {', '.join(keys)}."
             )
         if "scenario" not in data:
             raise ConfigError("The bench config has no 'scenario'; add e.g. 'scenario: digits'.")
-        values = dict(data)
-        if isinstance(values.get("methods"), str):
-            values["methods"] = [values["methods"]]
-        if isinstance(values.get("set"), Mapping):
-            values["set"] = [f"{k}={v}" for k, v in values["set"].items()]
-        for key in ("out", "cache"):
-            if values.get(key) is not None:
-                values[key] = Path(values[key])
+        values = {k: _setting(k, v) for k, v in data.items()}
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,29 +77,103 @@ class BenchConfig:
         return out
 
 
+def _setting(key: str, value: Any) -> Any:
+    """One bench setting coerced to its type, or a ConfigError naming the setting."""
+
+    def bad(want: str) -> ConfigError:
+        return ConfigError(f"The '{key}' setting must be {want}. Got {value!r} instead.")
+
+    if key in ("scenario", "forget", "protocol", "executor", "address", "model", "data",
+               "device"):
+        if value is None and key != "scenario":
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a string" + (" such as digits" if key == "scenario" else ""))
+        return value.strip()
+    if key == "methods":
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of method names, e.g. [finetune, scrub]")
+        return list(value)
+    if key == "set":
+        if isinstance(value, Mapping):
+            return [f"{k}={v}" for k, v in value.items()]
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise bad("a mapping of OWNER.PARAM: VALUE or a list of 'OWNER.PARAM=VALUE'")
+        return list(value)
+    if key in ("seeds", "models"):
+        if value is None and key == "models":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an int")
+        return value
+    if key in ("out", "cache"):
+        if value is None and key == "cache":
+            return None
+        if not isinstance(value, str | Path) or not str(value).strip():
+            raise bad("a folder path")
+        return Path(value)
+    if not isinstance(value, bool):
+        raise bad("true or false")
+    return value
+
+
 @dataclass
 class ResolvedBench:
-    """A validated bench: the scenario loaded, every method and its config resolved."""
+    """A validated bench: the scenario loaded, the protocol, every method and its config."""
 
     config: BenchConfig
-    scenario: Scenario
+    scenario: Any  # a data.Scenario, or an LM scenario
+    protocol: ProtocolSpec
     methods: dict[str, MethodInfo]
     method_configs: dict[str, Any]
     seeds: list[int]
     protocol_options: Any = None
-
-    @property
-    def protocol(self) -> ProtocolSpec:
-        return PROTOCOLS.get(self.config.protocol)
+    device: str = "cpu"
 
     @property
     def n_models(self) -> int:
-        """Models per side (challenge) or in all (ulira); 1 for the quick protocol."""
+        """Models per side (challenge) or in all (ulira); 1 for one-model protocols."""
         return self.config.models or self.protocol.default_models or 1
+
+    @property
+    def task(self) -> str:
+        return getattr(self.scenario, "task", "classification")
+
+
+class Problems(ConfigError):
+    """Every problem :func:`resolve` found, one message each (``validate`` prints them all)."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__(messages[0])
+        self.messages = messages
+
+
+class _Collector:
+    def __init__(self, collect: bool):
+        self.collect, self.messages = collect, []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except ObliviateError as exc:
+            if not self.collect:
+                raise
+            for message in getattr(exc, "messages", [str(exc)]):
+                if message not in self.messages:
+                    self.messages.append(message)
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``["scrub.epochs=5", "recipe.lr=0.1"]`` -> ``{"scrub": {"epochs": "5"}, ...}``."""
+    """``["scrub.epochs=5", "recipe.lr=0.1"]`` -> ``{"scrub": {"epochs": "5"}, ...}``.
+
+    The owner is everything before the last dot of the key (the part before ``=``), so values
+    may hold dots (``finetune.lr=0.01``) and owners may hold them (``my.module:fn.alpha=1``).
+    """
     out: dict[str, dict[str, str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -108,76 +187,124 @@ def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _check_choice(kind: str, value: str, choices: tuple[str, ...], later: str) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"Unknown {kind} '{value}'. {did_you_mean(value, list(choices))}"
-            f"Available now: {', '.join(choices)}{later}."
-        )
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` must exist."""
+    import torch
+
+    if device not in DEVICES:
+        raise ConfigError(f"Unknown device '{device}'. {did_you_mean(device, list(DEVICES))}"
+                          f"Use one of: {', '.join(DEVICES)}.")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but torch sees no CUDA GPU; use "
+                          "--device cpu or auto.")
+    return device
 
 
-def check_scenario_task(scenario: Scenario, protocol: str, infos: Mapping[str, MethodInfo]
-                        ) -> None:
-    """Regression and anomaly scenarios: the quick protocol, and methods that need no classes."""
-    if scenario.task == "classification":
-        return
-    if protocol != "quick":
-        raise ConfigError(f"The {protocol} protocol scores class confidences; {scenario.name} is "
-                          f"a {scenario.task} scenario. Use --protocol quick.")
-    for info in infos.values():
-        check_method_task(info.name, info.family, scenario.task)
-
-
-def resolve(cfg: BenchConfig) -> ResolvedBench:
-    """Check every part of ``cfg`` and load what it names; raises on the first problem."""
-    SCENARIOS.get(cfg.scenario)
-    protocol = PROTOCOLS.get(cfg.protocol)
-    _check_choice("executor", cfg.executor, EXECUTORS, "")
-    if cfg.address is not None and cfg.executor != "ray":
-        raise ConfigError("--address names a Ray cluster; add --executor ray or drop --address.")
+def _check_bench_numbers(cfg: BenchConfig, protocol: ProtocolSpec | None) -> None:
     if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
         raise ConfigError(f"--seeds must be an int >= 1. Got {cfg.seeds!r} instead.")
-    if cfg.models is not None and protocol.default_models is None:
-        raise ConfigError("--models sets the number of models of the challenge protocol; the "
-                          "quick protocol trains one of each per seed. Drop --models.")
-    if cfg.models is not None and (isinstance(cfg.models, bool) or not isinstance(cfg.models, int)
-                                   or cfg.models < 3):
-        raise ConfigError(f"--models must be an int >= 3 (the challenge used 512; the CPU default "
-                          f"is 64, 32 for ulira). Got {cfg.models!r} instead.")
-    if not cfg.methods:
-        raise ConfigError("No method given; pass -m METHOD (see 'obliviate methods').")
-    if cfg.forget is None:
-        cfg.forget = SCENARIOS.get(cfg.scenario).default_forget
-    parse_forget_spec(cfg.forget)
-    sets = parse_assignments(cfg.set)
-    infos = {}
-    for name in cfg.methods:
-        if name in infos:
-            raise ConfigError(f"Method '{name}' is listed twice; list each method once.")
-        infos[name] = resolve_method(name)
-    owners = {"recipe", "scenario", cfg.scenario, *infos}
-    if protocol.options is not None:
+    if cfg.models is None or protocol is None:
+        return
+    if protocol.default_models is None:
+        raise ConfigError(f"--models sets the number of models of a population protocol; "
+                          f"{protocol.name} trains one model of each kind per seed. Drop "
+                          f"--models.")
+    if isinstance(cfg.models, bool) or not isinstance(cfg.models, int) or cfg.models < 3:
+        raise ConfigError(f"--models must be an int >= 3 (the challenge used 512; the "
+                          f"{protocol.name} default here is {protocol.default_models}). Got "
+                          f"{cfg.models!r} instead.")
+
+
+def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
+    """Check every part of ``cfg`` and load what it names, before anything trains.
+
+    Raises:
+        ConfigError (and the other ObliviateErrors): the first problem, or with ``collect``
+            a :class:`Problems` holding every problem found.
+    """
+    problems = _Collector(collect)
+    spec = protocol = sc = None
+    with problems.check():
+        spec = SCENARIOS.get(cfg.scenario)
+    with problems.check():
+        protocol = protocol_for(spec.task, cfg.protocol) if spec is not None else (
+            PROTOCOLS.get(cfg.protocol) if cfg.protocol else None)
+    with problems.check():
+        executors = protocol.executors if protocol is not None else EXECUTORS
+        if cfg.executor not in executors:
+            raise ConfigError(f"Unknown executor '{cfg.executor}'. "
+                              f"{did_you_mean(cfg.executor, list(executors))}"
+                              f"Available here: {', '.join(executors)}.")
+        if cfg.address is not None and cfg.executor != "ray":
+            raise ConfigError("--address names a Ray cluster; add --executor ray or drop "
+                              "--address.")
+    with problems.check():
+        _check_bench_numbers(cfg, protocol)
+    device = "cpu"
+    with problems.check():
+        device = resolve_device(cfg.device)
+    sets: dict[str, dict[str, str]] = {}
+    with problems.check():
+        sets = parse_assignments(cfg.set)
+    names = cfg.methods
+    if names is None and spec is not None:
+        names = default_methods(spec.task)
+    infos: dict[str, MethodInfo] = {}
+    for name in names or []:
+        with problems.check():
+            if name in infos:
+                raise ConfigError(f"Method '{name}' is listed twice; list each method once.")
+            info = resolve_method(name)
+            if spec is not None:
+                info.refuse_task(spec.task, cfg.scenario)
+            infos[name] = info
+    with problems.check():
+        if names is not None and not names:
+            raise ConfigError("No method given; pass -m METHOD (see 'obliviate methods').")
+    owners = {"recipe", "scenario", cfg.scenario, *infos, *(cfg.methods or [])}
+    if protocol is not None and protocol.options is not None:
         owners.add("protocol")
     for owner in sets:
-        if owner not in owners:
-            others = " or ".join(f"'{o}'" for o in sorted(owners - set(infos) - {cfg.scenario}))
-            raise ConfigError(
-                f"--set names '{owner}', which is neither a method of this bench nor {others}. "
-                f"{did_you_mean(owner, sorted(owners))}Methods here: {', '.join(infos)}."
-            )
-    options = {**sets.get("scenario", {}), **sets.get(cfg.scenario, {})}
-    scenario = load_scenario(cfg.scenario, forget=cfg.forget, seed=0,
-                             recipe=sets.get("recipe"), **options)
-    check_scenario_task(scenario, cfg.protocol, infos)
-    configs = {}
+        with problems.check():
+            if owner not in owners:
+                others = " or ".join(f"'{o}'" for o in sorted(
+                    owners - set(infos) - set(cfg.methods or []) - {cfg.scenario}))
+                raise ConfigError(
+                    f"--set names '{owner}', which is neither a method of this bench nor "
+                    f"{others}. {did_you_mean(owner, sorted(owners))}"
+                    f"Methods here: {', '.join(infos) or '(none)'}."
+                )
+    if spec is not None:
+        with problems.check():
+            options = {**sets.get("scenario", {}), **sets.get(cfg.scenario, {})}
+            options.update({k: v for k, v in (("model", cfg.model), ("data", cfg.data))
+                            if v is not None})
+            if spec.load is not None and device != "cpu":  # a self-loading scenario (LM)
+                options.setdefault("device", device)
+            sc = load_scenario(cfg.scenario, forget=cfg.forget, seed=0,
+                               recipe=sets.get("recipe"), **options)
+            if hasattr(sc, "splits"):
+                sc.device = device
+    configs: dict[str, Any] = {}
+    model = None
     for name, info in infos.items():
-        tuned = scenario.method_defaults.get(info.name, {})
-        configs[name] = info.build_config({**tuned, **sets.get(name, {})})
-    options = None
-    if protocol.options is not None:
-        options = build_config(protocol.options, sets.get("protocol"),
-                               f"protocol {cfg.protocol}")
-        options.check(cfg.models or protocol.default_models)
-    return ResolvedBench(cfg, scenario, infos, configs, list(range(cfg.seeds)), options)
-
-
+        with problems.check():
+            tuned = sc.method_defaults.get(info.name, {}) if sc is not None else {}
+            configs[name] = info.build_config({**tuned, **sets.get(name, {})})
+            if sc is not None and info.check is not None:
+                model = model if model is not None else sc.new_model(0)
+                info.check_model(model, configs[name])
+    options_cfg = None
+    if protocol is not None and protocol.options is not None:
+        with problems.check():
+            options_cfg = build_config(protocol.options, sets.get("protocol"),
+                                       f"protocol {protocol.name}")
+            check = getattr(options_cfg, "check", None)
+            if check is not None:
+                check(cfg.models or protocol.default_models)
+    if problems.messages:
+        raise Problems(problems.messages)
+    return ResolvedBench(cfg, sc, protocol, infos, configs, list(range(cfg.seeds)), options_cfg,
+                         device)

@@ -51,6 +51,11 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def diverged(self) -> bool:
+        """The task failed deterministically (a NaN or infinite loss, weights or outputs)."""
+        return isinstance(self.error, TrainingDivergedError)
+
     def describe_error(self) -> str:
         err = self.error
         text = f"{type(err).__name__}: {err}" if not isinstance(err, TrainingDivergedError) \

@@ -12,6 +12,7 @@ from obliviate.errors import TrainingDivergedError
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.spec import Progress
     from obliviate.bench.store import ResultStore
 
 
@@ -24,8 +25,7 @@ def repeated_runs(
     *,
     protocol: str,
     config: dict,
-    say: Callable[[str], None],
-    step: Callable[[], None],
+    progress: Progress,
 ) -> tuple[list[dict[str, np.ndarray]], list[float]] | None:
     """Run the n unlearning runs of ``job`` on the bench's executor unless stored.
 
@@ -36,21 +36,21 @@ def repeated_runs(
     is already finished, or when a run failed (the job is then recorded as failed, the other
     runs are cancelled, and the bench goes on).
     """
-    if store.is_done(job.key):
+    if run.settled(job.key):
         for _ in range(n):
-            step()
+            progress.step()
         return None
     keys = [f"{job.key}-run{i}" for i in range(n)]
     tasks = []
     for i, key in enumerate(keys):
         if store.is_done(key):
-            step()
+            progress.step()
         else:
             fn, args = make_task(i)
             tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
     for out in run.executor.map(tasks):
         if not out.ok:
-            run.fail(store, job, RuntimeError(out.describe_error()), protocol, config)
+            run.fail(store, job, out.describe_error(), protocol, config, diverged=out.diverged)
             return None
         arrays, wall = out.value
         i = out.task.tag
@@ -58,8 +58,8 @@ def repeated_runs(
                    scenario=run.rb.scenario.name, protocol=protocol, config=config,
                    metrics={"run": i}, wall_s=wall,
                    examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-        say(f"{out.task.label} done")
-        step()
+        progress.say(f"{out.task.label} done")
+        progress.step()
     times = [float(store.run(key)["wall_s"]) for key in keys]
     return [store.arrays(key) for key in keys], times
 

@@ -1,25 +1,33 @@
-"""Run a bench: reference models per seed, every method per seed, metrics into the store."""
+"""Run a bench: plan its jobs, hold its run directory, let the protocol's driver fill the store.
+
+The bench is the same for every protocol and task: per seed an ``original`` job, a
+``retrain (reference)`` job and one job per method; the protocol's driver (its registered spec)
+decides what each job trains and measures. Every job is committed on its own, so a killed bench
+started again skips what finished.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import platform
-from collections.abc import Callable
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from obliviate.bench.cache import ModelCache
+from obliviate.bench import ownership
 from obliviate.bench.config import BenchConfig, ResolvedBench, resolve
 from obliviate.bench.executors import make_executor
 from obliviate.bench.leaderboard import build_leaderboard, write_leaderboard
+from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
+from obliviate.cache import ModelCache
 from obliviate.config import config_dict
-
-Progress = Callable[[str], None]
+from obliviate.errors import TrainingDivergedError
+from obliviate.timer import timed
 
 
 @dataclass
@@ -30,64 +38,111 @@ class Job:
     seed: int
 
 
-def _key(*parts: Any) -> str:
+def job_key(*parts: Any) -> str:
+    """A stable key for a job from everything that determines its result."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
 def plan(rb: ResolvedBench) -> list[Job]:
     """Every job of the bench, references first for each seed; keys identify finished work."""
-    sc = rb.scenario
-    base: tuple = (sc.describe(), rb.protocol.version)
+    base: tuple = (rb.scenario.describe(), rb.protocol.version)
     if rb.protocol.options is not None:
         base += (rb.n_models, config_dict(rb.protocol_options))
     jobs = []
     for seed in rb.seeds:
-        jobs.append(Job(_key(base, "original", seed), "original", "original", seed))
-        jobs.append(Job(_key(base, "retrain-reference", seed), "retrain", "retrain (reference)",
-                        seed))
+        jobs.append(Job(job_key(base, "original", seed), "original", "original", seed))
+        jobs.append(Job(job_key(base, "retrain-reference", seed), "retrain",
+                        "retrain (reference)", seed))
         for name, info in rb.methods.items():
             cfg = config_dict(rb.method_configs[name])
-            jobs.append(Job(_key(base, info.name, cfg, seed), "method", name, seed))
+            jobs.append(Job(job_key(base, info.name, cfg, seed), "method", name, seed))
     return jobs
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree obliviate runs from, when it is a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def versions() -> dict[str, str]:
     import numpy
     import sklearn
 
-    from obliviate import __version__
+    from obliviate.version import __version__
 
     return {"obliviate": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+            "scikit-learn": sklearn.__version__, "python": platform.python_version(),
+            "git_commit": git_commit() or "unknown"}
 
 
-def write_run_config(rb: ResolvedBench, out: Path) -> None:
-    doc = {
-        "bench": rb.config.to_dict(),
-        "protocol": rb.protocol.version,
-        "protocol_options": config_dict(rb.protocol_options),
-        "n_models": rb.n_models,
-        "scenario": rb.scenario.describe(),
-        "methods": {n: {"method": i.name, "family": i.family,
-                        "config": config_dict(rb.method_configs[n])}
-                    for n, i in rb.methods.items()},
-        "seeds": rb.seeds,
-        "versions": versions(),
-    }
-    atomic_write_text(out / "config.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+def machine() -> dict[str, Any]:
+    import os
+
+    return {"platform": platform.platform(), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def timed_training(train, seed: int) -> tuple[torch.nn.Module, float]:
+    """(model, seconds) of ``train(seed)``, timed as :func:`obliviate.timer.timed` times: a
+    training under a second is repeated warm and its median reported, so that the runtime
+    cut-off compares like with like on small data."""
+    (model, _), seconds = timed(lambda: train(seed))
+    return model, seconds
 
 
 class BenchRun:
-    """One bench over a run directory; :meth:`run` is resumable."""
+    """One bench over a run directory; :meth:`run` is resumable.
+
+    Creating it resolves the configuration (nothing is written if that fails), takes the run
+    directory's lock and checks that the directory holds this experiment or nothing.
+    """
 
     def __init__(self, cfg: BenchConfig):
         self.rb = resolve(cfg)
-        self.out = ensure_writable_dir(cfg.out)
         self.jobs = plan(self.rb)
+        self.out = ensure_writable_dir(cfg.out)
+        self.lock = ownership.DirectoryLock(self.out)
+        self.store = None
+        try:
+            configs = {n: config_dict(c) for n, c in self.rb.method_configs.items()}
+            db = self.out / "results.sqlite"
+            if db.exists():  # check before writing: a refused bench leaves the store as it was
+                with ResultStore(db, immutable=True) as existing:
+                    ownership.claim(existing, self.out, self.identity())
+                    if existing.meta("experiment") is not None:
+                        ownership.check_method_configs(existing, self.out, configs)
+            self.store = ResultStore(db)
+            ownership.claim(self.store, self.out, self.identity())
+            self.store.add_jobs([(j.key, j.kind, j.method, j.seed,
+                                  configs.get(j.method, {})) for j in self.jobs])
+        except BaseException:
+            self.close()
+            raise
         self.cache = ModelCache(ensure_writable_dir(cfg.cache_dir, "--cache"))
         self.failures: list[str] = []
+        self.notes: list[str] = []  # one-line facts the run wants its user to know
         self.executor = None  # set while run() runs
+
+    def identity(self) -> dict[str, Any]:
+        rb = self.rb
+        return ownership.identity(rb.scenario.describe(), rb.protocol.version,
+                                  config_dict(rb.protocol_options),
+                                  rb.n_models if rb.protocol.default_models else None)
+
+    def close(self) -> None:
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.close()
+            self.store = None
+        self.lock.close()
 
     @property
     def total_steps(self) -> int:
@@ -105,6 +160,15 @@ class BenchRun:
                 for k, v in tuned.get(self.rb.methods[name].name, {}).items()
                 if not any(s.startswith(f"{name}.{k}=") for s in sets)]
 
+    def note(self, text: str) -> None:
+        """A fact the user should know about this run (printed once, kept in config.json)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def settled(self, key: str) -> bool:
+        """Finished, or failed deterministically and not asked to retry (``--retry-failed``)."""
+        return self.store.settled(key, retry_failed=self.rb.config.retry_failed)
+
     # ------------------------------------------------------------------ references
     def reference(self, job: Job) -> tuple[torch.nn.Module, float]:
         sc = self.rb.scenario
@@ -113,36 +177,81 @@ class BenchRun:
         model, seconds = self.cache.get_or_train(
             sc.fingerprint(kind, job.seed),
             lambda: sc.new_model(job.seed),
-            lambda: train(job.seed),
+            lambda: timed_training(train, job.seed),
             {"kind": kind, "seed": job.seed, "scenario": sc.describe()},
         )
         return model, seconds
 
-    def fail(self, store: ResultStore, job: Job, exc: Exception, protocol: str,
-             config: dict) -> None:
-        """Record a method that diverged; the bench goes on and reports it at the end."""
+    def fail(self, store: ResultStore, job: Job, exc: BaseException | str, protocol: str,
+             config: dict, *, diverged: bool | None = None) -> None:
+        """Record a method that failed; the bench goes on and reports it at the end."""
+        if diverged is None:
+            diverged = isinstance(exc, TrainingDivergedError)
         self.failures.append(f"seed {job.seed}: {exc}")
         store.save(job.key, kind="method", method=job.method, seed=job.seed,
                    scenario=self.rb.scenario.name, protocol=protocol, config=config, metrics={},
-                   wall_s=None, status="failed", error=str(exc))
+                   wall_s=None, status="failed", error=str(exc),
+                   error_kind="diverged" if diverged else "error")
+
+    def earlier_failures(self) -> list[str]:
+        """Failures recorded by an earlier run and kept (not run again without --retry-failed)."""
+        out = []
+        for job in self.all_jobs():
+            run = self.store.run(job.key)
+            text = f"seed {job.seed}: {run['error']}" if run else ""
+            if run and run["status"] == "failed" and text not in self.failures:
+                out.append(f"{text} (recorded by an earlier run; --retry-failed runs it again)")
+        return out
 
     # ------------------------------------------------------------------ the run
-    def run(self, progress: Progress | None = None, advance: Callable[[], None] | None = None
-            ) -> Any:
-        say = progress or (lambda _msg: None)
-        step = advance or (lambda: None)
-        write_run_config(self.rb, self.out)
-        say(f"starting the {self.rb.config.executor} executor")
-        self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
+    def all_jobs(self) -> list[Job]:
+        """This bench's jobs and those an earlier bench of the experiment recorded, in order."""
+        return [Job(j["key"], j["kind"], j["method"], j["seed"]) for j in self.store.jobs()]
+
+    def write_config(self) -> None:
+        rb = self.rb
+        methods = {}
+        for job in self.store.jobs():
+            if job["kind"] == "method":
+                info = rb.methods.get(job["method"])
+                methods[job["method"]] = {"method": info.name if info else job["method"],
+                                          "family": info.family if info else None,
+                                          "config": job["config"]}
+        doc = {
+            "bench": rb.config.to_dict(),
+            "protocol": rb.protocol.name,
+            "protocol_version": rb.protocol.version,
+            "protocol_options": config_dict(rb.protocol_options),
+            "n_models": rb.n_models,
+            "scenario": rb.scenario.describe(),
+            "experiment": self.store.meta("fingerprint"),
+            "methods": methods,
+            "seeds": sorted({j["seed"] for j in self.store.jobs()}),
+            "device": rb.device,
+            "notes": self.notes,
+            "versions": versions(),
+            "machine": machine(),
+        }
+        atomic_write_text(self.out / "config.json", json.dumps(doc, indent=2, sort_keys=True)
+                          + "\n")
+
+    def run(self, progress: Progress | None = None) -> Any:
+        progress = progress or Progress()
         try:
-            with ResultStore(self.out / "results.sqlite") as store:
-                spec = self.rb.protocol
-                driver = spec.driver(self, self.rb.protocol_options, self.rb.n_models)
-                driver.run_all(store, self.jobs, say, step)
-                board = build_leaderboard(store, self.jobs, sort_by=spec.sort_by,
-                                          ascending=spec.ascending)
+            self.write_config()
+            progress.say(f"starting the {self.rb.config.executor} executor")
+            self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
+            try:
+                driver = self.rb.protocol.driver(self, self.rb.protocol_options,
+                                                 self.rb.n_models)
+                driver.run_all(self.store, self.jobs, progress)
+            finally:
+                self.executor.close()
+                self.executor = None
+            self.write_config()  # with what the run learnt (notes)
+            board = build_leaderboard(self.store, self.all_jobs(), self.rb.protocol)
+            write_leaderboard(board, self.out)
+            self.failures += self.earlier_failures()
         finally:
-            self.executor.close()
-            self.executor = None
-        write_leaderboard(board, self.out)
+            self.close()
         return board

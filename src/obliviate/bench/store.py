@@ -2,6 +2,11 @@
 
 Each job's row, metrics and per-example values go in a single transaction, so a process killed
 at any moment leaves either the whole job or none of it; a restart skips what is there.
+
+The store belongs to one experiment: ``meta`` holds the identity of the configuration that
+created it (scenario, data, forget set, model, recipe, protocol and its options; see
+:mod:`obliviate.bench.ownership`) and ``jobs`` every job of that experiment, with each method's
+config. A store that fails SQLite's integrity check is refused, never read or extended.
 """
 
 from __future__ import annotations
@@ -29,7 +34,17 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,        -- 'done' or 'failed'
     error TEXT,
     wall_s REAL,
-    finished_at TEXT NOT NULL
+    finished_at TEXT NOT NULL,
+    error_kind TEXT              -- 'diverged' (deterministic: not rerun on resume) or 'error'
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY,        -- a job of the experiment (runs.key when it has finished)
+    kind TEXT NOT NULL,          -- 'original', 'retrain' or 'method'
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config TEXT NOT NULL,        -- the method's resolved config, JSON
+    position INTEGER NOT NULL    -- order of first planning (the leaderboard's order)
 );
 CREATE TABLE IF NOT EXISTS metrics (
     key TEXT NOT NULL REFERENCES runs(key),
@@ -71,16 +86,39 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 class ResultStore:
-    """Finished jobs of a run directory, in ``results.sqlite``."""
+    """Finished jobs of a run directory, in ``results.sqlite``.
 
-    def __init__(self, path: Path):
+    Raises:
+        StoreError: the file is not a SQLite database, or fails ``PRAGMA integrity_check``.
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False, immutable: bool = False):
+        """``readonly`` reads without creating or migrating anything; ``immutable`` also skips
+        SQLite's shared-memory file, for a caller that holds the directory's lock (no writer)."""
         self.path = Path(path)
+        self.readonly = readonly or immutable
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.executescript(SCHEMA)
+            if self.readonly:  # reading never creates, migrates or otherwise touches the file
+                flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+                self.conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, timeout=30)
+            else:
+                self.conn = sqlite3.connect(self.path, timeout=30)
+            self._check_integrity()
+            if not self.readonly:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The result store {self.path} is damaged ({exc}); move it away "
+                             f"and run the bench into a fresh --out.") from None
         except sqlite3.Error as exc:
             raise StoreError(f"Cannot open the result store {self.path}: {exc}.") from None
+
+    def _check_integrity(self) -> None:
+        rows = self.conn.execute("PRAGMA integrity_check").fetchall()
+        if [r[0] for r in rows] != ["ok"]:
+            first = rows[0][0] if rows else "no answer"
+            raise StoreError(f"The result store {self.path} fails SQLite's integrity check "
+                             f"({first}); move it away and run the bench into a fresh --out.")
 
     def close(self) -> None:
         self.conn.close()
@@ -91,12 +129,57 @@ class ResultStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------------ the experiment
+    def meta(self, key: str) -> str | None:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # a store written before experiments were recorded
+            return None
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def is_empty(self) -> bool:
+        try:
+            return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+        except sqlite3.OperationalError:  # no runs table: nothing was ever stored
+            return True
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job of the experiment, in planning order."""
+        cur = self.conn.execute("SELECT key, kind, method, seed, config FROM jobs "
+                                "ORDER BY position")
+        return [{"key": k, "kind": kind, "method": m, "seed": seed, "config": json.loads(c)}
+                for k, kind, m, seed, c in cur]
+
+    def add_jobs(self, jobs: list[tuple[str, str, str, int, dict[str, Any]]]) -> None:
+        """Record (key, kind, method, seed, config) jobs not recorded yet, after the others."""
+        with self.conn:
+            start = self.conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM jobs"
+                                      ).fetchone()[0]
+            for i, (key, kind, method, seed, config) in enumerate(jobs):
+                self.conn.execute("INSERT OR IGNORE INTO jobs VALUES (?,?,?,?,?,?)",
+                                  (key, kind, method, seed, json.dumps(config, sort_keys=True),
+                                   start + i))
+
+    # ------------------------------------------------------------------ runs
     def status(self, key: str) -> str | None:
         row = self.conn.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def is_done(self, key: str) -> bool:
         return self.status(key) == "done"
+
+    def settled(self, key: str, *, retry_failed: bool = False) -> bool:
+        """Done, or failed deterministically (a divergence) and not asked to retry."""
+        row = self.conn.execute("SELECT status, error_kind FROM runs WHERE key = ?",
+                                (key,)).fetchone()
+        if row is None:
+            return False
+        return row[0] == "done" or (row[0] == "failed" and row[1] == "diverged"
+                                    and not retry_failed)
 
     def save(
         self,
@@ -113,6 +196,7 @@ class ResultStore:
         examples: dict[str, np.ndarray] | None = None,
         status: str = "done",
         error: str | None = None,
+        error_kind: str | None = None,
     ) -> None:
         """Record one job and everything it measured, atomically (replacing an older attempt)."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -120,9 +204,11 @@ class ResultStore:
             self.conn.execute("DELETE FROM metrics WHERE key = ?", (key,))
             self.conn.execute("DELETE FROM examples WHERE key = ?", (key,))
             self.conn.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO runs (key, kind, method, seed, scenario, protocol, "
+                "config, status, error, wall_s, finished_at, error_kind) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key, kind, method, seed, scenario, protocol, json.dumps(config, sort_keys=True),
-                 status, error, wall_s, stamp),
+                 status, error, wall_s, stamp, error_kind),
             )
             self.conn.executemany(
                 "INSERT INTO metrics VALUES (?,?,?)",

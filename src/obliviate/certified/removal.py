@@ -94,6 +94,28 @@ class CertifiedLogisticRegression:
                                           dtype=torch.float64)
         self.w = obj.minimise(self.x[self.kept], self.s[self.kept], self.lam, self.b)
 
+    # ------------------------------------------------------------------ saving
+    def state(self) -> dict[str, torch.Tensor]:
+        """Everything a trained model needs to remove rows later, as tensors (safetensors)."""
+        c = self.certificate
+        return {"x": self.x, "s": self.s, "kept": torch.from_numpy(self.kept.copy()),
+                "gram": self.gram, "b": self.b, "w": self.w,
+                "numbers": torch.tensor([self.lam, self.sigma, c.epsilon, c.delta, c.used,
+                                         c.removed, c.retrains, self.k], dtype=torch.float64)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor], *,
+                   generator: torch.Generator | None = None) -> CertifiedLogisticRegression:
+        """The model :meth:`state` saved; ``generator`` draws the noise of any later retrain."""
+        lam, sigma, eps, delta, used, removed, retrains, k = state["numbers"].tolist()
+        clf = cls(lam, sigma, eps, delta, generator=generator)
+        clf.x, clf.s, clf.gram = state["x"], state["s"], state["gram"].clone()
+        clf.b, clf.w, clf.k = state["b"], state["w"].clone(), int(k)
+        clf.kept = state["kept"].numpy().astype(bool).copy()
+        clf.certificate = replace(clf.certificate, used=used, removed=int(removed),
+                                  retrains=int(retrains))
+        return clf
+
     # ------------------------------------------------------------------ removal
     def remove(self, ids, *, batch_size: int | None = None) -> Certificate:
         """Remove training rows ``ids`` by Newton steps of ``batch_size`` points (None: one step).

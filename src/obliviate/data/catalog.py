@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,9 @@ from obliviate.data import sources
 from obliviate.data.forget import parse_forget_spec
 from obliviate.data.reasons import prepare_forget
 from obliviate.data.scenario import Scenario, Splits
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, UnknownNameError
 from obliviate.evaluate.tasks import check_forget_kind
+from obliviate.models import build_model, resolve_factory
 from obliviate.registry import Registry
 from obliviate.train import Recipe
 
@@ -36,9 +38,21 @@ class ScenarioSpec:
     task: str = "classification"  # "regression" or "anomaly": see obliviate.evaluate.tasks
     default_forget: str = "random:0.1"
     model_options: Callable[[Splits], dict[str, Any]] | None = None  # sizes read off the data
+    # A scenario that is not built from Splits (the language-model track) loads itself:
+    # load(forget, seed, recipe=..., **options) -> a scenario object with the same facts.
+    load: Callable[..., Any] | None = None
+    models: tuple[str, ...] = ()  # what 'obliviate scenarios' lists; default: the recipes
 
 
 SCENARIOS: Registry[ScenarioSpec] = Registry("scenario")
+
+# Users' models (``model=`` a registered name or ``module:factory`` outside a scenario's recipes)
+# train with Adam: its default step suits CNNs and transformers alike without tuning, where
+# SGD's lr depends on the architecture. Override any field with ``recipe={...}`` or
+# ``--set recipe.NAME=VALUE``.
+USER_MODEL_RECIPE = Recipe(optimizer="adam", lr=1e-3, epochs=10, batch_size=64, momentum=0.9,
+                           weight_decay=0.0, schedule="cosine")
+MODEL_HELP = "model architecture: one of these, or any registered or module:factory model"
 
 
 def _standardise(x_train: np.ndarray, *others: np.ndarray,
@@ -60,7 +74,7 @@ def _split_three(n: int, seed: int, test: float, val: float) -> tuple[np.ndarray
 # ---------------------------------------------------------------------------- digits
 @dataclass(frozen=True)
 class DigitsOptions:
-    model: str = param("cnn", choices=("cnn", "mlp"), help="model architecture")
+    model: str = param("cnn", choices=("cnn", "mlp"), help=MODEL_HELP)
     split_seed: int = param(42, ge=0, help="seed of the fixed train/val/test split")
 
 
@@ -103,7 +117,7 @@ SCENARIOS.add("digits", ScenarioSpec(
 # ---------------------------------------------------------------------------- fashion
 @dataclass(frozen=True)
 class FashionOptions:
-    model: str = param("cnn", choices=("cnn", "mlp"), help="model architecture")
+    model: str = param("cnn", choices=("cnn", "mlp"), help=MODEL_HELP)
     train_size: int = param(10000, ge=100, le=60000, help="training examples drawn from the 60k")
     split_seed: int = param(42, ge=0, help="seed of the fixed subset and val/test split")
 
@@ -160,17 +174,29 @@ def load_scenario(
             None takes the scenario's default (``random:0.1`` unless it says otherwise).
         seed: chooses the forget set (and the flipped or poisoned examples).
         recipe: overrides of the training recipe, e.g. ``{"epochs": 5}``.
-        **options: scenario options, e.g. ``model="mlp"`` or ``train_size=5000``.
+        **options: scenario options, e.g. ``model="mlp"`` or ``train_size=5000``. On a
+            classification scenario ``model`` may also be a registered model
+            (:func:`obliviate.register_model`) or ``module:factory``; it is built once and run
+            on two training examples here, and trains with ``USER_MODEL_RECIPE`` (Adam, lr
+            1e-3, 10 epochs, batch 64) unless ``recipe`` says otherwise.
 
     Example:
         >>> sc = load_scenario("digits", forget="random:0.1", seed=0)
     """
     spec = SCENARIOS.get(name)
+    if spec.load is not None:
+        return spec.load(spec.default_forget if forget is None else forget, seed,
+                         recipe=recipe, **options)
+    user_model = _user_model(spec, options.get("model"))
+    if user_model:  # the option's choices list the built-in models; a user's replaces them
+        options = {k: v for k, v in options.items() if k != "model"}
     opts = build_config(spec.options, options, f"scenario {name}")
+    if user_model:
+        opts = dataclasses.replace(opts, model=user_model)
     model = getattr(opts, "model", None) or next(iter(spec.recipes))
-    if model not in spec.recipes:
+    if model not in spec.recipes and not user_model:
         raise ConfigError(f"Scenario {name} has no recipe for model '{model}'.")
-    base = spec.recipes[model]
+    base = spec.recipes.get(model, USER_MODEL_RECIPE)
     recipe_cfg = build_config(Recipe, {**config_dict(base), **dict(recipe or {})}, "recipe")
     key = (name, tuple(sorted(config_dict(opts).items())))
     if key not in _SPLITS_CACHE:
@@ -180,6 +206,9 @@ def load_scenario(
     check_forget_kind(spec.task, parsed.kind, parsed.text, name)
     prepared = prepare_forget(parsed, splits, seed, scenario=name,
                               superclasses=spec.superclasses)
+    model_options = spec.model_options(prepared.splits) if spec.model_options else {}
+    if user_model:
+        _check_user_model(user_model, prepared.splits, model_options, name)
     return Scenario(
         name=name,
         options=config_dict(opts),
@@ -192,8 +221,42 @@ def load_scenario(
         method_defaults={k: dict(v) for k, v in spec.method_defaults.items()},
         backdoor=prepared.backdoor,
         task=spec.task,
-        model_options=spec.model_options(prepared.splits) if spec.model_options else {},
+        model_options=model_options,
     )
+
+
+def _user_model(spec: ScenarioSpec, model: Any) -> str | None:
+    """``model`` when it names a model outside the scenario's recipes (registered or
+    ``module:factory``); None for the scenario's own models and for no model at all."""
+    if model is None or model in spec.recipes:
+        return None
+    if not isinstance(model, str) or not any(f.name == "model"
+                                              for f in dataclasses.fields(spec.options)):
+        return None  # build_config reports it
+    try:
+        resolve_factory(model)  # an unknown name or an unimportable module fails here, typed
+    except UnknownNameError as exc:
+        raise UnknownNameError(
+            f"The 'model' parameter of scenario {spec.name} must be one of "
+            f"{', '.join(map(repr, spec.recipes))}, or a registered or module:factory model. "
+            f"{exc}") from None
+    if spec.task != "classification":
+        raise ConfigError(f"Scenario {spec.name} is a {spec.task} scenario; its models are "
+                          f"{', '.join(spec.recipes)}. Your own models (here '{model}') work on "
+                          f"the classification scenarios.")
+    return model
+
+
+def _check_user_model(model: str, splits: Splits, options: dict[str, Any], scenario: str
+                      ) -> None:
+    """Build the model once and run it on two training examples: typed errors now, not later."""
+    from obliviate.inputs import check_batch, check_model
+
+    built = build_model(model, tuple(splits.x_train.shape[1:]), splits.num_classes, seed=0,
+                        **options)
+    facts = check_model(built, f"model '{model}'")
+    check_batch(built, (splits.x_train[:2], splits.y_train[:2]), f"{scenario} training", facts,
+                num_classes=splits.num_classes)
 
 
 from obliviate.data import custom, domains  # noqa: E402,F401  (register custom, mnist5k, ...)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +62,13 @@ def fraction_arg(spec: ForgetSpec) -> float:
     try:
         value = float(spec.arg)
     except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        what = "a number" if value is None else "a finite number"
         raise ForgetSpecError(
-            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a number; write "
+            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not {what}; write "
             f"{spec.kind}:FRACTION, e.g. {spec.kind}:0.1."
-        ) from None
+        )
     if not 0.0 < value < 1.0:
         raise ForgetSpecError(
             f"The fraction in '{spec.text}' must be strictly between 0 and 1 "
@@ -80,6 +84,11 @@ def _random_amount(spec: ForgetSpec) -> float | int:
         raise ForgetSpecError(
             f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a number. {SPEC_HELP}"
         ) from None
+    if not math.isfinite(value):
+        raise ForgetSpecError(
+            f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a finite number; write "
+            f"random:FRACTION (e.g. random:0.1) or random:COUNT (e.g. random:100)."
+        )
     if "." in spec.arg or "e" in spec.arg.lower():
         if not 0.0 < value < 1.0:
             raise ForgetSpecError(
@@ -123,12 +132,18 @@ def read_ids_file(path: Path) -> np.ndarray:
         if not line:
             continue
         try:
-            ids.append(int(line))
+            value = int(line)
         except ValueError:
             raise ForgetSpecError(
                 f"{path}, line {number}: {line!r} is not an integer training index; "
                 f"write one index per line."
             ) from None
+        if not -(2**63) <= value < 2**63:
+            raise ForgetSpecError(
+                f"{path}, line {number}: {line} is far outside any training set; write the "
+                f"training indices, one per line (0 to the training set's size - 1)."
+            )
+        ids.append(value)
     return np.asarray(ids, dtype=np.int64)
 
 

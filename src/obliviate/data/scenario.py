@@ -56,6 +56,7 @@ class Scenario:
     backdoor: Backdoor | None = None  # the trigger planted by a poisoned:FRACTION forget spec
     task: str = "classification"  # or "regression", "anomaly" (obliviate.evaluate.tasks)
     model_options: dict[str, Any] = field(default_factory=dict)  # data-given sizes, e.g. vocab
+    device: str = "cpu"  # where its models are built, trained and run (a bench's --device)
 
     def __post_init__(self) -> None:
         n = len(self.splits.y_train)
@@ -168,26 +169,28 @@ class Scenario:
         from obliviate.models import build_model
 
         return build_model(self.model_name, self.input_shape, self.num_classes, seed=seed,
-                           **self.model_options)
+                           **self.model_options).to(self.device)
 
-    def train_original(self, seed: int = 0, *, device: str = "cpu") -> nn.Module:
+    def train_original(self, seed: int = 0, *, device: str | None = None) -> nn.Module:
         """Train on the full training set (forget and retain) with the scenario's recipe."""
         return self.train_original_timed(seed, device=device)[0]
 
-    def train_retrained(self, seed: int = 0, *, device: str = "cpu") -> nn.Module:
+    def train_retrained(self, seed: int = 0, *, device: str | None = None) -> nn.Module:
         """Train from scratch on the retain set only: the gold standard of unlearning."""
         return self.train_retrained_timed(seed, device=device)[0]
 
-    def train_original_timed(self, seed: int = 0, *, device: str = "cpu"):
+    def train_original_timed(self, seed: int = 0, *, device: str | None = None):
+        """(original, training seconds); ``device`` defaults to the scenario's."""
         s = self.splits
         return train_model(self.model_name, self.input_shape, self.num_classes, s.x_train,
-                           s.y_train, self.recipe, seed, owner="original", device=device,
-                           model_options=self.model_options)
+                           s.y_train, self.recipe, seed, owner="original",
+                           device=device or self.device, model_options=self.model_options)
 
-    def train_retrained_timed(self, seed: int = 0, *, device: str = "cpu"):
+    def train_retrained_timed(self, seed: int = 0, *, device: str | None = None):
+        """(model trained on the retain set only, training seconds)."""
         return train_model(self.model_name, self.input_shape, self.num_classes, self.x_retain,
-                           self.y_retain, self.recipe, seed, owner="retrain", device=device,
-                           model_options=self.model_options)
+                           self.y_retain, self.recipe, seed, owner="retrain",
+                           device=device or self.device, model_options=self.model_options)
 
 
 def _tensor_hash(x: torch.Tensor, y: torch.Tensor) -> str:

@@ -8,6 +8,7 @@ expected. ``load_user_data("npz:/path/data.npz")`` picks the loader by the KIND 
 from __future__ import annotations
 
 import pickle
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,23 +153,45 @@ def load_cifar(path: Path, opts: ReadOptions) -> UserArrays:
 def load_npz(path: Path, opts: ReadOptions) -> UserArrays:
     """An .npz with arrays X and y (integer labels), optionally groups, X_test and y_test."""
     _need(path, "an .npz file with arrays X and y")
+    expected = "expected an .npz archive with arrays X and y (np.savez(path, X=X, y=y))"
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not hasattr(data, "files"):
+            raise DataError(f"{path} holds a single .npy array, not an archive; {expected}.")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable .npz file ({exc}); expected arrays X and y "
-                        f"(and optionally groups, X_test, y_test).") from None
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "Object arrays" in str(exc):
+            raise DataError(f"{path} holds object arrays, which are not read (unpickling could "
+                            f"run code); save X and y as numeric arrays.") from None
+        raise DataError(f"{path} is not an .npz archive; {expected}.") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable .npz archive ({exc}); {expected}.") from None
     if "X" not in arrays or "y" not in arrays:
         raise DataError(f"{path} holds arrays {sorted(arrays)}; expected X (inputs) and y "
                         f"(integer labels), optionally groups, X_test and y_test.")
-    out = UserArrays(arrays["X"].astype(np.float32), _labels(arrays["y"], path, "y"),
-                     groups=arrays.get("groups"))
     if ("X_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path} holds only one of X_test and y_test; give both or neither.")
+    out = UserArrays(_inputs(arrays["X"], path, "X"), _labels(arrays["y"], path, "y"),
+                     groups=arrays.get("groups"))
     if "X_test" in arrays:
-        out.x_test = arrays["X_test"].astype(np.float32)
+        out.x_test = _inputs(arrays["X_test"], path, "X_test")
         out.y_test = _labels(arrays["y_test"], path, "y_test")
     return out
+
+
+def _inputs(x: np.ndarray, path: Path, name: str) -> np.ndarray:
+    """``x`` as float32, refusing text and one-value-per-example arrays."""
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DataError(f"{path}: {name} holds {x.dtype} values, not numbers; encode text as "
+                        f"numbers first (or write a CSV: csv: one-hot encodes text columns).")
+    if x.ndim < 2:
+        raise DataError(f"{path}: {name} has shape {x.shape}; expected one row per example, "
+                        f"(n, features) or images (n, channels, height, width): for a single "
+                        f"feature use {name}[:, None].")
+    return x.astype(np.float32)
 
 
 def _labels(y: np.ndarray, path: Path, name: str) -> np.ndarray:
@@ -190,6 +213,10 @@ def load_csv(path: Path, opts: ReadOptions) -> UserArrays:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} is not a readable CSV ({exc}); expected a header row and "
                         f"one example per line.".replace("\n", " ")) from None
+    if len(frame.columns) and all(_is_number(c) for c in frame.columns):
+        raise DataError(f"{path}: the first row ({', '.join(map(str, frame.columns[:4]))}, ...) "
+                        f"looks like data, not a header; add a header row naming the columns, "
+                        f"or it would be read as names and lost.")
     target = opts.target or (frame.columns[-1] if len(frame.columns) else "")
     for what, col in (("target", target), ("group", opts.group_column)):
         if col and col not in frame.columns:
@@ -210,6 +237,14 @@ def load_csv(path: Path, opts: ReadOptions) -> UserArrays:
         raise DataError(f"{path}: column '{bad}' has missing values; fill or drop them.")
     return UserArrays(features.to_numpy(), y.astype(np.int64), groups=groups,
                       class_names=tuple(classes))
+
+
+def _is_number(name: object) -> bool:
+    try:
+        float(str(name))
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------- images
@@ -289,5 +324,18 @@ def _check(a: UserArrays, path: Path) -> None:
     if min(a.y_train) < 0 or len(np.unique(a.y_train)) < 2:
         raise DataError(f"{path}: labels must be class indices >= 0 covering at least two "
                         f"classes.")
-    if not np.isfinite(a.x_train).all():
-        raise DataError(f"{path}: the inputs hold NaN or infinite values; clean them first.")
+    for name, x in (("inputs", a.x_train), ("test inputs", a.x_test)):
+        if x is not None and not np.isfinite(x).all():
+            raise DataError(f"{path}: the {name} hold NaN or infinite values; clean them first.")
+    if a.y_test is not None:
+        check_test_labels(a.y_train, a.y_test, str(path))
+
+
+def check_test_labels(y_train: np.ndarray, y_held: np.ndarray, where: str,
+                      held: str = "test") -> None:
+    """Refuse held-out labels that no training example has: no model can learn them."""
+    unseen = np.setdiff1d(np.unique(y_held), np.unique(y_train))
+    if len(unseen):
+        raise DataError(f"{where}: {held} labels {unseen.tolist()[:5]} never occur in training; "
+                        f"every class must have training examples (drop those rows or add "
+                        f"training data).")

@@ -1,18 +1,25 @@
-"""The ``quick`` protocol: RA, FA, TA and the loss MIA of one model, with gaps to retrain."""
+"""The ``quick`` protocol: RA, FA, TA and the loss MIA of one model, with gaps to retrain.
+
+:func:`audit` scores any model on a scenario, or on the user's own forget, retain and test
+sets (loaders or tensors); the scenario form only reads the scenario's tensors.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
-from obliviate.data.scenario import Scenario
+from obliviate.errors import ConfigError, DataError
 from obliviate.evaluate.backdoor import backdoor_metrics
 from obliviate.evaluate.mia import simple_mia
 from obliviate.evaluate.tasks import TASKS, MetricInfo, all_metric_infos, gap_metrics, get_task
 from obliviate.evaluate.utility import predict, tensor_batches
+from obliviate.inputs import check_loader, check_model
 
 PROTOCOL = "quick/1"
 
@@ -79,52 +86,122 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def measure(model: nn.Module, scenario: Scenario, *, seed: int = 0
-            ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+Part = Iterable | tuple[torch.Tensor, torch.Tensor]  # a loader of batches, or (x, y) tensors
+
+
+def measure_parts(model: nn.Module, forget: Part, retain: Part, test: Part, *,
+                  task: str | None = None, seed: int = 0,
+                  device: str | torch.device | None = None
+                  ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Retain, forget and test utility and the loss MIA (forget vs test) of ``model``.
 
-    The utility is the scenario task's (:mod:`obliviate.evaluate.tasks`): RA, FA, TA for a
-    classifier, R_RMSE, F_RMSE, T_RMSE for ratings, R_ERR, F_AUROC, T_AUROC for anomaly scores;
-    and the backdoor's attack success rate (ASR) when the scenario planted one.
+    Each part is a loader of batches (``(inputs, labels)`` or mappings with ``labels``, as
+    :mod:`obliviate.batches` reads them) or an ``(x, y)`` pair of tensors. The utility is the
+    task's (:mod:`obliviate.evaluate.tasks`): RA, FA, TA for a classifier, R_RMSE, F_RMSE,
+    T_RMSE for ratings, R_ERR, F_AUROC, T_AUROC for anomaly scores. ``task`` defaults to the
+    model's own ``task`` attribute, else classification.
+    """
+    check_model(model, "audit")
+    task_spec = get_task(task or getattr(model, "task", "classification"))
+    parts = {"retain": retain, "forget": forget, "test": test}
+    outputs = {name: predict(model, _batches(part, name), device=device)
+               for name, part in parts.items()}
+    metrics = task_spec.utility(outputs)
+    losses = {part: task_spec.loss(*outputs[part]) for part in ("forget", "test")}
+    metrics["MIA"] = simple_mia(losses["forget"], losses["test"], seed=seed)
+    return metrics, losses
+
+
+def _batches(part: Part, name: str) -> Iterable:
+    """A part as batches: an (x, y) pair of tensors is cut into unshuffled batches."""
+    if isinstance(part, tuple | list) and len(part) == 2 and all(
+            isinstance(t, torch.Tensor) for t in part):
+        x, y = part
+        if len(x) != len(y):
+            raise DataError(f"The {name} set has {len(x)} inputs but {len(y)} labels; give one "
+                            f"label per input.")
+        return tensor_batches(x, y)
+    if part is None:
+        raise DataError(f"audit needs the {name} set: pass {name}=<DataLoader or (x, y)>.")
+    check_loader(part, name)
+    return part
+
+
+def measure(model: nn.Module, scenario: Any, *, seed: int = 0,
+            device: str | torch.device | None = None
+            ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """:func:`measure_parts` on a scenario's forget, retain and test tensors.
+
+    Also the backdoor's attack success rate (ASR) when the scenario planted one. ``scenario``
+    is read duck-typed (``x_forget``, ``y_forget``, ``x_retain``, ``y_retain``, ``splits``,
+    ``task``, ``backdoor``), so that this module does not import the data package.
     """
     s = scenario.splits
-    task = get_task(scenario.task)
-    parts = {
-        "retain": (scenario.x_retain, scenario.y_retain),
-        "forget": (scenario.x_forget, scenario.y_forget),
-        "test": (s.x_test, s.y_test),
-    }
-    outputs = {part: predict(model, tensor_batches(x, y)) for part, (x, y) in parts.items()}
-    metrics = task.utility(outputs)
-    losses = {part: task.loss(*outputs[part]) for part in ("forget", "test")}
-    metrics["MIA"] = simple_mia(losses["forget"], losses["test"], seed=seed)
+    metrics, losses = measure_parts(
+        model, (scenario.x_forget, scenario.y_forget), (scenario.x_retain, scenario.y_retain),
+        (s.x_test, s.y_test), task=getattr(scenario, "task", None), seed=seed, device=device)
     metrics.update(backdoor_metrics(model, scenario))
     return metrics, losses
 
 
+def _is_scenario(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("splits", "x_forget", "x_retain"))
+
+
 def audit(
     model: nn.Module,
-    scenario: Scenario,
+    scenario: Any = None,
     reference: nn.Module | AuditReport | None = None,
     *,
+    forget: Part | None = None,
+    retain: Part | None = None,
+    test: Part | None = None,
+    task: str | None = None,
     seed: int = 0,
+    device: str | torch.device | None = None,
 ) -> AuditReport:
-    """Audit ``model`` on ``scenario`` under the quick protocol.
+    """Audit ``model`` under the quick protocol, on a scenario or on your own data.
 
     Args:
-        model: the model to audit (usually unlearned).
-        scenario: supplies the forget, retain and test sets.
+        model: the model to audit (usually unlearned); any classifier whose output is a
+            tensor, a tuple with the logits first, or an output with ``.logits``.
+        scenario: a :class:`~obliviate.Scenario`, which supplies the forget, retain and test
+            sets; or None, and give them as ``forget=``, ``retain=``, ``test=``.
         reference: the retrained model (or its AuditReport); adds the gaps to retrain.
+        forget: the forgotten examples (members for the MIA): a DataLoader or ``(x, y)``.
+        retain: the kept training examples: a DataLoader or ``(x, y)``.
+        test: held-out examples (the MIA's non-members): a DataLoader or ``(x, y)``.
+        task: "classification" (default), "regression" or "anomaly".
         seed: seeds the MIA's balancing subsample.
+        device: where to evaluate (a copy of the model is moved there); default: the model's.
+
+    Raises:
+        ConfigError: the model is not an nn.Module (a state_dict, say).
+        DataError: a set is missing, is not a loader or an (x, y) pair, or is too small for
+            the MIA (5 examples).
 
     Example:
+        >>> report = audit(unlearned, forget=forget_loader, retain=retain_loader,
+        ...                test=(x_test, y_test), reference=retrained)
         >>> report = audit(unlearned, sc, reference=sc.train_retrained(seed=0))
         >>> report.metrics["FA"], report.gaps["MIA"]
     """
-    metrics, losses = measure(model, scenario, seed=seed)
+    if scenario is not None and not _is_scenario(scenario):
+        raise ConfigError(f"audit's second argument is a Scenario; got "
+                          f"{type(scenario).__name__}. Pass your own data as forget=, retain=, "
+                          f"test= (loaders or (x, y) tensors).")
+    if scenario is not None and any(p is not None for p in (forget, retain, test)):
+        raise ConfigError("Pass either a scenario or forget=, retain=, test= to audit, not both.")
+
+    def run(m: nn.Module) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        if scenario is not None:
+            return measure(m, scenario, seed=seed, device=device)
+        return measure_parts(m, forget, retain, test, task=task, seed=seed, device=device)
+
+    metrics, losses = run(model)
     ref = None
     if isinstance(reference, AuditReport):
         ref = dict(reference.metrics)
     elif reference is not None:
-        ref = measure(reference, scenario, seed=seed)[0]
+        ref = run(reference)[0]
     return AuditReport(metrics, losses, ref)

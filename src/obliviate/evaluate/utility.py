@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import numpy as np
@@ -9,12 +10,19 @@ import torch
 from torch import nn
 
 from obliviate.batches import forward
-from obliviate.train import model_device, to_device
+from obliviate.train import model_device, resolve_device, to_device
 
 
 @torch.no_grad()
-def predict(model: nn.Module, batches: Iterable) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (n, classes) as float64 and labels (n,) over every batch, in loader order."""
+def predict(model: nn.Module, batches: Iterable, *, device: str | torch.device | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (n, classes) as float64 and labels (n,) over every batch, in loader order.
+
+    Batches are ``(inputs, labels)`` or mappings with ``labels`` (:mod:`obliviate.batches`).
+    With ``device``, a copy of the model is evaluated there; by default the model's own device.
+    """
+    if device is not None and resolve_device(device) != model_device(model):
+        model = copy.deepcopy(model).to(resolve_device(device))
     was_training = model.training
     model.eval()
     device = model_device(model)

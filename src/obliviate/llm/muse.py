@@ -33,21 +33,16 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from obliviate.bench.cache import ModelCache
+from obliviate.cache import ModelCache
 from obliviate.config import build_config, config_dict
+from obliviate.data.catalog import SCENARIOS, ScenarioSpec
 from obliviate.errors import ConfigError, DataError, ForgetSpecError
 from obliviate.llm import metrics as M
 from obliviate.llm.data import TokenSet, encode_texts
 from obliviate.llm.evaluate import complete, token_set_scores
 from obliviate.llm.files import read_muse
 from obliviate.llm.model import TINY, build_lm, model_blocks, resolve_device, tokenizer_for
-from obliviate.llm.scenario import (
-    LM_SCENARIOS,
-    LMScenarioInfo,
-    TofuOptions,
-    TofuRecipe,
-    _hash,
-)
+from obliviate.llm.scenario import TofuOptions, TofuRecipe, _hash
 from obliviate.llm.training import train_lm
 
 MUSE_FORGET = ("raw:forget",)
@@ -154,7 +149,7 @@ class MuseScenario:
                  seed=seed + 1, epochs=r.finetune_epochs, owner=kind)
         seconds = time.perf_counter() - start
         if store is not None:
-            store._write(fp, {k: v.clone() for k, v in model.state_dict().items()},
+            store.write(fp, {k: v.clone() for k, v in model.state_dict().items()},
                          {"kind": kind, "seed": seed, "train_seconds": seconds,
                           "scenario": self.describe()})
         return model, seconds
@@ -246,6 +241,11 @@ def load_muse(forget: str = "raw:forget", seed: int = 0, *, recipe: dict | None 
     return MuseScenario(opts, rec, forget, seed, read_muse(Path(opts.data)), tok)
 
 
-LM_SCENARIOS.add("muse", LMScenarioInfo(
-    "MUSE's News or Books corpus from a local folder (scenario.data=PATH): VerbMem, KnowMem, "
-    "PrivLeak; the tiny GPT-2 or a local HF causal LM", load_muse))
+SCENARIOS.add("muse", ScenarioSpec(
+    name="muse",
+    description="MUSE's News or Books corpus from a local folder (scenario.data=PATH): VerbMem, "
+                "KnowMem, PrivLeak; the tiny GPT-2 or a local HF causal LM",
+    source="MUSE's files (muse_bench data/news, or the Hub's parquet)", options=TofuOptions,
+    build=None, recipes={}, forgets="raw:forget", task="lm", default_forget="raw:forget",
+    load=load_muse, models=("tiny-gpt2", "a local HF folder"),
+))

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from obliviate.bench.cache import ModelCache
+from obliviate.cache import ModelCache
 from obliviate.config import build_config, config_dict, param
+from obliviate.data.catalog import SCENARIOS, ScenarioSpec
 from obliviate.errors import ConfigError, DataError
 from obliviate.llm.data import TokenSet, encode_pairs, encode_texts, select_authors
 from obliviate.llm.model import TINY, build_lm, model_blocks, resolve_device, tokenizer_for
@@ -35,7 +35,6 @@ from obliviate.llm.profiles import (
     world_facts,
 )
 from obliviate.llm.training import train_lm
-from obliviate.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,7 @@ class TofuScenario:
     tokenizer: Any = field(repr=False, default=None)
     name: str = "tofu-mini"
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task: str = "lm"
     # aligned with ``qa``: alternative answers (answer wording, paraphrase wording) and the
     # question in other words; empty when the data has none
     alternates: list[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=list,
@@ -290,7 +290,7 @@ class TofuScenario:
             return hit[0], float(hit[1].get("train_seconds", float("nan")))
         model, seconds = train()
         # clones: tied weights of HF models must not share memory in a safetensors file
-        store._write(fp, {k: v.clone() for k, v in model.state_dict().items()},
+        store.write(fp, {k: v.clone() for k, v in model.state_dict().items()},
                      {"kind": kind, "seed": seed, "train_seconds": seconds,
                       "scenario": self.describe()})
         return model, seconds
@@ -397,33 +397,6 @@ def load_tofu(forget: str = "authors:0.1", seed: int = 0, *, recipe: dict | None
                                               for q in p.paraphrased_questions()])
 
 
-@dataclass(frozen=True)
-class LMScenarioInfo:
-    """A registered language-model scenario: what it is and the function that loads it."""
-
-    description: str
-    load: Callable[..., Any]
-
-    def __str__(self) -> str:
-        return self.description
-
-    def __rich__(self) -> str:  # the CLI's scenario table prints the description
-        return self.description
-
-
-LM_SCENARIOS: Registry[LMScenarioInfo] = Registry("language-model scenario")
-LM_SCENARIOS.add("tofu-mini", LMScenarioInfo(
-    "Generated fictitious authors (TOFU-style) as QA pairs; a tiny GPT-2 with a byte "
-    "tokenizer pretrained here, or any local HF causal LM; scenario.data=PATH reads TOFU's "
-    "published files instead", load_tofu))
-
-
-def load_lm_scenario(name: str, forget: str, seed: int = 0, *, recipe: dict | None = None,
-                     **options: Any) -> Any:
-    """Load the registered language-model scenario ``name``."""
-    return LM_SCENARIOS.get(name).load(forget, seed, recipe=recipe, **options)
-
-
 # The authors' learning rates are for 7B models fine-tuned at 1e-5; the tiny GPT-2 here is
 # fine-tuned at 5e-3 and does not move at 1e-5. Each setting below was picked on seed 3 (forget
 # authors and model seeds 3; the leaderboard reports seeds 0-2) by benchmarks/tofu_mini_tune.py:
@@ -444,3 +417,15 @@ TOFU_MINI_DEFAULTS: dict[str, dict[str, Any]] = {
     "undial": {"lr": 1e-3, "retain_coeff": 1.0}, "wga": {"lr": 3e-3},
     "satimp": {"lr": 1e-2}, "altpo": {"lr": 3e-4, "retain_coeff": 10.0},
 }
+
+
+SCENARIOS.add("tofu-mini", ScenarioSpec(
+    name="tofu-mini",
+    description="Generated fictitious authors (TOFU-style) as QA pairs; a tiny GPT-2 with a byte "
+                "tokenizer pretrained here, or any local HF causal LM; scenario.data=PATH reads "
+                "TOFU's published files instead",
+    source="generated (no data files), or TOFU's files", options=TofuOptions, build=None,
+    recipes={},
+    forgets="authors:FRACTION, authors:COUNT", task="lm", default_forget="authors:0.1",
+    load=load_tofu, models=("tiny-gpt2", "a local HF folder"),
+))

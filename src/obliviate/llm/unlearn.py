@@ -1,9 +1,9 @@
 """The language-model unlearning API: :class:`LMUnlearnData`, ``LM_METHODS`` and :func:`unlearn_lm`.
 
 A method is ``fn(model, data: LMUnlearnData, cfg) -> model``, registered with
-:func:`register_lm_method`; the registry is a :class:`~obliviate.registry.Registry` of the same
-:class:`~obliviate.unlearning.MethodInfo` records the classifier methods use, kept apart because
-these methods take token sequences, not (inputs, labels).
+:func:`register_lm_method`, which puts it in the one method registry
+(:data:`obliviate.unlearning.METHODS`) with ``tasks=("lm",)``: these methods take token
+sequences, not (inputs, labels). ``LM_METHODS`` is the view of that registry for this task.
 """
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.llm.data import TokenSet, loader
 from obliviate.llm.model import merged, with_lora
-from obliviate.registry import Registry
 from obliviate.train import check_finite_weights
-from obliviate.unlearning import MethodInfo, method_info
+from obliviate.unlearning import METHODS, TASK_WORDS, MethodInfo, register_method
 
-LM_METHODS: Registry[MethodInfo] = Registry("language-model method")
-NEEDS_REFUSALS: set[str] = set()  # methods trained on refusals of the forget questions
-NEEDS_ALTERNATES: set[str] = set()  # methods trained on alternative (false) forget answers
+LM_METHODS = METHODS.view(
+    lambda info: info.works_on("lm"), "language-model method",
+    lambda name, info: f"Method '{name}' works on "
+                       f"{' and '.join(TASK_WORDS[t] for t in info.tasks)}, not language models.")
+# methods trained on alternative (false) answers to the forget questions (AltPO), declared by
+# register_lm_method(needs_alternates=True); MethodInfo has needs_refusals but no field for this
+NEEDS_ALTERNATES: set[str] = set()
 
 
 @dataclass
@@ -81,35 +84,21 @@ class LMUnlearnData:
 
 
 def register_lm_method(name: str, *, family: str = "gradient", needs_retain: bool = True,
-                       paper: str = "", needs_refusals: bool = False,
+                       paper: str = "", needs_refusals: bool = False, default: bool = True,
+                       check: Callable[[nn.Module, Any], None] | None = None,
                        needs_alternates: bool = False) -> Callable[[Callable], Callable]:
     """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``.
 
+    A shorthand for :func:`obliviate.register_method` with ``tasks=("lm",)``; ``default``
+    (True) puts it in the methods a language-model bench runs when it names none.
     ``needs_refusals`` / ``needs_alternates``: the method trains on refusals of the forget
     questions (``forget_idk``) / on alternative answers to them (``forget_alt``).
     """
-
-    def deco(fn: Callable) -> Callable:
-        LM_METHODS.add(name, method_info(fn, name, family=family, needs_retain=needs_retain,
-                                         paper=paper))
-        if needs_refusals:
-            NEEDS_REFUSALS.add(name)
-        if needs_alternates:
-            NEEDS_ALTERNATES.add(name)
-        return fn
-
-    return deco
-
-
-def check_config_for_model(cfg: Any, n_blocks: int) -> None:
-    """Check settings that depend on the model (e.g. RMU's layers) against its block count.
-
-    A config declares them with a ``check_blocks(n_blocks)`` method; this runs before any
-    training, in :func:`unlearn_lm` and in the bench.
-    """
-    check = getattr(cfg, "check_blocks", None)
-    if callable(check):
-        check(n_blocks)
+    if needs_alternates:
+        NEEDS_ALTERNATES.add(name)
+    return register_method(name, family=family, needs_retain=needs_retain, paper=paper,
+                           tasks=("lm",), needs_refusals=needs_refusals, default=default,
+                           check=check)
 
 
 def repeat_rows(s: TokenSet, k: int) -> TokenSet:
@@ -155,6 +144,7 @@ def unlearn_lm(
         DataError: a method that needs retain pairs or refusals did not get them.
     """
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
+    info.refuse_task("lm", "this model")
     if config is not None and overrides:
         raise ConfigError("Pass either config= or keyword overrides to unlearn_lm, not both.")
     if config is None:
@@ -165,7 +155,7 @@ def unlearn_lm(
         cfg = config
     if info.needs_retain and retain is None:
         raise DataError(f"Method '{info.name}' needs retain pairs; pass retain=<TokenSet>.")
-    if info.name in NEEDS_REFUSALS and forget_idk is None:
+    if info.needs_refusals and forget_idk is None:
         raise DataError(f"Method '{info.name}' needs refusals for the forget questions; pass "
                         f"forget_idk=<TokenSet> aligned with forget.")
     if info.name in NEEDS_ALTERNATES:
@@ -175,11 +165,7 @@ def unlearn_lm(
         if len(forget_alt) % len(forget):
             raise DataError(f"forget_alt has {len(forget_alt)} rows, not a multiple of the "
                             f"{len(forget)} forget rows; build it with sc.forget_alt_set().")
-    blocks = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    if blocks:
-        check_config_for_model(cfg, int(blocks))
-    if lora_rank and info.name == "rmu":
-        raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
+    info.check_model(model, cfg)  # settings the model cannot take (RMU's layers), before training
     reference = copy.deepcopy(model).eval()
     for p in reference.parameters():
         p.requires_grad_(False)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, default_collate
 
+from obliviate.batches import forward, inputs_to, split_batch
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import reinit_parameters
@@ -19,7 +21,7 @@ from obliviate.unlearning import UnlearnData, register_method
 
 
 class Tagged(Dataset):
-    """(input, tag) for every example of ``dataset``: tag 1 marks forget examples, 0 retain."""
+    """(example, tag) for every example of ``dataset``: tag 1 marks forget examples, 0 retain."""
 
     def __init__(self, dataset: Dataset, tag: int):
         self.dataset, self.tag = dataset, tag
@@ -28,7 +30,25 @@ class Tagged(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int):
-        return self.dataset[i][0], self.tag
+        return self.dataset[i], self.tag
+
+
+def tagged_collate(collate: Callable) -> Callable:
+    """The user's ``collate`` on the examples, and the tags as a tensor beside them."""
+
+    def collate_fn(items):
+        return collate([example for example, _ in items]), torch.tensor([t for _, t in items])
+
+    return collate_fn
+
+
+def shared_collate(forget: DataLoader, retain: DataLoader) -> Callable:
+    """The collate_fn both loaders use; mixed batches need one."""
+    collate = getattr(forget, "collate_fn", None) or default_collate
+    if getattr(retain, "collate_fn", None) not in (None, collate):
+        raise ConfigError("bad-teacher mixes forget and retain examples in one batch, so the two "
+                          "loaders must share one collate_fn; give both the same function.")
+    return collate
 
 
 def mixed_teacher_kl(student: torch.Tensor, competent: torch.Tensor, incompetent: torch.Tensor,
@@ -67,14 +87,16 @@ class BadTeacherConfig:
 
 
 @register_method("bad-teacher", family="distillation", needs_retain=True,
-                 paper="Chundawat et al. 2023, Can Bad Teaching Induce Forgetting?")
+                 paper="Chundawat et al. 2023, Can Bad Teaching Induce Forgetting?",
+                 tasks=("classification",))
 def bad_teacher(model: nn.Module, data: UnlearnData, cfg: BadTeacherConfig) -> nn.Module:
     """Minimise the KL from a per-example teacher: the original on retain, a random net on forget.
 
     The student starts at the original model; the competent teacher is a frozen copy of it and
     the incompetent teacher the same architecture with fresh random weights. Forget examples and
     a random ``retain_fraction`` of the retain set (drawn from the run's generator) are shuffled
-    together and distilled for ``epochs`` epochs with Adam.
+    together and distilled for ``epochs`` epochs with Adam. The mixed batches are built with the
+    loaders' own ``collate_fn``, so mapping batches (Hugging Face style) work as given.
 
     References:
         Chundawat, Tarun, Mandal, Kankanhalli, "Can Bad Teaching Induce Forgetting? Unlearning
@@ -85,7 +107,8 @@ def bad_teacher(model: nn.Module, data: UnlearnData, cfg: BadTeacherConfig) -> n
     keep = torch.randperm(len(retain_set), generator=data.generator)[:n_keep].tolist()
     mixed = ConcatDataset([Tagged(forget_set, 1), Tagged(Subset(retain_set, keep), 0)])
     loader = DataLoader(mixed, batch_size=cfg.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(data.seed()))
+                        generator=torch.Generator().manual_seed(data.seed()),
+                        collate_fn=tagged_collate(shared_collate(data.forget, data.retain)))
 
     competent = copy.deepcopy(model).eval().requires_grad_(False)
     incompetent = reinit_parameters(copy.deepcopy(model), data.generator).eval()
@@ -94,8 +117,9 @@ def bad_teacher(model: nn.Module, data: UnlearnData, cfg: BadTeacherConfig) -> n
     device = model_device(model)
 
     def loss(m: nn.Module, batch) -> torch.Tensor:
-        x, is_forget = batch[0].to(device), batch[1].to(device)
-        return mixed_teacher_kl(m(x), teacher_logits(competent, x),
+        examples, is_forget = batch
+        x, is_forget = inputs_to(split_batch(examples)[0], device), is_forget.to(device)
+        return mixed_teacher_kl(forward(m, x), teacher_logits(competent, x),
                                 teacher_logits(incompetent, x), is_forget, cfg.temperature)
 
     return run_loop(model, lambda epoch: loader, loss, optimizer, cfg.epochs,

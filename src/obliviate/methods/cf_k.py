@@ -31,7 +31,9 @@ class CFkConfig:
 
 
 @register_method("cf-k", family="gradient", needs_retain=True,
-                 paper="Goel et al. 2023, Towards Adversarial Evaluations for Inexact Unlearning")
+                 paper="Goel et al. 2023, Towards Adversarial Evaluations for Inexact Unlearning",
+                 tasks=("classification",),
+                 check=lambda model, cfg: last_layers(model, cfg.k, "cf-k"))
 def cf_k(model: nn.Module, data: UnlearnData, cfg: CFkConfig) -> nn.Module:
     """Minimise retain cross-entropy over the last k layers only; all others stay frozen.
 

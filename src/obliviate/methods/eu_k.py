@@ -32,8 +32,21 @@ class EUkConfig:
                                         help="epochs after which the lr is multiplied by 0.1")
 
 
+def resettable_last_layers(model: nn.Module, cfg: EUkConfig) -> list[nn.Module]:
+    """The last k layers, refused when one of them cannot redraw its weights."""
+    layers = last_layers(model, cfg.k, "eu-k")
+    for layer in layers:
+        if not callable(getattr(layer, "reset_parameters", None)):
+            raise ConfigError(
+                f"eu-k cannot re-initialise layer {type(layer).__name__}: it has no "
+                f"reset_parameters() method. Give it one, or lower 'k' to skip it."
+            )
+    return layers
+
+
 @register_method("eu-k", family="gradient", needs_retain=True,
-                 paper="Goel et al. 2023, Towards Adversarial Evaluations for Inexact Unlearning")
+                 paper="Goel et al. 2023, Towards Adversarial Evaluations for Inexact Unlearning",
+                 tasks=("classification",), check=resettable_last_layers)
 def eu_k(model: nn.Module, data: UnlearnData, cfg: EUkConfig) -> nn.Module:
     """Re-initialise the last k layers and minimise retain cross-entropy over them alone.
 
@@ -48,13 +61,7 @@ def eu_k(model: nn.Module, data: UnlearnData, cfg: EUkConfig) -> nn.Module:
         Inexact Machine Unlearning", arXiv 2201.06640 (2022/23); EU-k as reimplemented by
         Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023.
     """
-    layers = last_layers(model, cfg.k, "eu-k")
-    for layer in layers:
-        if not callable(getattr(layer, "reset_parameters", None)):
-            raise ConfigError(
-                f"eu-k cannot re-initialise layer {type(layer).__name__}: it has no "
-                f"reset_parameters() method. Give it one, or lower 'k' to skip it."
-            )
+    layers = resettable_last_layers(model, cfg)
     epochs = cfg.epochs or (data.recipe.epochs if data.recipe is not None else None)
     if epochs is None:
         raise ConfigError(

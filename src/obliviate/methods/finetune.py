@@ -23,7 +23,8 @@ class FinetuneConfig:
 
 
 @register_method("finetune", family="gradient", needs_retain=True,
-                 paper="Triantafillou et al. 2023, NeurIPS Machine Unlearning Challenge kit")
+                 paper="Triantafillou et al. 2023, NeurIPS Machine Unlearning Challenge kit",
+                 default=True)
 def finetune(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig) -> nn.Module:
     """Fine-tune on the retain set only, minimising retain cross-entropy so the forget set fades.
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, jacrev, vmap
+from torch.func import jacrev, vmap
 
+from obliviate.batches import batch_size_of, forward, functional_forward, take, unsqueeze
 from obliviate.config import param
 from obliviate.errors import ConfigError
+from obliviate.methods.common import PerExample
 from obliviate.train import model_device, to_device
 from obliviate.unlearning import UnlearnData, register_method
 
@@ -35,37 +37,64 @@ def diagonal_fisher(model: nn.Module, retain: Iterable,
 
     The authors loop over single examples and over every class with ``backward``; here one
     ``vmap`` over a batch of ``jacrev`` of log p(.|x) gives all per-example, per-class gradients
-    at once (d CE(x, y) = -d log p(y|x)). Eval mode, as the authors' ``hessian`` runs.
+    at once (d CE(x, y) = -d log p(y|x)). Where ``vmap`` cannot trace the model (Hugging Face
+    attention masks), the authors' loop computes the same sums. Eval mode, as the authors'
+    ``hessian`` runs.
     """
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
 
-    def log_probs(theta: dict[str, torch.Tensor], x: torch.Tensor):
-        logits = functional_call(model, (theta, frozen, buffers), (x.unsqueeze(0),))
+    def log_probs(theta: dict[str, torch.Tensor], x):
+        logits = functional_forward(model, (theta, frozen, buffers), unsqueeze(x))
         out = F.log_softmax(logits, dim=1).squeeze(0)
         return out, out.detach().exp()
 
-    def per_example(theta: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def per_example(theta: dict[str, torch.Tensor], x) -> dict[str, torch.Tensor]:
         jac, probs = jacrev(log_probs, has_aux=True)(theta, x)  # each: (classes, *shape)
         return {n: torch.tensordot(probs, j ** 2, dims=1) for n, j in jac.items()}
 
-    batched = vmap(per_example, in_dims=(None, 0))
+    def vectorised(x) -> dict[str, torch.Tensor]:
+        return {n: f.sum(dim=0) for n, f in vmap(per_example, in_dims=(None, 0))(params, x).items()}
+
+    def looped(x) -> dict[str, torch.Tensor]:
+        return looped_fisher(model, x)
+
+    per = PerExample("fisher")
     total = {n: torch.zeros_like(p) for n, p in params.items()}
     seen = 0
     device = model_device(model)
     for batch in retain:
         x, _ = to_device(batch, device)
-        x = x[: max_samples - seen]
-        for n, f in batched(params, x).items():
-            total[n] += f.sum(dim=0)
-        seen += len(x)
+        x = take(x, slice(0, max_samples - seen))
+        for n, f in per(vectorised, looped, x).items():
+            total[n] += f
+        seen += batch_size_of(x)
         if seen >= max_samples:
             break
     if seen == 0:
         raise ConfigError("fisher needs retain examples to estimate the Fisher; the retain "
                           "loader is empty.")
     return {n: t / seen for n, t in total.items()}
+
+
+def looped_fisher(model: nn.Module, x) -> dict[str, torch.Tensor]:
+    """sum over the examples of ``x`` of sum_y p(y|x) * (d log p(y|x) / d theta)^2, by autograd.
+
+    The authors' loop (one example, one class per backward pass), for models ``vmap`` refuses.
+    """
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    for i in range(batch_size_of(x)):
+        log_p = F.log_softmax(forward(model, take(x, slice(i, i + 1))), dim=1)[0]
+        probs = log_p.detach().exp()
+        for c in range(len(log_p)):
+            grads = torch.autograd.grad(log_p[c], list(params.values()), retain_graph=True,
+                                        allow_unused=True)
+            for t, g in zip(total.values(), grads, strict=True):
+                if g is not None:
+                    t += probs[c] * g.detach() ** 2
+    return total
 
 
 def output_layer_parameters(model: nn.Module) -> set[str]:
@@ -83,7 +112,8 @@ def output_layer_parameters(model: nn.Module) -> set[str]:
 
 
 @register_method("fisher", family="second-order", needs_retain=True,
-                 paper="Golatkar, Achille, Soatto 2020, Eternal Sunshine of the Spotless Net")
+                 paper="Golatkar, Achille, Soatto 2020, Eternal Sunshine of the Spotless Net",
+                 tasks=("classification",))
 def fisher(model: nn.Module, data: UnlearnData, cfg: FisherConfig) -> nn.Module:
     """Add noise N(0, alpha / F_retain) so weights the retain set needs stay and the rest blur.
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import grad, vmap
 
+from obliviate.batches import forward, functional_forward, take, unsqueeze
 from obliviate.config import param
 from obliviate.errors import ConfigError
+from obliviate.methods.common import PerExample
 from obliviate.train import model_device, to_device
 from obliviate.unlearning import UnlearnData, register_method
 
@@ -29,12 +31,13 @@ class InfluenceConfig:
 
 def summed_gradient(model: nn.Module, loader: Iterable, params: list[nn.Parameter]):
     """(sum over examples of grad CE as one flat vector, number of examples)."""
-    total = torch.zeros(sum(p.numel() for p in params), device=model_device(model))
+    total = torch.zeros(sum(p.numel() for p in params), device=model_device(model),
+                        dtype=params[0].dtype)
     count = 0
     for batch in loader:
         x, y = to_device(batch, total.device)
-        grads = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), params,
-                                    allow_unused=True)
+        grads = torch.autograd.grad(F.cross_entropy(forward(model, x), y, reduction="sum"),
+                                    params, allow_unused=True)
         total += torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
                             for g, p in zip(grads, params, strict=True)])
         count += len(y)
@@ -44,23 +47,39 @@ def summed_gradient(model: nn.Module, loader: Iterable, params: list[nn.Paramete
 def per_example_gradients(model: nn.Module, loader: Iterable, limit: int) -> Iterator[torch.Tensor]:
     """Flat gradients of CE on each of the first ``limit`` examples, one batch at a time.
 
-    ``vmap`` over ``torch.func.grad`` replaces the authors' batch-size-1 backward passes.
+    ``vmap`` over ``torch.func.grad`` replaces the authors' batch-size-1 backward passes; where
+    ``vmap`` cannot trace the model (Hugging Face attention masks), those backward passes give
+    the same gradients.
     """
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
 
     def loss(theta, x, y):
-        logits = functional_call(model, (theta, frozen, buffers), (x.unsqueeze(0),))
+        logits = functional_forward(model, (theta, frozen, buffers), unsqueeze(x))
         return F.cross_entropy(logits, y.unsqueeze(0))
 
-    batched = vmap(grad(loss), in_dims=(None, 0, 0))
+    def vectorised(x, y) -> torch.Tensor:
+        grads = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+        return torch.cat([g.flatten(start_dim=1) for g in grads.values()], dim=1)
+
+    def looped(x, y) -> torch.Tensor:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        rows = []
+        for i in range(len(y)):
+            logits = forward(model, take(x, slice(i, i + 1)))
+            grads = torch.autograd.grad(F.cross_entropy(logits, y[i:i + 1]), trainable,
+                                        allow_unused=True)
+            rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
+                                   for g, p in zip(grads, trainable, strict=True)]))
+        return torch.stack(rows)
+
+    per = PerExample("influence")
     seen = 0
     for batch in loader:
         x, y = to_device(batch, model_device(model))
-        x, y = x[: limit - seen], y[: limit - seen]
-        grads = batched(params, x, y)
-        yield torch.cat([g.flatten(start_dim=1) for g in grads.values()], dim=1)
+        x, y = take(x, slice(0, limit - seen)), y[: limit - seen]
+        yield per(vectorised, looped, x, y)
         seen += len(y)
         if seen >= limit:
             return
@@ -90,7 +109,8 @@ def woodfisher(v: torch.Tensor, sample_grads: Iterable[torch.Tensor],
 
 
 @register_method("influence", family="second-order", needs_retain=True,
-                 paper="Jia et al. 2023 (IU via WoodFisher); Koh & Liang 2017")
+                 paper="Jia et al. 2023 (IU via WoodFisher); Koh & Liang 2017",
+                 tasks=("classification",))
 def influence(model: nn.Module, data: UnlearnData, cfg: InfluenceConfig) -> nn.Module:
     """Take one step theta <- theta + alpha * H^-1 (g_f - g_r) that removes D_f's influence.
 

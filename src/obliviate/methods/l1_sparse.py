@@ -30,6 +30,13 @@ class L1SparseConfig:
     momentum: float = param(0.9, ge=0, lt=1, help="SGD momentum")
     weight_decay: float = param(5e-4, ge=0, help="L2 weight decay")
 
+    def __post_init__(self) -> None:
+        if self.no_l1_epochs >= self.epochs:
+            raise ConfigError(
+                f"The 'no_l1_epochs' parameter of l1-sparse must be below epochs ({self.epochs}). "
+                f"Got {self.no_l1_epochs} instead; use finetune for training without the penalty."
+            )
+
 
 def l1_weight(cfg: L1SparseConfig, epoch: int) -> float:
     """alpha_t = alpha * (1 - t / (E - no_l1_epochs)) for epoch t (0-based), then 0.
@@ -53,11 +60,6 @@ def l1_sparse(model: nn.Module, data: UnlearnData, cfg: L1SparseConfig) -> nn.Mo
         Jia, Liu, Ram, Yao, Liu, Liu, Sharma, Liu, "Model Sparsity Can Simplify Machine
         Unlearning", NeurIPS 2023 (``Unlearn-Sparse/unlearn/FT.py::FT_l1``).
     """
-    if cfg.no_l1_epochs >= cfg.epochs:
-        raise ConfigError(
-            f"The 'no_l1_epochs' parameter of l1-sparse must be below epochs ({cfg.epochs}). "
-            f"Got {cfg.no_l1_epochs} instead; use finetune for training without the penalty."
-        )
     optimizer = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
 
     def batches(epoch: int):

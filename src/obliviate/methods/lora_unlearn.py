@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import cycle
@@ -59,7 +60,7 @@ def kl_ascent_loss(model: nn.Module, teacher: nn.Module, retain_batch, forget_ba
                    alpha: float, temperature: float) -> torch.Tensor:
     """alpha * KL(original || model) on retain - (1 - alpha) * CE(forget)."""
     x, _ = to_device(retain_batch, model_device(model))
-    kl = distill_kl(model(x), teacher_logits(teacher, x), temperature)
+    kl = distill_kl(forward(model, x), teacher_logits(teacher, x), temperature)
     return alpha * kl - (1 - alpha) * cross_entropy_loss(model, forget_batch)
 
 
@@ -79,7 +80,9 @@ def adapter_targets(model: nn.Module, names: tuple[str, ...]) -> list[str]:
 
 
 @register_method("lora-unlearn", family="lora", needs_retain=True,
-                 paper="Hu et al. 2022, LoRA; objectives from Kurmanji et al. 2023")
+                 paper="Hu et al. 2022, LoRA; objectives from Kurmanji et al. 2023",
+                 tasks=("classification",),
+                 check=lambda model, cfg: adapter_targets(model, cfg.target_modules))
 def lora_unlearn(model: nn.Module, data: UnlearnData, cfg: LoraUnlearnConfig) -> nn.Module:
     """Train a rank-r adapter on a forgetting objective, then merge it into the weights.
 

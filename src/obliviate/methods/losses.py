@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from obliviate.batches import Inputs, forward
+
 
 def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                temperature: float = 1.0) -> torch.Tensor:
@@ -30,7 +32,7 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def teacher_logits(teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits of a frozen teacher in eval mode."""
+def teacher_logits(teacher: nn.Module, x: Inputs) -> torch.Tensor:
+    """Logits of a frozen teacher in eval mode (``x``: a tensor or keyword arguments)."""
     teacher.eval()
-    return teacher(x)
+    return forward(teacher, x)

@@ -22,7 +22,8 @@ class NegGradConfig:
 
 
 @register_method("neggrad", family="gradient", needs_retain=False,
-                 paper="Golatkar et al. 2020; Jia et al. 2023 (GA baseline)")
+                 paper="Golatkar et al. 2020; Jia et al. 2023 (GA baseline)",
+                 default=True)
 def neggrad(model: nn.Module, data: UnlearnData, cfg: NegGradConfig) -> nn.Module:
     """Gradient ascent: maximise the cross-entropy on the forget set, nothing else.
 

@@ -24,7 +24,8 @@ class NegGradPlusConfig:
 
 
 @register_method("neggrad+", family="gradient", needs_retain=True,
-                 paper="Kurmanji et al. 2023, Towards Unbounded Machine Unlearning")
+                 paper="Kurmanji et al. 2023, Towards Unbounded Machine Unlearning",
+                 default=True)
 def neggrad_plus(model: nn.Module, data: UnlearnData, cfg: NegGradPlusConfig) -> nn.Module:
     """Minimise alpha * CE(retain batch) - (1 - alpha) * CE(forget batch) on paired batches.
 

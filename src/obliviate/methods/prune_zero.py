@@ -72,16 +72,22 @@ def mean_gradients(model: nn.Module, loader: DataLoader, names: list[str]) -> li
     return [g / max(batches, 1) for g in total]
 
 
+def check_prunable(model: nn.Module, cfg: object = None) -> dict[str, nn.Parameter]:
+    """The prunable weights of ``model``; ConfigError when it has none."""
+    params = prunable(model)
+    if not params:
+        raise ConfigError("prune-zero found no weight matrix or kernel (a trainable parameter "
+                          "with two or more dimensions) to prune in the model.")
+    return params
+
+
 def select_weights(model: nn.Module, forget: DataLoader, retain: DataLoader,
                    fraction: float, eps: float = 1e-8) -> Selection:
     """The top ``fraction`` of weight entries by |g_forget| / (|g_retain| + eps), ranked globally.
 
     Exactly ``round(fraction * total)`` entries are chosen (ties broken by position).
     """
-    params = prunable(model)
-    if not params:
-        raise ConfigError("prune-zero found no weight matrix or kernel (a trainable parameter "
-                          "with two or more dimensions) to prune in the model.")
+    params = check_prunable(model)
     names = list(params)
     g_forget = mean_gradients(model, forget, names)
     g_retain = mean_gradients(model, retain, names)
@@ -99,7 +105,8 @@ def select_weights(model: nn.Module, forget: DataLoader, retain: DataLoader,
 
 
 @register_method("prune-zero", family="editing", needs_retain=True,
-                 paper="Saliency pruning for unlearning (cf. Fan et al. 2024; Foster et al. 2024)")
+                 paper="Saliency pruning for unlearning (cf. Fan et al. 2024; Foster et al. 2024)",
+                 tasks=("classification",), check=check_prunable)
 def prune_zero(model: nn.Module, data: UnlearnData, cfg: PruneZeroConfig) -> nn.Module:
     """Zero the weights whose forget-gradient most exceeds their retain-gradient, then repair.
 

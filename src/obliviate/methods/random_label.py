@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from obliviate.batches import split_batch
 from obliviate.config import param
 from obliviate.methods.common import interleave, random_labels
-from obliviate.train import cross_entropy_loss, make_optimizer, model_device, run_loop
+from obliviate.train import cross_entropy_loss, make_optimizer, run_loop
 from obliviate.unlearning import UnlearnData, register_method
 
 
@@ -24,7 +25,8 @@ class RandomLabelConfig:
 
 
 @register_method("random-label", family="gradient", needs_retain=True,
-                 paper="Golatkar et al. 2020; Fan et al. 2024 (SalUn code, RL)")
+                 paper="Golatkar et al. 2020; Fan et al. 2024 (SalUn code, RL)",
+                 tasks=("classification",), default=True)
 def random_label(model: nn.Module, data: UnlearnData, cfg: RandomLabelConfig) -> nn.Module:
     """Fine-tune on the forget set with fresh random labels, then on the retain set, each epoch.
 
@@ -42,9 +44,9 @@ def random_label(model: nn.Module, data: UnlearnData, cfg: RandomLabelConfig) ->
 
     def loss(m: nn.Module, tagged) -> object:
         tag, batch = tagged
-        x, y = batch[0], batch[1]
+        x, y = split_batch(batch)
         if tag == "forget":
             y = random_labels(y, data.num_classes, data.generator, exclude_true=cfg.exclude_true)
-        return cross_entropy_loss(m, (x.to(model_device(m)), y))
+        return cross_entropy_loss(m, (x, y))
 
     return run_loop(model, batches, loss, optimizer, cfg.epochs, owner="random-label")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import reinit_parameters
@@ -45,6 +46,12 @@ class ResetDistillConfig:
     loss: str = param("kl", choices=("kl", "mse"), help="distillation loss to the original")
     temperature: float = param(1.0, gt=0, help="softmax temperature of the KL loss")
     input_noise: float = param(0.0, ge=0, help="std of Gaussian noise added to retain inputs")
+
+    def __post_init__(self) -> None:
+        if self.reset_end < self.reset_start:
+            raise ConfigError(f"The 'reset_end' parameter ({self.reset_end}) must be >= "
+                              f"reset_start ({self.reset_start}): the reset fraction rises over "
+                              f"the cycles.")
 
 
 def reset_fractions(cfg: ResetDistillConfig) -> list[float]:
@@ -97,7 +104,7 @@ def reset_random_layers(model: nn.Module, fresh: nn.Module, fraction: float,
 @torch.no_grad()
 def add_weight_noise(model: nn.Module, std: float, generator: torch.Generator) -> None:
     for p in model.parameters():
-        p.add_(std * torch.randn(p.shape, generator=generator).to(p.device))
+        p.add_(std * torch.randn(p.shape, generator=generator).to(p))
 
 
 def distill_loss(teacher: nn.Module, cfg: ResetDistillConfig,
@@ -107,8 +114,12 @@ def distill_loss(teacher: nn.Module, cfg: ResetDistillConfig,
     def loss(student: nn.Module, batch) -> torch.Tensor:
         x, _ = to_device(batch, model_device(student))
         if cfg.input_noise > 0:
-            x = x + cfg.input_noise * torch.randn(x.shape, generator=generator).to(x.device)
-        target, out = teacher_logits(teacher, x), student(x)
+            if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+                raise ConfigError("input_noise > 0 adds Gaussian noise to the inputs, which "
+                                  "needs real-valued tensor inputs; set input_noise=0 for "
+                                  "token ids or keyword-argument batches.")
+            x = x + cfg.input_noise * torch.randn(x.shape, generator=generator).to(x)
+        target, out = teacher_logits(teacher, x), forward(student, x)
         if cfg.loss == "mse":
             return nn.functional.mse_loss(out, target)
         return distill_kl(out, target, cfg.temperature)
@@ -119,10 +130,6 @@ def distill_loss(teacher: nn.Module, cfg: ResetDistillConfig,
 def reset_distill_cycles(model: nn.Module, data: UnlearnData, cfg: ResetDistillConfig,
                          reset: Callable, owner: str) -> nn.Module:
     """Run the forget-remember cycles with ``reset(model, fresh, fraction, generator, owner)``."""
-    if cfg.reset_end < cfg.reset_start:
-        raise ConfigError(f"{owner}: reset_end ({cfg.reset_end}) must be >= reset_start "
-                          f"({cfg.reset_start}); the reset fraction rises over the cycles.")
-    resettable_layers(model, owner)  # fail before any work on a model it cannot reset
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     loss = distill_loss(teacher, cfg, data.generator)
     for fraction in reset_fractions(cfg):
@@ -140,7 +147,9 @@ def reset_distill_cycles(model: nn.Module, data: UnlearnData, cfg: ResetDistillC
     return model
 
 
-@register_method("reset-distill", family="distillation", needs_retain=True, paper=PAPER)
+@register_method("reset-distill", family="distillation", needs_retain=True, paper=PAPER,
+                 tasks=("classification",),
+                 check=lambda model, cfg: resettable_layers(model, "reset-distill"))
 def reset_distill(model: nn.Module, data: UnlearnData, cfg: ResetDistillConfig) -> nn.Module:
     """Reset a random fraction of every layer's weights, then distill the original on retain.
 
@@ -157,7 +166,9 @@ def reset_distill(model: nn.Module, data: UnlearnData, cfg: ResetDistillConfig) 
     return reset_distill_cycles(model, data, cfg, reset_random_weights, "reset-distill")
 
 
-@register_method("reset-layers-distill", family="distillation", needs_retain=True, paper=PAPER)
+@register_method("reset-layers-distill", family="distillation", needs_retain=True, paper=PAPER,
+                 tasks=("classification",),
+                 check=lambda model, cfg: resettable_layers(model, "reset-layers-distill"))
 def reset_layers_distill(model: nn.Module, data: UnlearnData,
                          cfg: ResetDistillConfig) -> nn.Module:
     """Re-initialise randomly chosen whole layers, then distill the original on retain.

@@ -23,7 +23,8 @@ class RetrainConfig:
 
 
 @register_method("retrain", family="exact", needs_retain=True,
-                 paper="the exact baseline (e.g. Bourtoule et al. 2021)")
+                 paper="the exact baseline (e.g. Bourtoule et al. 2021)",
+                 default=True)
 def retrain(model: nn.Module, data: UnlearnData, cfg: RetrainConfig) -> nn.Module:
     """Re-initialise every layer and train on the retain set with the original recipe.
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import interleave, random_labels
@@ -46,7 +47,7 @@ def saliency_mask(model: nn.Module, forget: Iterable, ratio: float) -> dict[str,
     device = model_device(model)
     for batch in forget:
         x, y = to_device(batch, device)
-        (-F.cross_entropy(model(x), y)).backward()
+        (-F.cross_entropy(forward(model, x), y)).backward()
     scores = torch.cat([
         (p.grad.abs() if p.grad is not None else torch.zeros_like(p)).flatten()
         for p in params.values()
@@ -83,7 +84,8 @@ def masked_gradients(mask: dict[str, torch.Tensor],
 
 
 @register_method("salun", family="saliency", needs_retain=True,
-                 paper="Fan et al. 2024, SalUn: gradient-based weight saliency")
+                 paper="Fan et al. 2024, SalUn: gradient-based weight saliency",
+                 tasks=("classification",))
 def salun(model: nn.Module, data: UnlearnData, cfg: SalUnConfig) -> nn.Module:
     """Random-label unlearning that updates only the weights most salient for the forget loss.
 
@@ -109,7 +111,7 @@ def salun(model: nn.Module, data: UnlearnData, cfg: SalUnConfig) -> nn.Module:
         x, y = to_device(batch, model_device(m))
         if tag == "forget":
             y = random_labels(y, data.num_classes, data.generator)
-        return F.cross_entropy(m(x), y)
+        return F.cross_entropy(forward(m, x), y)
 
     return run_loop(model, batches, loss, optimizer, cfg.epochs, owner="salun",
                     after_backward=masked_gradients(mask, cfg.weight_decay))

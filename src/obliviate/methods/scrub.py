@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
-from obliviate.methods.common import interleave
+from obliviate.methods.common import interleave, lr_decay
 from obliviate.methods.losses import distill_kl, teacher_logits
 from obliviate.train import make_optimizer, model_device, run_loop, to_device
 from obliviate.unlearning import UnlearnData, register_method
@@ -38,7 +39,8 @@ class ScrubConfig:
 
 
 @register_method("scrub", family="distillation", needs_retain=True,
-                 paper="Kurmanji et al. 2023, Towards Unbounded Machine Unlearning")
+                 paper="Kurmanji et al. 2023, Towards Unbounded Machine Unlearning",
+                 tasks=("classification",))
 def scrub(model: nn.Module, data: UnlearnData, cfg: ScrubConfig) -> nn.Module:
     """Maximise KL(teacher || student) on forget, minimise gamma*CE + alpha*KL on retain.
 
@@ -54,9 +56,9 @@ def scrub(model: nn.Module, data: UnlearnData, cfg: ScrubConfig) -> nn.Module:
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     device = model_device(model)
     optimizer = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
-    # the notebook sets epoch e's lr to lr * 0.1 ** #{m : e > m}; run_loop counts from 0
+    # the notebook's loop counts epochs from 1 when it calls adjust_learning_rate
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda epoch: 0.1 ** sum(epoch + 1 > m for m in cfg.milestones))
+        optimizer, lr_decay(cfg.milestones, first_epoch=1))
 
     def batches(epoch: int):
         if epoch < cfg.msteps:
@@ -66,7 +68,7 @@ def scrub(model: nn.Module, data: UnlearnData, cfg: ScrubConfig) -> nn.Module:
     def loss(m: nn.Module, tagged) -> torch.Tensor:
         split, batch = tagged
         x, y = to_device(batch, device)
-        logits = m(x)
+        logits = forward(m, x)
         kl = distill_kl(logits, teacher_logits(teacher, x), cfg.temperature)
         if split == "max":
             return -kl

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.train import model_device, to_device
@@ -40,7 +41,7 @@ def importances(model: nn.Module, loaders: Iterable[Iterable]) -> dict[str, torc
     for loader in loaders:
         for batch in loader:
             x, y = to_device(batch, device)
-            grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()),
+            grads = torch.autograd.grad(F.cross_entropy(forward(model, x), y), list(params.values()),
                                         allow_unused=True)
             for name, g in zip(params, grads, strict=True):
                 if g is not None:
@@ -66,7 +67,8 @@ def dampen(model: nn.Module, imp_full: dict[str, torch.Tensor], imp_forget: dict
 
 
 @register_method("ssd", family="editing", needs_retain=True,
-                 paper="Foster, Schoepf, Brintrup 2024, Selective Synaptic Dampening")
+                 paper="Foster, Schoepf, Brintrup 2024, Selective Synaptic Dampening",
+                 tasks=("classification",))
 def ssd(model: nn.Module, data: UnlearnData, cfg: SSDConfig) -> nn.Module:
     """Dampen, without any training, the weights whose importance to D_f dwarfs that to D.
 

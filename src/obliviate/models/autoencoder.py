@@ -38,5 +38,5 @@ class AnomalyAutoencoder(nn.Module):
 
 
 @MODELS.register("autoencoder")
-def autoencoder(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def autoencoder(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     return AnomalyAutoencoder(math.prod(input_shape))

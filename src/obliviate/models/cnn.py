@@ -30,7 +30,7 @@ class SmallCNN(nn.Module):
 
 
 @MODELS.register("cnn")
-def cnn(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def cnn(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
     if len(input_shape) != 3 or min(input_shape[1:]) < 4:

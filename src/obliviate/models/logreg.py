@@ -23,7 +23,7 @@ class LogisticRegression(nn.Module):
 
 
 @MODELS.register("logreg")
-def logreg(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def logreg(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     return LogisticRegression(math.prod(input_shape), num_classes)
 
 
@@ -34,9 +34,10 @@ class UnitNormLinear(nn.Module):
     guarantee of the weights, when they come from :mod:`obliviate.certified`.
     """
 
-    def __init__(self, weight: torch.Tensor, certificate: object = None):
+    def __init__(self, weight: torch.Tensor, certificate: object = None,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.weight = nn.Parameter(weight.detach().clone().float())
+        self.weight = nn.Parameter(weight.detach().clone().to(dtype))
         self.certificate = certificate
 
     def forward(self, x):

@@ -53,6 +53,6 @@ class MatrixFactorization(nn.Module):
 
 
 @MODELS.register("mf")
-def mf(input_shape: tuple[int, ...], num_classes: int, *, n_users: int, n_items: int,
+def mf(num_classes: int, input_shape: tuple[int, ...], *, n_users: int, n_items: int,
        mean: float = 3.5, dim: int = 32) -> nn.Module:
     return MatrixFactorization(n_users, n_items, dim=dim, mean=mean)

@@ -27,5 +27,5 @@ class MLP(nn.Module):
 
 
 @MODELS.register("mlp")
-def mlp(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def mlp(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     return MLP(math.prod(input_shape), num_classes)

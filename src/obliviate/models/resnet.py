@@ -62,7 +62,7 @@ class ResNet18(nn.Module):
 
 
 @MODELS.register("resnet18")
-def resnet18(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def resnet18(num_classes: int, input_shape: tuple[int, ...]) -> nn.Module:
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
     if len(input_shape) != 3 or min(input_shape[1:]) < 8:

@@ -25,6 +25,6 @@ class EmbeddingBagClassifier(nn.Module):
 
 
 @MODELS.register("embbag")
-def embbag(input_shape: tuple[int, ...], num_classes: int, *, vocab_size: int,
+def embbag(num_classes: int, input_shape: tuple[int, ...], *, vocab_size: int,
            dim: int = 32) -> nn.Module:
     return EmbeddingBagClassifier(vocab_size, num_classes, dim=dim)

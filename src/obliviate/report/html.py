@@ -8,7 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, select_autoescape
 
 from obliviate.report.rundir import RunDir
-from obliviate.report.tables import columns, display_rows, summary
+from obliviate.report.tables import columns, decided, display_rows, summary
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -39,6 +39,8 @@ TEMPLATE = """<!doctype html>
 <td>{{ r.seeds }}</td><td class="status">{{ r.status }}</td></tr>
 {% endfor %}</tbody></table></div>
 <p class="meta">↑ higher is better, ↓ lower is better, ≈ closer to the reference is better.</p>
+{% for line in decided %}<p class="meta decided">{{ line }}</p>{% endfor %}
+{% for line in notes %}<p class="meta note">note: {{ line }}</p>{% endfor %}
 <h3>What each metric means</h3>
 <table id="metrics"><thead><tr><th class="name">metric</th><th class="name">meaning</th>
 <th class="name">better</th><th class="name">ideal</th></tr></thead><tbody>
@@ -63,4 +65,5 @@ def render(run: RunDir, figures: dict[str, tuple[Path, str]]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in run.config.get("versions", {}).items())
     return env.from_string(TEMPLATE).render(
         title=summary(run), cols=columns(run), rows=display_rows(run), figures=figs,
-        versions=versions, root=run.root.name)
+        versions=versions, root=run.root.name, decided=decided(run),
+        notes=run.config.get("notes", []))

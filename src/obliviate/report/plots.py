@@ -1,7 +1,8 @@
 """The report's figures, drawn from a run directory with matplotlib's Agg backend.
 
-Each function returns a figure, or None when the run holds nothing it could draw (e.g. no
-per-example epsilons outside the challenge protocol).
+Each function returns a figure, or None when the run holds nothing it could draw. Which plots
+apply, and their axes, is the protocol spec's to say (``plots``, ``tradeoff``, ``pareto``,
+``distributions``).
 """
 
 from __future__ import annotations
@@ -16,19 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from obliviate.report.metrics import RANKING  # noqa: E402
+from obliviate.bench.spec import Axes  # noqa: E402
 from obliviate.report.rundir import REFERENCES, RunDir  # noqa: E402
 
 RETRAIN = "retrain (reference)"
-# per protocol: x (forgetting) and y (utility) columns, their directions, and axis labels
-TRADEOFF = {
-    "quick": ("FA_gap", "TA", "|forget accuracy - retrain's| (lower is better)",
-              "test accuracy (higher is better)", True),
-    "challenge": ("F", "TA_ratio", "forgetting quality F (higher is better)",
-                  "test accuracy / retrained models' (higher is better)", False),
-    "ulira": ("attack_acc", "TA", "U-LiRA attack accuracy (lower is better, 0.5 ideal)",
-              "test accuracy (higher is better)", False),
-}
 
 
 def _value(row, col: str, absolute: bool = False) -> tuple[float, float]:
@@ -46,24 +38,46 @@ def _marker(method: str) -> dict:
     return {"marker": "o", "s": 60, "zorder": 3}
 
 
-def _frontier(points: list[tuple[float, float]], x_lower: bool) -> list[tuple[float, float]]:
-    """Points no other point beats on both axes (y is always higher-is-better)."""
-    sign = 1 if x_lower else -1
+def _frontier(points: list[tuple[float, float]], x_lower: bool, y_lower: bool = False
+              ) -> list[tuple[float, float]]:
+    """Points no other point beats on both axes."""
+    xs, ys = (1 if x_lower else -1), (-1 if y_lower else 1)
     best, out = -math.inf, []
-    for x, y in sorted(points, key=lambda p: (sign * p[0], -p[1])):
-        if y > best:
+    for x, y in sorted(points, key=lambda p: (xs * p[0], -ys * p[1])):
+        if ys * y > best:
             out.append((x, y))
-            best = y
+            best = ys * y
     return out
 
 
 def tradeoff(run: RunDir) -> Figure | None:
     """Forgetting vs utility per method with spread over seeds; retrain marked; the frontier."""
-    xcol, ycol, xlabel, ylabel, absolute = TRADEOFF[run.protocol]
+    if run.spec.tradeoff is None:
+        return None
+    return _scatter(run, run.spec.tradeoff, "Forgetting vs utility (retrain = the target)")
+
+
+def pareto(run: RunDir) -> Figure | None:
+    """The protocol's Pareto axes (e.g. F/ceiling vs time ratio), the front and the cut-off."""
+    if run.spec.pareto is None:
+        return None
+    fig = _scatter(run, run.spec.pareto, "Pareto front: forgetting vs cost")
+    if fig is None:
+        return None
+    cutoff = run.config.get("protocol_options", {}).get("cutoff")
+    if cutoff is not None and run.spec.pareto.x == "time_ratio":
+        ax = fig.axes[0]
+        ax.axvline(float(cutoff), color="tab:red", ls=":", label=f"cut-off {cutoff:g}")
+        ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def _scatter(run: RunDir, axes: Axes, title: str) -> Figure | None:
+    xcol, ycol, absolute = axes.x, axes.y, axes.absolute_x
+    xlabel, ylabel, x_lower = axes.xlabel, axes.ylabel, axes.x_lower_is_better
     board = run.board
     if xcol not in board or ycol not in board:
         return None
-    x_lower = run.protocol != "challenge"
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     points: list[tuple[float, float]] = []
     labelled: dict[tuple[float, float], int] = {}
@@ -81,13 +95,13 @@ def tradeoff(run: RunDir) -> Figure | None:
                     xytext=(6, 5 - 11 * labelled[spot]), fontsize=8)
         if method not in REFERENCES:  # the frontier among the methods; retrain is the target
             points.append((x, y))
-    front = _frontier(points, x_lower)
+    front = _frontier(points, x_lower, axes.y_lower_is_better)
     if len(front) > 1:
         ax.plot(*zip(*front, strict=True), ls="--", color="tab:green", alpha=0.7,
                 label="frontier", zorder=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title("Forgetting vs utility (retrain = the target)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -96,7 +110,7 @@ def tradeoff(run: RunDir) -> Figure | None:
 
 def cost(run: RunDir) -> Figure | None:
     """Unlearning time against the protocol's ranking metric; retrain's training time marked."""
-    metric, direction = RANKING[run.protocol]
+    metric, direction = run.spec.ranking
     board = run.board
     if metric not in board or "time_s" not in board:
         return None
@@ -111,8 +125,12 @@ def cost(run: RunDir) -> Figure | None:
         ax.annotate(method, (t, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
     retrain = board[board["method"] == RETRAIN]
     if len(retrain) and not math.isnan(float(retrain["time_s"].iloc[0])):
-        ax.axvline(float(retrain["time_s"].iloc[0]), color="black", ls=":",
-                   label="retrain time")
+        retrain_s = float(retrain["time_s"].iloc[0])
+        ax.axvline(retrain_s, color="black", ls=":", label="retrain time")
+        cutoff = run.config.get("protocol_options", {}).get("cutoff")
+        if cutoff is not None:
+            ax.axvline(float(cutoff) * retrain_s, color="tab:red", ls=":",
+                       label=f"runtime cut-off ({cutoff:g} x retrain)")
         ax.legend(fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("wall time per unlearning run, seconds (log scale)")
@@ -153,13 +171,12 @@ def epsilons(run: RunDir) -> Figure | None:
 
 
 def distributions(run: RunDir) -> Figure | None:
-    """Forget vs test distributions of loss (quick) or confidence (challenge), per model."""
-    if run.protocol == "challenge":
-        forget, test = run.pooled("forget_conf"), run.pooled("test_conf")
-        xlabel, log = "logit-scaled confidence (mean over the N models)", False
-    else:
-        forget, test = run.pooled("forget_loss"), run.pooled("test_loss")
-        xlabel, log = "log10 per-example cross-entropy loss", True
+    """Forget vs test distributions of the protocol's per-example values, one panel per model."""
+    spec = run.spec.distributions
+    if spec is None:
+        return None
+    forget, test = run.pooled(spec.forget), run.pooled(spec.test)
+    xlabel, log = (f"log10 {spec.xlabel}" if spec.log else spec.xlabel), spec.log
     methods = [m for m in forget if m in test]
     if not methods:
         return None
@@ -228,9 +245,12 @@ PLOTS = {
     "tradeoff": (tradeoff, "Forgetting vs utility per method, mean ± spread over seeds; the "
                            "star is the retrained model (the target), the dashed line the "
                            "methods' frontier."),
+    "pareto": (pareto, "Forgetting against cost per method; the dashed line is the Pareto "
+                       "front, the dotted red line the runtime cut-off (a method right of it "
+                       "scores 0)."),
     "cost": (cost, "Wall time against the protocol's ranking metric; the dotted line is the "
                    "retrained model's training time."),
-    "epsilon": (epsilons, "Per-example epsilon over the forget set (challenge protocol)."),
+    "epsilon": (epsilons, "Per-example epsilon over the forget set."),
     "distributions": (distributions, "Per-example distributions on forget and test sets for "
                                      "the original, the retrained model and each method."),
     "roc": (roc, "ROC of the U-LiRA attack (plain LiRA for the original), log-log axes."),
@@ -242,6 +262,8 @@ def draw_all(run: RunDir, folder: Path) -> dict[str, tuple[Path, str]]:
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for name, (draw, caption) in PLOTS.items():
+        if name not in run.spec.plots:
+            continue
         fig = draw(run)
         if fig is None:
             continue

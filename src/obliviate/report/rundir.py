@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from obliviate.bench.spec import PROTOCOLS, REFERENCE_ROWS, ProtocolSpec
 from obliviate.bench.store import ResultStore
 from obliviate.errors import StoreError
 
-REFERENCES = ("original", "retrain (reference)")
+REFERENCES = REFERENCE_ROWS
 
 
 @dataclass
@@ -28,8 +29,13 @@ class RunDir:
     db: Path
 
     @property
+    def spec(self) -> ProtocolSpec:
+        """The registered protocol that wrote the run."""
+        return PROTOCOLS.get(self.config["protocol"])
+
+    @property
     def protocol(self) -> str:
-        return str(self.config.get("bench", {}).get("protocol", "quick"))
+        return self.spec.name
 
     @property
     def methods(self) -> list[str]:
@@ -40,7 +46,7 @@ class RunDir:
         """Per-example array ``name`` of each row's finished jobs, one array per seed."""
         out: dict[str, list[np.ndarray]] = {}
         done = self.runs[self.runs["status"] == "done"].sort_values("seed", kind="stable")
-        with ResultStore(self.db) as store:
+        with ResultStore(self.db, readonly=True) as store:
             for method, key in zip(done["method"], done["key"], strict=True):
                 values = store.example_values(key, name)
                 if values is not None:
@@ -53,7 +59,11 @@ class RunDir:
 
 
 def load_run(root: Path) -> RunDir:
-    """Read ``root``; a StoreError says what is missing when it is not a finished run."""
+    """Read ``root``; a StoreError says what is missing when it is not a finished run.
+
+    Only the jobs of the experiment the store records are read (see
+    :mod:`obliviate.bench.ownership`), and a store that fails SQLite's integrity check is refused.
+    """
     root = Path(root)
     db, config, board = root / "results.sqlite", root / "config.json", root / "leaderboard.csv"
     if not root.is_dir() or not db.is_file() or not config.is_file():
@@ -62,13 +72,24 @@ def load_run(root: Path) -> RunDir:
     if not board.is_file():
         raise StoreError(f"{root} has no leaderboard.csv: the bench did not finish; run the same "
                          f"'obliviate bench' command again to complete it, then report.")
-    try:
-        cfg = json.loads(config.read_text())
-        table = pd.read_csv(board)
-        with sqlite3.connect(db) as conn:
+    with ResultStore(db, readonly=True) as store:  # refuses a damaged store; writes nothing
+        try:
+            cfg = json.loads(config.read_text())
+            table = pd.read_csv(board)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise StoreError(f"Cannot read the run directory {root}: {exc}.") from None
+        if not isinstance(cfg, dict) or cfg.get("protocol") not in PROTOCOLS:
+            raise StoreError(f"{root}/config.json names no protocol this obliviate knows; it was "
+                             f"written by another version. Run the bench again into a fresh "
+                             f"--out.")
+        if store.meta("fingerprint") != cfg.get("experiment"):
+            raise StoreError(f"{root}/config.json and results.sqlite describe different "
+                             f"experiments; run the bench again to rewrite them.")
+        try:
             runs = pd.read_sql_query(
-                "SELECT key, kind, method, seed, status, error, wall_s FROM runs "
-                "WHERE kind != 'run'", conn)
-    except (OSError, ValueError, sqlite3.Error, pd.errors.ParserError) as exc:
-        raise StoreError(f"Cannot read the run directory {root}: {exc}.") from None
+                "SELECT runs.key, runs.kind, runs.method, runs.seed, status, error, wall_s "
+                "FROM runs JOIN jobs ON jobs.key = runs.key ORDER BY jobs.position",
+                store.conn)
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+            raise StoreError(f"Cannot read the run directory {root}: {exc}.") from None
     return RunDir(root, cfg, table, runs, db)

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from obliviate.report.metrics import COLUMNS, Column, fmt
+from obliviate.bench.spec import Column
 from obliviate.report.rundir import RunDir
+
+
+def fmt(mean: float | None, std: float | None, digits: int = 3) -> str:
+    """``mean ± std`` ("-" when missing; the mean alone when the spread rounds to 0)."""
+    if mean is None or mean != mean:
+        return "-"
+    text = f"{mean:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # no "-0.000"
+    if std is None or std != std or round(std, digits) == 0:  # no spread at this precision
+        return text
+    return f"{text} ± {std:.{digits}f}"
 
 
 def _cell(text: str) -> str:
@@ -14,7 +26,7 @@ def _cell(text: str) -> str:
 
 def columns(run: RunDir) -> list[Column]:
     """The protocol's columns that this run has."""
-    return [c for c in COLUMNS.get(run.protocol, []) if c.name in run.board]
+    return [c for c in run.spec.columns if c.name in run.board]
 
 
 def display_rows(run: RunDir) -> list[dict[str, Any]]:
@@ -29,11 +41,22 @@ def display_rows(run: RunDir) -> list[dict[str, Any]]:
 
 
 def summary(run: RunDir) -> str:
-    bench = run.config.get("bench", {})
-    n = f" · N={run.config.get('n_models')}" if run.protocol != "quick" else ""
-    return (f"{bench.get('scenario', '?')} · forget {bench.get('forget', '?')} · "
-            f"{run.config.get('protocol', run.protocol)}{n} · {bench.get('seeds', '?')} seed(s) "
-            f"· mean ± spread (std) over seeds")
+    bench, spec = run.config.get("bench", {}), run.spec
+    n = f" · N={run.config.get('n_models')}" if spec.default_models else ""
+    forget = run.config.get("scenario", {}).get("forget", bench.get("forget", "?"))
+    seeds = len(run.config.get("seeds", [])) or bench.get("seeds", "?")
+    return (f"{bench.get('scenario', '?')} · forget {forget} · {spec.name} (version "
+            f"{spec.version}){n} · {seeds} seed(s) · mean ± spread (std) over seeds")
+
+
+def decided(run: RunDir) -> list[str]:
+    """Which rows a flag decided, in words (e.g. the runtime cut-off zeroed their score)."""
+    out = []
+    for flag in run.spec.flags:
+        hit = [str(r["method"]) for _, r in run.board.iterrows() if r.get("status") == flag.status]
+        if hit:
+            out.append(f"'{flag.status}' decided the row of {', '.join(hit)}: {flag.meaning}")
+    return out
 
 
 def markdown(run: RunDir) -> str:
@@ -50,4 +73,8 @@ def markdown(run: RunDir) -> str:
               "", "| metric | meaning | better | ideal |", "|---|---|---|---|"]
     lines += [f"| {c.name} | {_cell(c.meaning)} | {c.direction} | {_cell(c.ideal)} |"
               for c in cols]
+    lines += ["", *[f"- status '{f.status}': {f.meaning}" for f in run.spec.flags],
+              *[f"- {note}" for note in run.spec.notes]]
+    lines += [f"- {line}" for line in decided(run)]
+    lines += [f"- note: {note}" for note in run.config.get("notes", [])]
     return "\n".join(lines) + "\n"

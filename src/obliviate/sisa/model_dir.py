@@ -4,58 +4,105 @@ Layout of a model directory::
 
     sisa.json                          model, input shape, classes, plan, recipe, seed, source
     data.safetensors                   x, y (and groups) of the training set the ids point into
-    ledger.sqlite                      deletion requests and the served checkpoint versions
-    shard003/slice01.v0.safetensors    weights of shard 3 after slice 1, model version 0
+    ledger.sqlite                      requests, served checkpoint versions, checkpoint hashes
+    writer.lock                        the writer lock (flock); names its holder
+    shard003/slice01.v0.safetensors    weights of shard 3 after slice 1 as first trained
+    shard003/slice01.v5.safetensors    ... as retrained by deletion request 5
 
-Version 0 is the trained ensemble; request k, once complete, is served by version k. Files of a
-new version are written before the ledger points at them, so a crash at any moment leaves the
-previous version whole and the request pending; :meth:`SisaModel.open` completes it.
+The rules of concurrency and recovery:
+
+1. **One writer per folder.** Training, ``forget``, ``resume``, ``retry`` and ``cancel`` run
+   under the folder's exclusive writer lock (:mod:`obliviate.sisa.lock`), held from planning
+   through retraining, serving and garbage collection. A second writer waits (``wait=True``,
+   told who holds it through ``on_wait``) or refuses with
+   :class:`~obliviate.errors.ConcurrentWriterError` (``wait=False``, ``--no-wait``) having
+   written nothing. Readers (:meth:`SisaModel.status`, :meth:`SisaModel.ensemble`) take no lock.
+2. **A request's states.** ``pending`` (ids reserved; shards, base versions and owner
+   recorded) -> ``complete`` (served) or ``failed`` (reason recorded, ids released);
+   ``failed`` -> ``pending`` again (:meth:`SisaModel.retry`, re-planned from the served
+   version) or ``cancelled``; a ``pending`` request whose owner is gone -> ``cancelled`` too.
+   ``complete`` and ``cancelled`` are final.
+3. **Owners.** A request records its owner (pid, host, process identity, start, heartbeat;
+   :mod:`obliviate.sisa.owner`). A pending request whose owner is alive is never touched by
+   another process. With a working lock a writer cannot even meet one (the owner holds the
+   lock); if it does, the lock does not work on that file system and the writer stops with
+   ``ConcurrentWriterError`` instead of retraining the request a second time. A pending request
+   whose owner is gone is *abandoned*: the next writer takes it over (compare-and-set on the
+   old owner's token) before anything else, and resumes it.
+4. **Resuming reuses work.** Every checkpoint a request writes is recorded with its sha256; a
+   resumed request keeps each checkpoint whose file still matches its hash and trains only from
+   the first one missing. Training is deterministic given the checkpoint it starts from, so the
+   result is bit-identical to an uninterrupted run.
+5. **Completion is compare-and-set** (:meth:`Ledger.complete`): it serves the new checkpoints
+   only if the request is still pending, still this owner's, and every shard it touches is
+   still served from the versions it was planned from. Otherwise nothing new is served; on a
+   changed shard the request is marked failed (``retry`` re-plans it). With the lock this never
+   happens; it stops a writer that bypassed the lock from overwriting a newer version.
+6. **Failures release ids.** A retrain that raises (a missing or corrupt checkpoint, a full
+   disk, a diverged loss) marks the request failed with the reason and releases its ids; the
+   previous version stays served and later deletions proceed. A kill or Ctrl-C leaves it
+   pending, abandoned once the process is gone (so is a failure the ledger could not record).
+7. **Files.** Every file is written under a temporary name, flushed to disk and renamed;
+   checkpoint loads verify the recorded hash. A checkpoint file is garbage only when no served
+   pointer, no pending request's base and no pending or failed request's own output names it;
+   garbage is collected, under the lock, after each completion and cancellation.
+
+Because every completion retrains a shard from a checkpoint that already excludes every
+earlier completed deletion, the served ensemble after any sequence (and any interleaving) of
+requests A and B equals, bit for bit, the one trained from scratch without the ids of A and B.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import time
-from dataclasses import dataclass
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save
 from torch import nn
 
 from obliviate.config import build_config, config_dict
-from obliviate.data.forget import index_hash
-from obliviate.errors import DataError, StoreError
+from obliviate.errors import ConcurrentWriterError, DataError, ObliviateError, StoreError
 from obliviate.models import build_model
+from obliviate.sisa import deletion
+from obliviate.sisa.deletion import ForgetResult
 from obliviate.sisa.ensemble import SisaEnsemble
-from obliviate.sisa.ledger import Ledger
+from obliviate.sisa.ledger import Ledger, Request
+from obliviate.sisa.lock import WriterLock, describe_holder
+from obliviate.sisa.owner import process_alive
 from obliviate.sisa.plan import ShardPlan, check_ids
 from obliviate.sisa.training import OnCheckpoint, State, train_shard
 from obliviate.train import Recipe
 
 FORMAT = "obliviate-sisa/1"
+CHECKPOINT = re.compile(r"slice(\d+)\.v(\d+)\.safetensors")
+TEMPORARY = re.compile(r"\..+\.tmp-(\d+)")
+# what an unfinished training leaves in its folder; anything else there is not ours to remove
+OURS = re.compile(r"data\.safetensors|ledger\.sqlite(-journal)?|writer\.lock|shard\d{3}|"
+                  r"\.(sisa\.json|data\.safetensors)\.tmp-\d+")
+OnWait = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class ForgetResult:
-    """What one deletion request did: which shards from which slice, the new version, the time."""
-
-    request: int
-    ids: tuple[int, ...]
-    shards: dict[int, int]
-    version: int
-    seconds: float
-    remaining_hash: str
-
-
-def _atomic_save(path: Path, state: State, info: dict) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
-              metadata={"info": json.dumps(info, sort_keys=True)})
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _tensors_bytes(state: State, info: dict) -> bytes:
+    return save({k: v.detach().cpu().contiguous() for k, v in state.items()},
+                metadata={"info": json.dumps(info, sort_keys=True)})
 
 
 class SisaModel:
@@ -70,12 +117,13 @@ class SisaModel:
     """
 
     def __init__(self, root: Path, config: dict, x: torch.Tensor, y: torch.Tensor,
-                 groups: np.ndarray | None):
+                 groups: np.ndarray | None, ledger: Ledger, lock: WriterLock | None = None):
         self.root, self.config, self.x, self.y, self.groups = Path(root), config, x, y, groups
         self.plan = ShardPlan.from_dict(config["plan"])
         self.recipe = build_config(Recipe, config["recipe"], "recipe")
         self.seed = int(config["seed"])
-        self.ledger = Ledger(self.root / "ledger.sqlite")
+        self.ledger = ledger
+        self.lock = lock or WriterLock(self.root)
 
     # ------------------------------------------------------------------ creating, opening
     @classmethod
@@ -96,16 +144,18 @@ class SisaModel:
         source: dict | None = None,
         on_checkpoint: OnCheckpoint | None = None,
     ) -> SisaModel:
-        """Train S shards of R slices on (x, y) into the empty or new folder ``out``.
+        """Train S shards of R slices on (x, y) into the new or empty folder ``out``.
+
+        A folder left by an unfinished training (no ``sisa.json``) is trained again.
 
         Raises:
-            StoreError: ``out`` already holds a SISA model or is not writable.
+            StoreError: ``out`` already holds a SISA model, holds other files, or is not
+                writable.
+            ConcurrentWriterError: another process is training into ``out``.
             ConfigError: impossible shards/slices or an unknown model or aggregation.
         """
         root = Path(out)
-        if (root / "sisa.json").exists():
-            raise StoreError(f"{root} already holds a SISA model; choose another --out or delete "
-                             f"that folder first.")
+        _check_out(root)
         SisaEnsemble([], aggregation)  # validates the aggregation before any training
         plan = ShardPlan.build(len(y), shards, slices, seed)
         num_classes = num_classes or int(y.max()) + 1
@@ -119,45 +169,105 @@ class SisaModel:
         except OSError as exc:
             raise StoreError(f"Cannot create {root}: {exc.strerror}. Choose a writable --out.") \
                 from None
+        lock = WriterLock(root)
+        try:
+            lock.acquire("sisa train", wait=False)
+        except ConcurrentWriterError:
+            raise ConcurrentWriterError(
+                f"Another process ({describe_holder(lock.holder())}) is writing {root}; wait for "
+                f"it to finish or choose another --out.") from None
+        try:
+            model = cls._train_locked(root, config, x, y, groups, lock, on_checkpoint)
+        finally:
+            lock.release()
+        return model
+
+    @classmethod
+    def _train_locked(cls, root: Path, config: dict, x, y, groups, lock: WriterLock,
+                      on_checkpoint: OnCheckpoint | None) -> SisaModel:
+        _check_out(root)  # again, under the lock: another training may have finished
+        for p in root.iterdir():  # what an unfinished training left
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.name != "writer.lock":
+                p.unlink()
         tensors = {"x": x.contiguous(), "y": y.contiguous()}
         if groups is not None:
             tensors["groups"] = torch.as_tensor(np.asarray(groups, dtype=np.int64))
-        _atomic_save(root / "data.safetensors", tensors, {})
-        model = cls(root, config, x, y, None if groups is None else np.asarray(groups))
-        for s in range(plan.shards):
-            train_shard(model.factory, x, y, plan, s, model.recipe, seed,
-                        deleted=np.empty(0, dtype=np.int64),
-                        on_checkpoint=model._saver(0, on_checkpoint))
-        model.ledger.set_initial(plan.shards, plan.slices)
+        _write_atomic(root / "data.safetensors", _tensors_bytes(tensors, {}))
+        ledger = Ledger(root / "ledger.sqlite", create=True)
+        model = cls(root, config, x, y, None if groups is None else np.asarray(groups), ledger,
+                    lock)
+        hashes: dict[tuple[int, int], str] = {}
+
+        def saved(shard: int, slice_: int, state: State) -> None:
+            hashes[(shard, slice_)] = model.save_checkpoint(shard, slice_, 0, state)
+            if on_checkpoint is not None:
+                on_checkpoint(shard, slice_, state)
+
+        for s in range(model.plan.shards):
+            train_shard(model.factory, x, y, model.plan, s, model.recipe, model.seed,
+                        deleted=np.empty(0, dtype=np.int64), on_checkpoint=saved)
+        ledger.set_initial(model.plan.shards, model.plan.slices, hashes)
         # sisa.json last: a folder without it is an unfinished training, safe to train again
-        tmp = root / ".sisa.json.tmp"
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, root / "sisa.json")
+        _write_atomic(root / "sisa.json", (json.dumps(config, indent=2, sort_keys=True)
+                                           + "\n").encode())
         return model
 
     @classmethod
     def open(cls, path: str | Path, *, recover: bool = True,
              on_checkpoint: OnCheckpoint | None = None) -> SisaModel:
-        """Open a SISA model directory; with ``recover``, first complete any pending request."""
+        """Open a SISA model directory; with ``recover``, first resume any abandoned request
+        (only if no other process is writing the folder right now: then it is served as is).
+
+        Raises:
+            StoreError: not a SISA model folder, or its sisa.json, data or ledger is damaged.
+        """
         root = Path(path)
-        if not (root / "sisa.json").exists():
-            raise StoreError(f"{root} is not a SISA model directory (no sisa.json); create one "
-                             f"with 'obliviate sisa train SCENARIO --out {root}'.")
-        config = json.loads((root / "sisa.json").read_text())
-        if config.get("format") != FORMAT:
-            raise StoreError(f"{root}/sisa.json has format {config.get('format')!r}; this "
-                             f"version of obliviate reads {FORMAT!r}.")
-        data = load_file(str(root / "data.safetensors"))
-        groups = data["groups"].numpy() if "groups" in data else None
-        model = cls(root, config, data["x"], data["y"], groups)
-        if recover:
-            model.resume(on_checkpoint=on_checkpoint)
+        config = _read_config(root)
+        try:
+            plan = ShardPlan.from_dict(config["plan"])
+            build_config(Recipe, config["recipe"], "recipe")
+            int(config["seed"])
+            shape = tuple(int(d) for d in config["input_shape"])
+            config["model"], config["num_classes"], config["aggregation"]  # noqa: B018
+        except (KeyError, TypeError, ValueError, ObliviateError) as exc:
+            raise StoreError(f"{root}/sisa.json is malformed ({type(exc).__name__}: {exc}); it is "
+                             f"written by 'obliviate sisa train' and must not be edited: restore "
+                             f"it from a backup or train the model again.") from None
+        x, y, groups = _read_data(root, plan.n, shape)
+        ledger = Ledger(root / "ledger.sqlite")
+        want = {(s, r) for s in range(plan.shards) for r in range(plan.slices)}
+        if set(ledger.checkpoint_versions()) != want:
+            raise StoreError(f"The SISA ledger {root}/ledger.sqlite does not match the plan in "
+                             f"sisa.json; restore both from the same backup or train the model "
+                             f"again.")
+        model = cls(root, config, x, y, groups, ledger)
+        if recover and any(not r.owner_alive() for r in ledger.pending()) and \
+                model.lock.try_acquire("sisa open (resume)"):
+            try:
+                model.ledger.migrate()
+                deletion.resume_abandoned(model, on_checkpoint)
+            finally:
+                model.lock.release()
         return model
 
     def close(self) -> None:
         self.ledger.close()
+        self.lock.release()
 
-    # ------------------------------------------------------------------ models
+    @contextmanager
+    def writing(self, doing: str, wait: bool = True, on_wait: OnWait | None = None
+                ) -> Iterator[None]:
+        """Hold the folder's writer lock for the block (see rule 1 of the module docstring)."""
+        self.lock.acquire(doing, wait=wait, on_wait=on_wait)
+        try:
+            self.ledger.migrate()
+            yield
+        finally:
+            self.lock.release()
+
+    # ------------------------------------------------------------------ checkpoints
     def factory(self, seed: int) -> nn.Module:
         cfg = self.config
         return build_model(cfg["model"], tuple(cfg["input_shape"]), cfg["num_classes"], seed=seed)
@@ -165,32 +275,77 @@ class SisaModel:
     def _path(self, shard: int, slice_: int, version: int) -> Path:
         return self.root / f"shard{shard:03d}" / f"slice{slice_:02d}.v{version}.safetensors"
 
-    def _saver(self, version: int, then: OnCheckpoint | None) -> OnCheckpoint:
-        def save(shard: int, slice_: int, state: State) -> None:
-            _atomic_save(self._path(shard, slice_, version), state,
-                         {"shard": shard, "slice": slice_, "version": version})
-            if then is not None:
-                then(shard, slice_, state)
-        return save
+    def save_checkpoint(self, shard: int, slice_: int, version: int, state: State) -> str:
+        """Write a checkpoint atomically; returns its sha256 (which the caller records)."""
+        data = _tensors_bytes(state, {"shard": shard, "slice": slice_, "version": version})
+        _write_atomic(self._path(shard, slice_, version), data)
+        return hashlib.sha256(data).hexdigest()
 
-    def _load(self, shard: int, slice_: int, version: int) -> State:
+    def _read(self, shard: int, slice_: int, version: int) -> bytes:
         path = self._path(shard, slice_, version)
         try:
-            return load_file(str(path))
-        except (OSError, Exception) as exc:
-            raise StoreError(f"Checkpoint {path} is missing or unreadable ({exc}); the SISA "
-                             f"model in {self.root} is damaged.") from None
+            data = path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"Checkpoint {path} is missing ({exc.strerror}); the SISA model in "
+                             f"{self.root} is damaged: restore that file from a backup.") from None
+        expected = self.ledger.file_hash(shard, slice_, version)
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise StoreError(f"Checkpoint {path} is corrupt (its sha256 differs from the one "
+                             f"recorded when it was written); restore that file from a backup.")
+        return data
+
+    def verified(self, shard: int, slice_: int, version: int) -> bool:
+        """Whether a checkpoint is recorded and its file matches the recorded hash."""
+        if self.ledger.file_hash(shard, slice_, version) is None:
+            return False
+        try:
+            self._read(shard, slice_, version)
+        except StoreError:
+            return False
+        return True
+
+    def load_checkpoint(self, shard: int, slice_: int, version: int) -> State:
+        data = self._read(shard, slice_, version)
+        try:
+            return load(data)
+        except Exception as exc:  # safetensors raises its own error type on a damaged header
+            raise StoreError(f"Checkpoint {self._path(shard, slice_, version)} is unreadable "
+                             f"({exc}); restore that file from a backup.") from None
 
     def ensemble(self) -> SisaEnsemble:
         """The served ensemble: each shard's last-slice checkpoint of the current version."""
-        versions = self.ledger.checkpoint_versions()
         last = self.plan.slices - 1
-        members = []
-        for s in range(self.plan.shards):
-            m = self.factory(0)
-            m.load_state_dict(self._load(s, last, versions[(s, last)]))
-            members.append(m.eval())
-        return SisaEnsemble(members, self.config["aggregation"]).eval()
+        for _ in range(3):  # a writer may serve a new version (and collect the old) meanwhile
+            versions = self.ledger.checkpoint_versions()
+            try:
+                members = []
+                for s in range(self.plan.shards):
+                    m = self.factory(0)
+                    m.load_state_dict(self.load_checkpoint(s, last, versions[(s, last)]))
+                    members.append(m.eval())
+                return SisaEnsemble(members, self.config["aggregation"]).eval()
+            except StoreError:
+                if self.ledger.checkpoint_versions() == versions:
+                    raise
+        raise ConcurrentWriterError(f"The served version of {self.root} kept changing while it "
+                                    f"was read; try again.")
+
+    def collect_garbage(self) -> list[Path]:
+        """Remove checkpoint files nothing needs (rule 7); call under the writer lock."""
+        found = []  # listed before the ledger is read: a file new since is then accounted for
+        for path in self.root.glob("shard*/*"):
+            m = CHECKPOINT.fullmatch(path.name)
+            if m and re.fullmatch(r"shard\d+", path.parent.name):
+                found.append((path, int(path.parent.name[5:]), int(m[1]), int(m[2])))
+            elif (t := TEMPORARY.fullmatch(path.name)) and not process_alive(int(t[1]), None):
+                path.unlink(missing_ok=True)  # left by a killed writer
+        keep_files, keep_versions = self.ledger.keep()
+        removed = [(p, s, r, v) for p, s, r, v in found
+                   if (s, r, v) not in keep_files and v not in keep_versions]
+        for path, *_ in removed:
+            path.unlink(missing_ok=True)
+        self.ledger.forget_files([(s, r, v) for _, s, r, v in removed])
+        return [p for p, *_ in removed]
 
     # ------------------------------------------------------------------ deletion
     def ids_of_groups(self, groups: np.ndarray) -> np.ndarray:
@@ -206,74 +361,116 @@ class SisaModel:
         return np.flatnonzero(np.isin(self.groups, groups))
 
     def forget(self, ids: np.ndarray | list[int] | None = None, *,
-               groups: np.ndarray | list[int] | None = None,
+               groups: np.ndarray | list[int] | None = None, wait: bool = True,
+               on_wait: OnWait | None = None,
                on_checkpoint: OnCheckpoint | None = None) -> ForgetResult:
         """Delete training indices ``ids`` (and every member of ``groups``) exactly.
 
-        The request is recorded pending, the shards holding the ids are retrained from the
-        checkpoint before the earliest slice that held one, and the new version is served.
+        Under the writer lock: abandoned requests are resumed first, then this one is recorded
+        pending, the shards holding the ids are retrained from the checkpoint before the
+        earliest slice that held one, and the new version is served (compare-and-set).
+
+        Args:
+            wait: if another process is writing the folder, wait for it (``on_wait`` is told
+                who it is); if false, refuse with ``ConcurrentWriterError``.
+            on_checkpoint: called with (shard, slice, weights) after each slice retrained.
 
         Raises:
-            DataError: no ids, an id out of range, an id already deleted, an unknown group.
+            DataError: no ids, an id that is not an integer, out of range, listed twice or
+                already deleted, an unknown group.
+            ConcurrentWriterError: the folder is busy (``wait=False``), or the served model
+                changed under the request (it is marked failed; nothing new is served).
+            StoreError: the retraining failed (the request is marked failed, its ids released).
         """
-        wanted = [] if ids is None else list(np.asarray(ids).ravel())
+        wanted = [] if ids is None else np.asarray(ids).ravel().tolist()
         if groups is not None:
-            wanted += list(self.ids_of_groups(np.asarray(groups).ravel()))
-        checked = check_ids(np.asarray(wanted, dtype=np.int64) if wanted else np.asarray([]),
-                            self.plan.n)
-        self.resume(on_checkpoint=on_checkpoint)
-        request = self.ledger.open_request(checked)
-        return self._complete(request, checked, on_checkpoint)
+            wanted += self.ids_of_groups(np.asarray(groups).ravel()).tolist()
+        checked = check_ids(np.asarray(wanted), self.plan.n)
+        with self.writing("sisa forget", wait, on_wait):
+            deletion.resume_abandoned(self, on_checkpoint)
+            return deletion.plan_and_run(self, checked, on_checkpoint)
 
-    def resume(self, on_checkpoint: OnCheckpoint | None = None) -> list[ForgetResult]:
-        """Complete every pending request, oldest first (after a crash)."""
-        return [self._complete(r.id, np.array(r.ids, dtype=np.int64), on_checkpoint)
-                for r in self.ledger.pending()]
+    def resume(self, *, wait: bool = True, on_wait: OnWait | None = None,
+               on_checkpoint: OnCheckpoint | None = None) -> list[ForgetResult]:
+        """Resume every abandoned request, oldest first (after a crash), and collect garbage
+        (a process killed right after serving a version leaves the old files behind)."""
+        with self.writing("sisa resume", wait, on_wait):
+            done = deletion.resume_abandoned(self, on_checkpoint)
+            self.collect_garbage()
+            return done
 
-    def _complete(self, request: int, ids: np.ndarray,
-                  on_checkpoint: OnCheckpoint | None) -> ForgetResult:
-        start = time.perf_counter()
-        deleted = self._deleted_upto(request)  # every id of this and earlier requests
-        shards = self.plan.locate(ids)
-        versions = self.ledger.checkpoint_versions()
-        saver = self._saver(request, on_checkpoint)
-        for s, first in shards.items():
-            state = self._load(s, first - 1, versions[(s, first - 1)]) if first > 0 else None
-            train_shard(self.factory, self.x, self.y, self.plan, s, self.recipe, self.seed,
-                        deleted=deleted, start_slice=first, start_state=state,
-                        on_checkpoint=saver)
-        remaining = np.setdiff1d(np.arange(self.plan.n), deleted)
-        seconds = time.perf_counter() - start
-        self.ledger.complete(request, request, shards, index_hash(remaining), seconds)
-        self._collect_garbage()
-        return ForgetResult(request, tuple(int(i) for i in ids), shards, request, seconds,
-                            index_hash(remaining))
+    def retry(self, request: int, *, wait: bool = True, on_wait: OnWait | None = None,
+              on_checkpoint: OnCheckpoint | None = None) -> ForgetResult:
+        """Run a failed request again, planned from the version served now.
 
-    def _deleted_upto(self, request: int) -> np.ndarray:
-        rows = self.ledger.conn.execute("SELECT idx FROM deleted WHERE request <= ?", (request,))
-        return np.array([r[0] for r in rows], dtype=np.int64)
+        Raises:
+            DataError: no such request, it is not failed, or one of its ids was deleted since.
+        """
+        with self.writing(f"sisa retry {request}", wait, on_wait):
+            return deletion.retry_request(self, request, on_checkpoint)
 
-    def _collect_garbage(self) -> None:
-        """Remove checkpoint files that no served version points to any more."""
-        keep = {self._path(s, r, v) for (s, r), v in self.ledger.checkpoint_versions().items()}
-        for path in self.root.glob("shard*/slice*.safetensors"):
-            if path not in keep:
-                path.unlink(missing_ok=True)
+    def cancel(self, request: int, *, wait: bool = True,
+               on_wait: OnWait | None = None) -> Request:
+        """Drop a failed request, or a pending one whose owner is gone; its ids are released.
+
+        Raises:
+            DataError: no such request, or it is complete or cancelled already.
+        """
+        with self.writing(f"sisa cancel {request}", wait, on_wait):
+            return deletion.cancel_request(self, request)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
-        """Sizes, plan, version, and every request with its state."""
-        reqs = self.ledger.requests()
-        return {
-            "dir": str(self.root), "model": self.config["model"], "source": self.config["source"],
-            "shards": self.plan.shards, "slices": self.plan.slices, "n_train": self.plan.n,
-            "deleted": int(len(self.ledger.deleted(complete_only=True))),
-            "version": self.ledger.version(),
-            "pending": [r.id for r in reqs if r.status == "pending"],
-            "requests": [{"id": r.id, "status": r.status, "n_ids": len(r.ids),
-                          "shards": r.shards, "version": r.version, "seconds": r.seconds,
-                          "remaining_hash": r.remaining_hash,
-                          "created": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                   time.gmtime(r.created))} for r in reqs],
-        }
+        """Sizes, plan, version, the writer, and every request with its state."""
+        return deletion.status(self)
 
+
+def _check_out(root: Path) -> None:
+    """Refuse an --out that is a file, holds a model, or holds files that are not ours."""
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root} is a file, not a folder; choose another --out.")
+    if (root / "sisa.json").exists():
+        raise StoreError(f"{root} already holds a SISA model; choose another --out or delete "
+                         f"that folder first.")
+    foreign = sorted(p.name for p in root.iterdir() if not OURS.fullmatch(p.name)) \
+        if root.is_dir() else []
+    if foreign:
+        raise StoreError(f"{root} is not empty and holds no SISA model (it has "
+                         f"{foreign[0]!r}); choose a new or empty folder for --out.")
+
+
+def _read_config(root: Path) -> dict:
+    path = root / "sisa.json"
+    if not path.is_file():
+        raise StoreError(f"{root} is not a SISA model directory (no sisa.json); create one "
+                         f"with 'obliviate sisa train SCENARIO --out {root}'.")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(f"{path} is unreadable ({exc}); it is written by 'obliviate sisa "
+                         f"train' and must not be edited: restore it from a backup or train the "
+                         f"model again.") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise StoreError(f"{path} has format {found!r}; this version of obliviate reads "
+                         f"{FORMAT!r}: open it with the version that wrote it, or train the "
+                         f"model again.")
+    return config
+
+
+def _read_data(root: Path, n: int, shape: tuple[int, ...]):
+    path = root / "data.safetensors"
+    fix = ("it holds the training set that the ids point into: restore it from a backup, or "
+           "train the model again with 'obliviate sisa train'")
+    if not path.is_file():
+        raise StoreError(f"{path} is missing; {fix}.")
+    try:
+        data = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error type on a damaged file
+        raise StoreError(f"{path} is unreadable ({exc}); {fix}.") from None
+    if "x" not in data or "y" not in data or len(data["y"]) != n or \
+            tuple(data["x"].shape) != (n, *shape):
+        raise StoreError(f"{path} does not hold the {n} training examples of shape {shape} that "
+                         f"sisa.json plans for; {fix}.")
+    groups = data["groups"].numpy() if "groups" in data else None
+    return data["x"], data["y"], groups

@@ -9,6 +9,7 @@ before slice r and training shard s again from there without it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -48,8 +49,9 @@ class ShardPlan:
     def build(cls, n: int, shards: int, slices: int, seed: int = 0) -> ShardPlan:
         """Shuffle 0..n-1 with ``seed``, cut into S near-equal shards, each into R slices."""
         if shards < 1 or slices < 1:
-            raise ConfigError(f"SISA needs at least one shard and one slice. Got shards={shards}, "
-                              f"slices={slices}.")
+            raise ConfigError(f"SISA needs at least one shard and one slice (--shards and "
+                              f"--slices must be >= 1). Got shards={shards}, slices={slices} "
+                              f"instead.")
         if n < shards * slices:
             raise ConfigError(
                 f"SISA cannot cut {n} training examples into {shards} shards of {slices} slices "
@@ -90,13 +92,21 @@ class ShardPlan:
         return cls.build(int(d["n"]), int(d["shards"]), int(d["slices"]), int(d["seed"]))
 
 
-def check_ids(ids: np.ndarray, n: int) -> np.ndarray:
+def check_ids(ids, n: int) -> np.ndarray:
     """Validate training indices: integers in [0, n), no repeats; returns them sorted."""
-    ids = np.asarray(ids)
+    ids = np.asarray(ids).ravel()
     if ids.size == 0:
         raise DataError("The deletion request holds no training indices; give at least one id.")
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise DataError(f"Training indices must be integers. Got values of type {ids.dtype}.")
+    if not np.issubdtype(ids.dtype, np.integer):  # floats, strings, or ints too big for int64
+        values = ids.tolist()
+        bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, int)), None)
+        if bad is not None:
+            raise DataError(f"Training indices must be integers. Got {bad!r} "
+                            f"({type(bad).__name__}) instead.")
+        ids = np.array([v if 0 <= v < n else -1 for v in values], dtype=np.int64)
+        if (ids < 0).any():
+            raise DataError(f"Training index {values[int(np.argmax(ids < 0))]} is out of range: "
+                            f"the training set has {n} examples (valid ids 0..{n - 1}).")
     bad = ids[(ids < 0) | (ids >= n)]
     if bad.size:
         raise DataError(f"Training index {int(bad[0])} is out of range: the training set has {n} "
@@ -106,3 +116,51 @@ def check_ids(ids: np.ndarray, n: int) -> np.ndarray:
         raise DataError(f"Training index {int(uniq[counts > 1][0])} appears twice in one "
                         f"request; list each id once.")
     return uniq.astype(np.int64)
+
+
+def read_index_file(path: Path, *, option: str, n: int | None = None) -> np.ndarray:
+    """The integers of a text file, one per line (blank lines and ``# comments`` ignored).
+
+    Args:
+        path: the file given to ``--{option}``.
+        n: for training indices, the size of the training set: each value must lie in
+            [0, n) and occur once. Without it (group ids) any 64-bit integer is accepted.
+
+    Raises:
+        DataError: a missing or unreadable file, a line that is not an integer, an index out
+            of range or listed twice; the message names the line.
+    """
+    noun = "training index" if n is not None else "group id"
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise DataError(f"The --{option} file {path} does not exist; give a text file with one "
+                        f"{noun} per line.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise DataError(f"Cannot read the --{option} file {path} ({why}); give a text file with "
+                        f"one {noun} per line.") from None
+    values: list[int] = []
+    seen: dict[int, int] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        where = f"{path}, line {number}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise DataError(f"{where}: {text[:40]!r} is not an integer; write one {noun} per "
+                            f"line.") from None
+        if n is not None and not 0 <= value < n:
+            raise DataError(f"{where}: training index {text[:40]} is out of range: the training "
+                            f"set has {n} examples (valid ids 0..{n - 1}).")
+        if not -(2**63) <= value < 2**63:
+            raise DataError(f"{where}: {text[:40]} is too large for a {noun}; group ids must "
+                            f"fit in 64 bits.")
+        if n is not None and value in seen:
+            raise DataError(f"{where}: training index {value} is listed twice (also on line "
+                            f"{seen[value]}); list each id once.")
+        seen[value] = number
+        values.append(value)
+    return np.asarray(values, dtype=np.int64)

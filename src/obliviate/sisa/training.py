@@ -32,7 +32,7 @@ def reinit_factory(template: nn.Module) -> ModelFactory:
     """A factory of copies of ``template`` with every layer's weights re-drawn from the seed."""
     import copy
 
-    from obliviate.methods.common import reset_parameters_from_seed
+    from obliviate.models import reset_parameters_from_seed
 
     def build(seed: int) -> nn.Module:
         return reset_parameters_from_seed(copy.deepcopy(template), seed)

@@ -30,7 +30,7 @@ class AltPOConfig:
 @register_lm_method("altpo", family="gradient", needs_retain=True, needs_alternates=True,
                     paper="Mekala et al. 2025, Alternate Preference Optimization (AltPO)")
 def altpo(model: nn.Module, data: LMUnlearnData, cfg: AltPOConfig) -> nn.Module:
-    """Minimise -(2/beta) log sigmoid(beta [log-ratio(alternative) - log-ratio(true answer)])
+    """Minimise -(2/beta) log sigmoid(beta (log-ratio(alternative) - log-ratio(true answer)))
     + retain NLL, log-ratios against the frozen original.
 
     Negative feedback alone (GA, NPO) leaves the model with no answer to give, so it drifts

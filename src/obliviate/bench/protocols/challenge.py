@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.method_runs import prepared_state, timed_unlearn
+from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
+from obliviate.bench.spec import PROTOCOLS, Axes, Column, Distributions, Flag, ProtocolSpec
 from obliviate.config import config_dict, param
 from obliviate.evaluate.challenge import PROTOCOL, evaluate_forgetting, final_score
 from obliviate.evaluate.challenge import logit_scaled_confidence as lsc
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.population import Population, predict_population
-from obliviate.timing import stopwatch
-from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.spec import Progress
     from obliviate.bench.store import ResultStore
 
 
@@ -91,13 +92,13 @@ def scores(unlearned: Side, retrained: Side) -> tuple[dict[str, float], np.ndarr
     return metrics, result.epsilons
 
 
-def unlearning_run(sc, original, info, cfg, run_seed: int) -> tuple[dict[str, np.ndarray], float]:
+def unlearning_run(sc, original, info, cfg, run_seed: int, prepared
+                   ) -> tuple[dict[str, np.ndarray], float]:
     """One unlearning run from ``original`` (a task): logits on forget, retain, test; seconds."""
-    with stopwatch() as watch:  # less any set-up a method marks untimed (SISA, DP, certified)
-        model = unlearn(original, sc.forget_loader(seed=run_seed),
-                        sc.retain_loader(seed=run_seed), method=info, num_classes=sc.num_classes,
-                        val=sc.val_loader(), seed=run_seed, recipe=sc.recipe, config=cfg)
-    seconds = watch.seconds
+    model, seconds = timed_unlearn(original, sc.forget_loader(seed=run_seed),
+                                   sc.retain_loader(seed=run_seed), info, cfg, run_seed,
+                                   num_classes=sc.num_classes, val=sc.val_loader(),
+                                   recipe=sc.recipe, prepared=prepared)
     parts = dict(zip(("forget", "retain", "test"), model_logits(model, sc), strict=True))
     return finite_outputs(info.name, parts), seconds
 
@@ -113,18 +114,29 @@ class ChallengeDriver:
         """Population A or B of N retrained models for ``seed``, from the cache or trained."""
         offset = {"A": 0, "B": self.n}[part]
         seeds = [1_000_000 + 10_000 * seed + offset + i for i in range(self.n)]
-        return cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
-                                 retain_masks(self.sc, self.n), seeds,
-                                 chunk_size=self.opts.chunk_size)
+        pop = cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
+                                retain_masks(self.sc, self.n), seeds,
+                                chunk_size=self.opts.chunk_size, device=self.sc.device)
+        note = fallback_note(pop, "the retrained models")
+        if note:
+            self.run.note(note)
+        return pop
 
-    def run_all(self, store: ResultStore, jobs: list[Job], say, step) -> None:
+    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
         for seed in self.run.rb.seeds:
-            self.run_seed(store, [j for j in jobs if j.seed == seed], say, step)
+            seed_jobs = [j for j in jobs if j.seed == seed]
+            if all(self.run.settled(j.key) for j in seed_jobs):
+                for _ in range(self.run.total_steps // len(self.run.rb.seeds)):
+                    progress.step()
+                continue
+            self.run_seed(store, seed_jobs, progress)
 
-    def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
+    def run_seed(self, store: ResultStore, seed_jobs: list[Job], progress: Progress) -> None:
         run, sc = self.run, self.sc
+        say, step = progress.say, progress.step
         original, _ = run.reference(seed_jobs[0])
         shared = (run.executor.put(sc), run.executor.put(original))
+        self.original = original
         _, retrain_seconds = run.reference(seed_jobs[1])
         say(f"seed {seed_jobs[0].seed}: {self.n} retrained models (A)")
         side_a = population_side(self._population(seed_jobs[0].seed, "A"), sc)
@@ -143,15 +155,23 @@ class ChallengeDriver:
         self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe), orig)
         step()
         for job in seed_jobs[2:]:
-            self._method(store, job, shared, side_a, ceiling["F"], retrain_seconds, say, step)
+            self._method(store, job, shared, side_a, ceiling["F"], retrain_seconds, progress)
 
-    def _method(self, store, job, shared, side_a, f_ceiling, retrain_seconds, say, step):
+    def _method(self, store, job, shared, side_a, f_ceiling, retrain_seconds, progress):
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
+        prepared = None
+        if info.prepare is not None and not run.settled(job.key):
+            progress.say(f"seed {job.seed}: preparing the {job.method} deployment (untimed)")
+            prepared = run.executor.put(prepared_state(
+                run.cache, info, cfg, self.original, sc.splits.x_train, sc.splits.y_train,
+                seed=job.seed, num_classes=sc.num_classes, recipe=sc.recipe,
+                origin=sc.fingerprint("original", job.seed)))
         done = repeated_runs(run, store, job, self.n,
-                             lambda i: (unlearning_run, (*shared, info, cfg, 100_000 * job.seed + i)),
-                             protocol=PROTOCOL, config=cfg_dict, say=say, step=step)
+                             lambda i: (unlearning_run, (*shared, info, cfg,
+                                                         100_000 * job.seed + i, prepared)),
+                             protocol=PROTOCOL, config=cfg_dict, progress=progress)
         if done is None:
             return
         logits, times = done
@@ -177,3 +197,41 @@ class ChallengeDriver:
                    examples={"epsilon": np.asarray(epsilons, dtype=np.float64),
                              "forget_conf": side.conf.mean(0).astype(np.float32),
                              "test_conf": side.test_conf.mean(0).astype(np.float32)})
+
+
+PROTOCOLS.add("challenge", ProtocolSpec(
+    name="challenge", version=PROTOCOL,
+    summary="the NeurIPS 2023 challenge metric: N retrained vs N unlearned models, forgetting "
+            "quality F, the score and the runtime cut-off",
+    driver=ChallengeDriver, options=ChallengeOptions, tasks=("classification",),
+    default_models=64,
+    columns=(
+        Column("F", "forgetting quality (challenge metric, mean of 2/2^n over forget examples)",
+               "higher", "the ceiling (retrain (reference) row)", 4),
+        Column("F_ratio", "F / ceiling, the ceiling being F of N retrained models against N "
+               "other retrained models", "higher", "1", shown=True),
+        Column("score", "F x RA_ratio x TA_ratio; 0 over the runtime cut-off", "higher",
+               "the ceiling", 4, shown=True),
+        Column("RA_ratio", "mean retain accuracy / the retrained models'", "higher",
+               "1 or above", shown=True),
+        Column("TA_ratio", "mean test accuracy / the retrained models'", "higher", "1 or above",
+               shown=True),
+        Column("FA", "mean forget accuracy", "closer to retrain", "retrain's value"),
+        Column("F_ceiling", "F of N retrained models against N other retrained models",
+               "higher", "as high as N allows", 4),
+        Column("time_s", "mean unlearning run time, seconds", "lower", "under the cut-off", 2),
+        Column("time_ratio", "mean run time / retrain time", "lower",
+               "below the cut-off (protocol.cutoff, 0.2)"),
+    ),
+    ranking=("score", "higher"),
+    flags=(Flag("over_cutoff", "over cut-off",
+                "the mean run time passed protocol.cutoff x retrain time: the score is 0"),),
+    tradeoff=Axes("F", "TA_ratio", "forgetting quality F (higher is better)",
+                  "test accuracy / retrained models' (higher is better)",
+                  x_lower_is_better=False),
+    pareto=Axes("time_ratio", "F_ratio", "time / retrain time (lower is better)",
+                "F / ceiling (higher is better)"),
+    distributions=Distributions("forget_conf", "test_conf",
+                                "logit-scaled confidence (mean over the N models)"),
+    plots=("tradeoff", "pareto", "cost", "epsilon", "distributions"),
+))

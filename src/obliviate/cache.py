@@ -1,4 +1,4 @@
-"""Reference models (originals, retrained) stored once as safetensors and reused.
+"""Reference models (originals, retrained) and prepared deployments, stored once as safetensors.
 
 A file is named by the scenario's fingerprint of the model (scenario, model, recipe, split
 hashes, seed) and carries that description and its training time in its metadata.
@@ -41,9 +41,23 @@ class ModelCache:
         return model, {**json.loads(meta.get("info", "{}"))}
 
     def save(self, fingerprint: str, model: nn.Module, info: dict) -> Path:
-        return self._write(fingerprint, model.state_dict(), info)
+        return self.write(fingerprint, model.state_dict(), info)
 
-    def _write(self, fingerprint: str, tensors: dict, info: dict) -> Path:
+    def read(self, fingerprint: str) -> tuple[dict, dict] | None:
+        """(tensors, info) stored under ``fingerprint``; None when absent or unreadable."""
+        path = self.path(fingerprint)
+        if not path.exists():
+            return None
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+            return load_file(str(path)), json.loads(meta.get("info", "{}"))
+        except Exception:
+            return None  # a torn or foreign file: computed again and overwritten
+
+    def write(self, fingerprint: str, tensors: dict, info: dict) -> Path:
         """Write ``tensors`` atomically: a reader sees the old file or the whole new one."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(fingerprint)
@@ -57,7 +71,7 @@ class ModelCache:
         """Store a population's stacked weights in one file."""
         tensors = {**{f"p.{k}": v for k, v in population.params.items()},
                    **{f"b.{k}": v for k, v in population.buffers.items()}}
-        return self._write(fingerprint, tensors, info)
+        return self.write(fingerprint, tensors, info)
 
     def load_population(self, fingerprint: str, skeleton: nn.Module):
         """The cached population for ``fingerprint`` built on ``skeleton``, or None."""
@@ -67,7 +81,11 @@ class ModelCache:
         if not path.exists():
             return None
         try:
+            from safetensors import safe_open
+
             state = load_file(str(path))
+            with safe_open(str(path), framework="pt") as fh:
+                info = json.loads(dict(fh.metadata() or {}).get("info", "{}"))
         except Exception:
             return None
         params = {k[2:]: v for k, v in state.items() if k.startswith("p.")}
@@ -75,7 +93,8 @@ class ModelCache:
         names = set(dict(skeleton.named_parameters()))
         if set(params) != names:
             return None
-        return Population(skeleton.to("meta"), params, buffers)
+        return Population(skeleton.to("meta"), params, buffers, info.get("mode", "vmap"),
+                          info.get("note", ""))
 
     def get_or_train(
         self,

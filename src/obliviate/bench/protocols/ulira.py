@@ -21,20 +21,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from obliviate.bench.populations import cached_population, retain_masks
+from obliviate.bench.method_runs import prepared_state, timed_unlearn
+from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
+from obliviate.bench.spec import PROTOCOLS, Axes, Column, ProtocolSpec
 from obliviate.config import config_dict, param
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.lira import attack_metrics, ulira, ulira_split
-from obliviate.evaluate.utility import accuracy
+from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.population import predict_population
-from obliviate.timing import stopwatch
 from obliviate.train import tensor_loader
-from obliviate.unlearning import unlearn
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.spec import Progress
     from obliviate.bench.store import ResultStore
 
 PROTOCOL = "ulira/1"
@@ -58,17 +59,23 @@ class UliraOptions:
 
 def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
               ) -> tuple[dict[str, np.ndarray], float]:
-    """Unlearn one shadow/target model's in-targets (a task): its logits on pool and test."""
+    """Unlearn one shadow/target model's in-targets (a task): its logits on pool and test.
+
+    A method with a prepare phase gets a deployment of its own for this model, prepared on the
+    model's own training set (retain set plus its in-targets) and left out of the time.
+    """
     mine = sc.forget_idx[in_targets]
     forget = tensor_loader(sc.splits.x_train[mine], sc.splits.y_train[mine],
                            sc.recipe.batch_size, shuffle=True, seed=run_seed)
-    with stopwatch() as watch:  # less any set-up a method marks untimed (SISA, DP, certified)
-        model = unlearn(model, forget, sc.retain_loader(seed=run_seed), method=info,
-                        num_classes=sc.num_classes, seed=run_seed, recipe=sc.recipe, config=cfg)
-    seconds = watch.seconds
-    with torch.no_grad():
-        outputs = {"pool": model(sc.x_forget).double().numpy(),
-                   "test": model(sc.splits.x_test).double().numpy()}
+    trained = np.sort(np.concatenate([sc.retain_idx, mine]))
+    prepared = prepared_state(None, info, cfg, model, sc.splits.x_train[trained],
+                              sc.splits.y_train[trained], seed=run_seed,
+                              num_classes=sc.num_classes, recipe=sc.recipe, origin="")
+    model, seconds = timed_unlearn(model, forget, sc.retain_loader(seed=run_seed), info, cfg,
+                                   run_seed, num_classes=sc.num_classes, recipe=sc.recipe,
+                                   prepared=prepared)
+    outputs = {"pool": predict(model, tensor_batches(sc.x_forget, sc.y_forget))[0],
+               "test": predict(model, tensor_batches(sc.splits.x_test, sc.splits.y_test))[0]}
     return finite_outputs(info.name, outputs), seconds
 
 
@@ -95,22 +102,28 @@ class UliraDriver:
                 "auc": float(metrics["auc"]), "tpr_1pct": float(metrics["tpr_at_1pct_fpr"]),
                 "tpr_01pct": float(metrics["tpr_at_0.1pct_fpr"])}, roc
 
-    def run_all(self, store: ResultStore, jobs: list[Job], say, step) -> None:
+    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
         for seed in self.run.rb.seeds:
-            self.run_seed(store, [j for j in jobs if j.seed == seed], say, step)
+            self.run_seed(store, [j for j in jobs if j.seed == seed], progress)
 
-    def run_seed(self, store: ResultStore, seed_jobs: list[Job], say, step) -> None:
+    def run_seed(self, store: ResultStore, seed_jobs: list[Job], progress: Progress) -> None:
         sc, seed, n = self.sc, seed_jobs[0].seed, self.n
+        say, step = progress.say, progress.step
         in_pool = ulira_split(n, len(sc.forget_idx), seed)  # (n, pool) bool
         masks = retain_masks(sc, n)
         masks[:, torch.from_numpy(sc.forget_idx)] = torch.from_numpy(in_pool)
         seeds = [2_000_000 + 10_000 * seed + i for i in range(n)]
         say(f"seed {seed}: {n} shadow originals")
         originals = cached_population(self.run.cache, sc, "ulira-original", seed, masks, seeds,
-                                      chunk_size=self.opts.chunk_size)
+                                      chunk_size=self.opts.chunk_size, device=sc.device)
         say(f"seed {seed}: {n} retrained models")
         retrained = cached_population(self.run.cache, sc, "ulira-retrained", seed,
-                                      retain_masks(sc, n), seeds, chunk_size=self.opts.chunk_size)
+                                      retain_masks(sc, n), seeds, chunk_size=self.opts.chunk_size,
+                                      device=sc.device)
+        for pop, what in ((originals, "the shadow originals"), (retrained, "the retrained models")):
+            note = fallback_note(pop, what)
+            if note:
+                self.run.note(note)
         x_test, y_test = sc.splits.x_test, sc.splits.y_test.numpy()
         for job, pop in ((seed_jobs[0], originals), (seed_jobs[1], retrained)):
             conf = self._conf(predict_population(pop, sc.x_forget))
@@ -125,9 +138,9 @@ class UliraDriver:
         models = originals.models()
         shared = self.run.executor.put(sc)
         for job in seed_jobs[2:]:
-            self._method(store, job, shared, models, in_pool, say, step)
+            self._method(store, job, shared, models, in_pool, progress)
 
-    def _method(self, store, job, shared, models, in_pool, say, step) -> None:
+    def _method(self, store, job, shared, models, in_pool, progress) -> None:
         run, sc = self.run, self.sc
         info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
@@ -135,7 +148,7 @@ class UliraDriver:
             run, store, job, self.n,
             lambda i: (ulira_run, (shared, models[i], in_pool[i], info, cfg,
                                    300_000 * job.seed + i)),
-            protocol=PROTOCOL, config=cfg_dict, say=say, step=step)
+            protocol=PROTOCOL, config=cfg_dict, progress=progress)
         if done is None:
             return
         outputs, times = done
@@ -149,3 +162,29 @@ class UliraDriver:
         store.save(job.key, kind="method", method=job.method, seed=job.seed, scenario=sc.name,
                    protocol=PROTOCOL, config=cfg_dict, metrics=metrics, wall_s=metrics["time_s"],
                    examples=roc)
+
+
+PROTOCOLS.add("ulira", ProtocolSpec(
+    name="ulira", version=PROTOCOL,
+    summary="U-LiRA (Hayes et al. 2024): per-example likelihood-ratio attacks on unlearned "
+            "shadow models vs retrained ones; attack accuracy, AUC, TPR at low FPR",
+    driver=UliraDriver, options=UliraOptions, tasks=("classification",), default_models=32,
+    columns=(
+        Column("attack_acc", "U-LiRA's best-threshold accuracy at telling a target's unlearned "
+               "pool examples from never-trained ones", "lower", "retrain's (about 0.5)",
+               shown=True),
+        Column("attack_acc_at_0", "the same at the log-likelihood-ratio threshold 0", "lower",
+               "about 0.5"),
+        Column("auc", "the attack's ROC AUC", "lower", "0.5", shown=True),
+        Column("tpr_1pct", "true-positive rate at 1% false positives", "lower", "0.01",
+               shown=True),
+        Column("tpr_01pct", "true-positive rate at 0.1% false positives", "lower", "0.001"),
+        Column("TA", "mean test accuracy of the unlearned models", "higher",
+               "retrain's value or above", shown=True),
+        Column("time_s", "mean unlearning run time, seconds", "lower", "as small as possible", 2),
+    ),
+    ranking=("attack_acc", "lower"),
+    tradeoff=Axes("attack_acc", "TA", "U-LiRA attack accuracy (lower is better, 0.5 ideal)",
+                  "test accuracy (higher is better)"),
+    plots=("tradeoff", "cost", "roc"),
+))

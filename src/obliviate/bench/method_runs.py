@@ -1,0 +1,53 @@
+"""One unlearning run as every protocol performs it: the prepare phase, then the timed forget.
+
+A method with a ``prepare`` phase (SISA, certified removal, DP original) gets its deployment
+prepared once per original and cached under a fingerprint of that original, the method and its
+config; the deletion alone is timed. Every other method is timed as it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.cache import ModelCache
+from obliviate.config import config_dict
+from obliviate.evaluate.utility import tensor_batches
+from obliviate.timer import timed
+from obliviate.unlearning import MethodInfo, Prepared, prepare, unlearn
+
+
+def prepared_state(cache: ModelCache | None, info: MethodInfo, cfg: Any, model: nn.Module,
+                   x: torch.Tensor, y: torch.Tensor, *, seed: int, num_classes: int,
+                   recipe: Any, origin: str) -> Prepared | None:
+    """The method's deployment trained on (x, y), from the cache when ``origin`` was seen.
+
+    ``origin`` fingerprints what the deployment depends on besides the method (the scenario's
+    training set, model and recipe, the original's seed).
+    """
+    if info.prepare is None:
+        return None
+    blob = json.dumps([origin, info.name, config_dict(cfg), seed], sort_keys=True, default=str)
+    fingerprint = f"prepared-{info.name}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
+    if cache is not None:
+        hit = cache.read(fingerprint)
+        if hit is not None:
+            return hit[0]
+    state = prepare(model, tensor_batches(x, y), None, method=info, config=cfg, seed=seed,
+                    num_classes=num_classes, recipe=recipe)
+    if cache is not None:
+        cache.write(fingerprint, state, {"method": info.name, "origin": origin, "seed": seed})
+    return state
+
+
+def timed_unlearn(original: nn.Module, forget, retain, info: MethodInfo, cfg: Any, seed: int, *,
+                  num_classes: int, val=None, recipe: Any = None,
+                  prepared: Prepared | None = None) -> tuple[nn.Module, float]:
+    """(unlearned model, seconds of the forget phase; see :func:`obliviate.timer.timed`)."""
+    return timed(lambda: unlearn(original, forget, retain, method=info,
+                                 num_classes=num_classes, val=val, seed=seed, recipe=recipe,
+                                 config=cfg, prepared=prepared))

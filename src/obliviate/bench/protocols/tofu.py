@@ -1,0 +1,166 @@
+"""The ``tofu`` protocol: TOFU's evaluation of a causal language model that forgot some authors.
+
+Per seed: the original (fine-tuned on every author) and the retain-only model (TOFU's "retain"
+model) are trained or read from the cache and evaluated, then each method unlearns the original
+and is evaluated against the retain-only model. Every job is written to ``results.sqlite`` as it
+finishes, so a killed bench resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from obliviate.bench.spec import PROTOCOLS, Axes, Column, Distributions, ProtocolSpec
+from obliviate.config import config_dict
+from obliviate.errors import DataError, TrainingDivergedError
+from obliviate.llm.evaluate import evaluate_lm, reference_metrics
+from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
+
+if TYPE_CHECKING:
+    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.spec import Progress
+    from obliviate.bench.store import ResultStore
+
+VERSION = "tofu/1"
+FQ_THRESHOLD, MU_THRESHOLD = 0.05, 0.9
+
+
+def verdict(metrics: dict[str, float], original_utility: float) -> dict[str, float]:
+    """The utility ratio to the original, and whether the row passes both TOFU thresholds."""
+    ratio = metrics["model_utility"] / original_utility if original_utility else float("nan")
+    ok = metrics.get("forget_quality", 0.0) >= FQ_THRESHOLD and ratio >= MU_THRESHOLD
+    return {"mu_ratio": ratio, "passes": float(ok)}
+
+
+class TofuDriver:
+    """Runs the tofu protocol for one BenchRun (local executor only)."""
+
+    def __init__(self, run: BenchRun, options: object, n_models: int):
+        self.run = run
+        self.sc = run.rb.scenario
+
+    def _save(self, store: ResultStore, job: Job, metrics: dict, arrays: dict, wall: float,
+              config: dict) -> None:
+        store.save(job.key, kind="reference" if job.kind != "method" else "method",
+                   method=job.method, seed=job.seed, scenario=self.sc.name, protocol=VERSION,
+                   config=config, metrics=metrics, wall_s=wall,
+                   examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+
+    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
+        for seed in self.run.rb.seeds:
+            seed_jobs = [j for j in jobs if j.seed == seed]
+            if all(self.run.settled(j.key) for j in seed_jobs):
+                for _ in seed_jobs:
+                    progress.step()
+                continue
+            self._run_seed(store, seed_jobs, progress)
+
+    def _run_seed(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
+        sc, seed, cache = self.sc, jobs[0].seed, self.run.cache.root
+        original_job, retain_job = jobs[0], jobs[1]
+        recipe = config_dict(sc.recipe)
+        progress.say(f"seed {seed}: original and retain-only models")
+        original, t_orig = sc.train_original_timed(seed, cache=cache)
+        if not store.is_done(retain_job.key):
+            retain, t_ret = sc.train_retrained_timed(seed, cache=cache)
+            progress.say(f"seed {seed}: evaluating the retain-only model")
+            metrics, arrays = evaluate_lm(retain, sc)
+            metrics.update(reference_metrics(arrays, arrays))  # against itself: 1, 0, 0.5
+            metrics["time_s"] = t_ret
+            self._save(store, retain_job, metrics, arrays, t_ret, recipe)
+        retain_tr = store.arrays(retain_job.key)  # the retain-only model's arrays
+        t_ret = float(store.run(retain_job.key)["wall_s"])
+        progress.step()
+        if not store.is_done(original_job.key):
+            progress.say(f"seed {seed}: evaluating the original")
+            metrics, arrays = evaluate_lm(original, sc, retain_tr)
+            metrics["time_s"] = t_orig
+            self._save(store, original_job, metrics, arrays, t_orig, recipe)
+        utility = store.metrics(original_job.key)["model_utility"]
+        for ref in (original_job, retain_job):
+            m = store.metrics(ref.key)
+            if "mu_ratio" not in m:
+                m.update(verdict(m, utility))
+                self._save(store, ref, m, store.arrays(ref.key), store.run(ref.key)["wall_s"],
+                           recipe)
+        progress.step()
+        for job in jobs[2:]:
+            if not self.run.settled(job.key):
+                progress.say(f"seed {seed}: {job.method}")
+                self._method(store, job, original, retain_tr, utility, t_ret)
+            progress.step()
+
+    def _method(self, store: ResultStore, job: Job, original, retain_tr: dict[str, np.ndarray],
+                utility: float, retain_seconds: float) -> None:
+        sc, rb = self.sc, self.run.rb
+        cfg = rb.method_configs[job.method]
+        cfg_dict = config_dict(cfg)
+        start = time.perf_counter()
+        info = rb.methods[job.method]
+        try:
+            alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
+            model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
+                               forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info,
+                               seed=job.seed, lora_rank=sc.options.lora_rank, config=cfg)
+        except (TrainingDivergedError, DataError) as exc:  # diverged, or data the scenario lacks
+            self.run.fail(store, job, exc, VERSION, cfg_dict)
+            return
+        wall = time.perf_counter() - start
+        metrics, arrays = evaluate_lm(model, sc, retain_tr)
+        metrics.update(verdict(metrics, utility))
+        metrics["time_s"] = wall
+        metrics["time_ratio"] = wall / retain_seconds if retain_seconds else float("nan")
+        self._save(store, job, metrics, arrays, wall, cfg_dict)
+
+
+PROTOCOLS.add("tofu", ProtocolSpec(
+    name="tofu", version=VERSION,
+    summary="TOFU (Maini et al. 2024) for causal language models: forget quality, model "
+            "utility, truth ratio, extraction strength, five sequence MIAs and PrivLeak (MUSE's "
+            "measures on the muse scenario)",
+    driver=TofuDriver, options=None, tasks=("lm",), default_for=("lm",), executors=("local",),
+    columns=(
+        Column("forget_quality", "KS-test p-value between the model's and the retain-only "
+               "model's truth ratios on the forget questions (>= 0.05: indistinguishable)",
+               "higher", "1 (the retain-only model)", 4, shown=True),
+        Column("model_utility", "harmonic mean of Prob, ROUGE-L and truth-ratio score on retain "
+               "and world facts", "higher", "the retain-only model's"),
+        Column("mu_ratio", "model_utility / the original's", "higher", ">= 0.9", shown=True),
+        Column("forget_prob", "answer probability on the forget questions", "closer to retrain",
+               "the retain-only model's", shown=True),
+        Column("forget_rouge", "ROUGE-L recall of greedy answers to the forget questions",
+               "closer to retrain", "the retain-only model's"),
+        Column("mia_loss", "AUC of the loss attack, forget vs held-out authors",
+               "closer to retrain", "the retain-only model's (about 0.5)"),
+        Column("mia_minkpp", "AUC of the min-k%++ attack, forget vs held-out authors",
+               "closer to retrain", "the retain-only model's (about 0.5)"),
+        Column("forget_es", "extraction strength of the forget answers (teacher-forced greedy "
+               "tokens)", "closer to retrain", "the retain-only model's"),
+        Column("forget_em", "exact memorisation of the forget answers", "closer to retrain",
+               "the retain-only model's"),
+        Column("mia_reference", "AUC of the reference-model attack (the retain-only model as "
+               "reference), forget vs held-out", "closer to retrain", "0.5 (its own row)"),
+        Column("privleak", "MUSE's PrivLeak: min-k% AUC relative to the retain-only model's, "
+               "in %; negative: the forget set still leaks", "closer to 0", "0", 1, shown=True),
+        Column("verbmem_f", "MUSE: ROUGE-L F1 of continuations of forget text", "closer to "
+               "retrain", "the retain-only model's"),
+        Column("knowmem_f", "MUSE: ROUGE-L F1 of answers to forget questions", "closer to "
+               "retrain", "the retain-only model's"),
+        Column("knowmem_r", "MUSE: ROUGE-L F1 of answers to retain questions (its utility)",
+               "higher", "the original's"),
+        Column("passes", f"forget_quality >= {FQ_THRESHOLD} and mu_ratio >= {MU_THRESHOLD}",
+               "higher", "1", 0, shown=True),
+        Column("time_s", "unlearning seconds (reference rows: fine-tuning seconds)", "lower",
+               "as small as possible", 2),
+    ),
+    ranking=("forget_quality", "higher"),
+    tradeoff=Axes("forget_quality", "mu_ratio", "forget quality (KS p-value; higher is better)",
+                  "model utility / the original's (higher is better)",
+                  x_lower_is_better=False),
+    distributions=Distributions("forget_mia_loss", "holdout_mia_loss",
+                                "loss-attack score (negative token-mean NLL)"),
+    plots=("tradeoff", "cost", "distributions"),
+))

@@ -1,0 +1,175 @@
+"""What a protocol is: one registered :class:`ProtocolSpec` that owns everything about it.
+
+A spec holds the protocol's versioned name, its options, its driver, the tasks it scores, its
+columns (meaning, direction, ideal, digits, whether the terminal table shows them), its ranking,
+the flags that mark a row's status, its trade-off axes and plots. The bench, the CLI table and
+help, the leaderboard, the JSON output and the report all read the spec; no other file names a
+protocol. A new protocol is one file in :mod:`obliviate.bench.protocols` that defines a driver
+and calls ``PROTOCOLS.add(name, ProtocolSpec(...))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from obliviate.errors import ConfigError
+from obliviate.registry import Registry
+
+if TYPE_CHECKING:
+    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.store import ResultStore
+
+REFERENCE_ROWS = ("original", "retrain (reference)")
+DIRECTIONS = ("higher", "lower", "closer to retrain", "closer to 0")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A leaderboard column: what it means, which way is better, its ideal and how it prints."""
+
+    name: str
+    meaning: str
+    direction: str
+    ideal: str
+    digits: int = 3
+    shown: bool = False  # in the terminal table by default (the rest behind --wide/--columns)
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(f"Column {self.name}: direction must be one of {DIRECTIONS}.")
+
+    @property
+    def arrow(self) -> str:
+        return {"higher": "↑", "lower": "↓"}.get(self.direction, "≈")
+
+    def legend(self) -> str:
+        better = {"higher": "higher is better", "lower": "lower is better"}.get(
+            self.direction, f"{self.direction} is better")
+        return f"{self.name}: {self.meaning}; {better}; ideal: {self.ideal}"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A per-run metric (1.0 when set) that marks a leaderboard row's status."""
+
+    metric: str
+    status: str  # short, for the table's status column
+    meaning: str  # one line for the legend
+
+
+@dataclass(frozen=True)
+class Axes:
+    """Two columns plotted against each other (trade-off, Pareto front)."""
+
+    x: str
+    y: str
+    xlabel: str
+    ylabel: str
+    x_lower_is_better: bool = True
+    y_lower_is_better: bool = False
+    absolute_x: bool = False  # plot |x| (gaps)
+
+
+@dataclass(frozen=True)
+class Distributions:
+    """Per-example arrays of forget and test examples drawn side by side for each row."""
+
+    forget: str
+    test: str
+    xlabel: str
+    log: bool = False
+
+
+@dataclass
+class Progress:
+    """What a driver reports while it runs: a message, and one step done."""
+
+    say: Callable[[str], None] = field(default=lambda _msg: None)
+    step: Callable[[], None] = field(default=lambda: None)
+
+
+class Driver(Protocol):
+    """Runs a protocol's jobs for one bench and writes every result into the store."""
+
+    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A protocol: see the module docstring.
+
+    Attributes:
+        name: what ``--protocol`` takes.
+        version: the versioned name stored with every result (``quick/1``); a change that
+            alters numbers bumps it.
+        summary: one line for ``--help`` and the listings.
+        driver: ``driver(run, options, n_models) -> Driver``.
+        options: the options dataclass (``--set protocol.NAME=VALUE``), or None.
+        tasks: the model tasks it scores (see :data:`obliviate.unlearning.TASKS`).
+        default_for: the tasks for which it is the protocol when none is named.
+        columns: every column it can produce, in display order.
+        ranking: (column, "higher" | "lower"): how method rows are ordered.
+        flags: per-run flags that set a row's status.
+        default_models: models per side (None: one model of each kind per seed).
+        executors: the executors it can fan out to.
+        tradeoff, pareto: axes of the report's trade-off and Pareto-front plots.
+        distributions: the per-example arrays the report's distribution plot draws.
+        plots: the names of the report plots that apply (see :mod:`obliviate.report.plots`).
+        notes: extra legend lines.
+    """
+
+    name: str
+    version: str
+    summary: str
+    driver: Callable[[BenchRun, Any, int], Driver]
+    options: type | None
+    tasks: tuple[str, ...]
+    columns: tuple[Column, ...]
+    ranking: tuple[str, str]
+    default_for: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    default_models: int | None = None
+    executors: tuple[str, ...] = ("local", "ray")
+    tradeoff: Axes | None = None
+    pareto: Axes | None = None
+    distributions: Distributions | None = None
+    plots: tuple[str, ...] = ("tradeoff", "cost")
+    notes: tuple[str, ...] = ()
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def legend(self, present: Sequence[str] | None = None) -> str:
+        """One line per column (of those ``present``, if given), then the notes and flags."""
+        cols = [c for c in self.columns if present is None or c.name in present]
+        lines = [c.legend() for c in cols]
+        lines += [f"status '{f.status}': {f.meaning}" for f in self.flags]
+        return "\n".join([*lines, *self.notes])
+
+    @property
+    def ascending(self) -> bool:
+        return self.ranking[1] == "lower"
+
+
+PROTOCOLS: Registry[ProtocolSpec] = Registry("protocol")
+
+
+def protocol_for(task: str, name: str | None) -> ProtocolSpec:
+    """The protocol ``name`` (checked against ``task``), or the default one for ``task``."""
+    if name is None:
+        for candidate in PROTOCOLS.names():
+            spec = PROTOCOLS.get(candidate)
+            if task in spec.default_for:
+                return spec
+        raise ConfigError(f"No protocol scores {task} models; name one with --protocol.")
+    spec = PROTOCOLS.get(name)
+    if task not in spec.tasks:
+        fits = [n for n in PROTOCOLS.names() if task in PROTOCOLS.get(n).tasks]
+        raise ConfigError(f"The {name} protocol scores {', '.join(spec.tasks)} models, not "
+                          f"{task} ones. Use --protocol {' or '.join(fits)}.")
+    return spec
+
+
+from obliviate.bench import protocols  # noqa: E402,F401  (registers the built-in protocols)

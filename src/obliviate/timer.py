@@ -1,0 +1,54 @@
+"""Wall time of a piece of work that can be trusted at any size.
+
+A run of a few milliseconds is dominated by first-call costs (imports, lazy kernel set-up,
+allocator warm-up) and timer noise, so its single wall time says little; the runtime cut-off
+compares such times. :func:`timed` keeps the first run's result; when that run took under
+``min_total_s`` it counts as a warm-up, and further runs are timed until they add up to
+``min_total_s`` (at most ``max_runs`` of them), reporting their median.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from obliviate.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
+          max_runs: int = 3) -> tuple[T, float]:
+    """``(result, seconds)``: ``fn()``'s first result, and the median time of warm runs.
+
+    Args:
+        fn: the work, called without arguments. It must be repeatable (the same seed gives the
+            same work); the repeats' results are discarded.
+        warmup: whether the first call is a warm-up, left out of the median when it took under
+            ``min_total_s`` (a first call that long is the measurement, as is).
+        min_total_s: time more runs until the timed ones add up to this many seconds.
+        max_runs: the most timed runs besides the first call.
+
+    Returns:
+        The first call's result, and its time when it took at least ``min_total_s``; otherwise
+        the median over the first call (unless ``warmup``) and the runs after it.
+
+    Example:
+        >>> result, seconds = timed(lambda: sum(range(1000)))
+    """
+    if min_total_s < 0 or max_runs < 1:
+        raise ConfigError(f"timed needs min_total_s >= 0 and max_runs >= 1; got {min_total_s} "
+                          f"and {max_runs}.")
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    if first >= min_total_s:
+        return result, first
+    times = [] if warmup else [first]
+    while not times or (sum(times) < min_total_s and len(times) < max_runs + (not warmup)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return result, float(statistics.median(times))

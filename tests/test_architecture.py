@@ -1,0 +1,96 @@
+"""The package's shape: no import cycle between its parts, one owner per protocol's knowledge."""
+
+import ast
+from pathlib import Path
+
+from obliviate.bench.spec import PROTOCOLS
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "obliviate"
+
+
+def _modules():
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(parts), path
+
+
+def _part(module: str) -> str | None:
+    """The package part a module belongs to: obliviate.bench.x -> bench; the root -> None."""
+    pieces = module.split(".")
+    return pieces[1] if len(pieces) > 1 else None
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Every obliviate module ``path`` imports, at any depth, outside ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+
+    def visit(node, typing_only=False):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("obliviate"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
+                node.module.startswith("obliviate"):
+            found.add(node.module)
+            if node.module == "obliviate":  # from obliviate import llm, methods
+                found.update(f"obliviate.{a.name}" for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def test_no_import_cycle_between_parts():
+    """Parts are subpackages and top-level modules; the root package, which imports all of
+    them to build the public API, is outside the graph."""
+    edges: dict[str, set[str]] = {}
+    for module, path in _modules():
+        src = _part(module)
+        if src is None:
+            continue
+        for target in _imports(path, module):
+            dst = _part(target)
+            if dst is not None and dst != src:
+                edges.setdefault(src, set()).add(dst)
+
+    def cycle_from(start):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    return [*trail, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    cycles = [c for c in (cycle_from(n) for n in sorted(edges)) if c]
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_file_names_a_protocol_outside_its_spec():
+    names = set(PROTOCOLS.names())
+    assert {"quick", "challenge", "ulira", "tofu"} <= names
+    offenders = []
+    for module, path in _modules():
+        if module.startswith("obliviate.bench.protocols."):
+            own = module.rsplit(".", 1)[1]
+        else:
+            own = None
+        tree = ast.parse(path.read_text())
+        exported = {id(c) for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                    and any(getattr(t, "id", "") == "__all__" for t in n.targets)
+                    for c in ast.walk(n.value)}  # names of functions (evaluate.ulira), not protocols
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    node.value in names and node.value != own and id(node) not in exported:
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} names '{node.value}'")
+    assert not offenders, "\n".join(offenders)
