@@ -5,7 +5,7 @@ STAMP := .make/installed
 EXTRAS := test,plot,lora,llm,dp,ray,data
 LATEST := .venv-latest
 
-.PHONY: install demo test test-latest constraints bench bench-smoke clean
+.PHONY: install demo test test-latest constraints bench bench-gpu bench-smoke clean
 
 $(STAMP): pyproject.toml Makefile constraints.txt
 	@mkdir -p .make
@@ -58,14 +58,19 @@ bench: $(STAMP)
 	$(BENCH)/winners.py --scenarios fashion-mem --methods winner-contrastive winner-grad-reinit winner-conv-noise winner-prune-reinit redraw retrain finetune scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/domains.py --scenarios movielens mnist5k --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
-	$(BENCH)/tofu_mini.py --out $(BENCH_RUNS)/tofu-mini --json $(BENCH_OUT)/tofu_mini.json
-	$(BENCH)/tofu_mini_tune.py --cache $(BENCH_RUNS)/tofu-mini/models --json $(BENCH_OUT)/tofu_mini_tune.json
-	$(BENCH)/tofu_mini_tune.py -m kl -m grad-diff -m npo+gd --lrs 1e-4,5e-5 --cache $(BENCH_RUNS)/tofu-mini/models --json $(BENCH_OUT)/tofu_mini_tune_low.json
+	$(BENCH)/tofu_mini_tune.py --cache $(BENCH_RUNS)/tofu-mini/models --rows $(BENCH_OUT)/tofu_mini_tune.jsonl --json $(BENCH_OUT)/tofu_mini_tune.json
+	$(BENCH)/tofu_mini.py --out $(BENCH_RUNS)/tofu-mini --cache $(BENCH_RUNS)/tofu-mini/models --json $(BENCH_OUT)/tofu_mini.json
+	$(BENCH)/robustness.py --track lm --cache $(BENCH_RUNS)/tofu-mini/models --rows $(BENCH_OUT)/robustness_lm.jsonl --json $(BENCH_OUT)/robustness_lm.json
+	$(BENCH)/robustness.py --track digits --rows $(BENCH_OUT)/robustness_digits.jsonl --json $(BENCH_OUT)/robustness_digits.json
 	rm -f $(BENCH_OUT)/dp_originals.json
 	$(BENCH)/dp_originals.py --epsilons 8 --with-scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/dp
 	$(BENCH)/dp_originals.py --epsilons 4 1 --training-cost --out $(BENCH_OUT) --runs $(BENCH_RUNS)/dp
 	$(BENCH)/protocols.py --parts quick cost --exclude dp-original --file protocols_quick_cost.json --out $(BENCH_OUT) --runs $(BENCH_RUNS)/protocols
 	$(BENCH)/protocols.py --parts challenge ulira --exclude dp-original --out $(BENCH_OUT) --runs $(BENCH_RUNS)/protocols
+
+# The measurements that need a GPU (tofu-mini at scale: 200 authors, a 25.5M-parameter GPT-2).
+bench-gpu: $(STAMP)
+	$(BENCH)/tofu_scale.py --device cuda --size large --out $(BENCH_RUNS)/tofu-scale --json $(BENCH_OUT)/tofu_scale.json
 
 # Each benchmark at its smallest size into $(SMOKE) (minutes in all): a check that every script
 # still runs, not a measurement.
@@ -88,7 +93,9 @@ bench-smoke: $(STAMP)
 	$(BENCH)/challenge_cost.py --models 4 --loop-models 2 --threads 1 $(SMOKE_SET) --set protocol.n_boot=10 --out $(SMOKE)/results
 	$(BENCH)/domains.py --scenarios credit --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/domains
 	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json
-	$(BENCH)/tofu_mini_tune.py -m ga --lrs 1e-3 --smoke --cache $(SMOKE)/runs/tofu-mini-tune --json $(SMOKE)/results/tofu_mini_tune.json
+	$(BENCH)/tofu_mini_tune.py -m ga --grid '{"ga": [{"lr": 1e-3}]}' --smoke --cache $(SMOKE)/runs/tofu-mini-tune --rows $(SMOKE)/results/tofu_mini_tune.jsonl --json $(SMOKE)/results/tofu_mini_tune.json
+	$(BENCH)/tofu_scale.py --device cpu --size toy -m grad-diff --out $(SMOKE)/runs/tofu-scale --json $(SMOKE)/results/tofu_scale.json
+	$(BENCH)/robustness.py --track digits --seeds 1 --steps 0 5 --rows $(SMOKE)/results/robustness_digits.jsonl --json $(SMOKE)/results/robustness_digits.json
 	$(BENCH)/dp_originals.py --epsilons 8 --with-scrub --models 3 --seeds 1 $(SMOKE_SET) --set dp-original.epochs=1 --out $(SMOKE)/results --runs $(SMOKE)/runs/dp
 	$(BENCH)/protocols.py --methods finetune --forgets random:0.1 --seeds 1 --cost-models 3 --models 3 --ulira-models 6 --ulira-targets 2 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/protocols
 

@@ -15,19 +15,24 @@ from obliviate.llm import LM_METHODS, evaluate_lm, load_tofu, unlearn_lm
 from obliviate.llm.evaluate import answer_nll, generate
 from obliviate.llm.metrics import rouge_l_recall
 
-TINY = {"profiles": 12, "pretrain_profiles": 16, "snippets": 20, "width": 48, "layers": 2,
-        "heads": 2, "retain_eval": 14, "world": 12}
-RECIPE = {"pretrain_steps": 80, "finetune_epochs": 40, "finetune_lr": 5e-3, "batch_size": 32}
+TINY = {"size": "toy"}  # 12 authors, a 2-block GPT-2 of width 48 (scenario.SIZES["toy"])
+RECIPE: dict = {}
 FAST = {"epochs": 3, "lr": 3e-3, "batch_size": 8}
+
+
+def toy_models(tmp_path_factory, forget: str = "authors:0.25"):
+    """The toy scenario with its original and retain-only models, cached once per session (the
+    other LM test files call this too, and find the models in the same folder)."""
+    cache = tmp_path_factory.getbasetemp() / "lm-toy-cache"
+    sc = load_tofu(forget, **TINY)
+    original, _ = sc.train_original_timed(0, cache=cache)
+    retain, _ = sc.train_retrained_timed(0, cache=cache)
+    return sc, original, retain, cache
 
 
 @pytest.fixture(scope="module")
 def tofu(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("lm-cache")
-    sc = load_tofu("authors:0.25", recipe=RECIPE, **TINY)
-    original, _ = sc.train_original_timed(0, cache=cache)
-    retain, _ = sc.train_retrained_timed(0, cache=cache)
-    return sc, original, retain, cache
+    return toy_models(tmp_path_factory)
 
 
 def forget_nll(model, sc):
@@ -77,9 +82,14 @@ def test_every_method_forgets_and_is_deterministic(tofu, method):
     before = {k: v.clone() for k, v in original.state_dict().items()}
     overrides = {"steps": 30, "layer": 1, "update_layers": (0, 1), "steering_coeff": 20.0,
                  "lr": 3e-2, "batch_size": 8} if method == "rmu" else dict(FAST)
-    if method in ("npo", "npo+gd", "idk-dpo"):
+    if method in ("npo", "npo+gd", "idk-dpo", "altpo"):
         overrides["lr"] = 1e-2
-    args = dict(forget_idk=sc.forget_idk_set(), method=method, seed=1, **overrides)
+    if method == "altpo":  # five alternatives per answer: one epoch is five passes
+        overrides.update(epochs=1, batch_size=16)
+    if method == "satimp":
+        overrides["forget_coeff"] = 1.0
+    args = dict(forget_idk=sc.forget_idk_set(), forget_alt=sc.forget_alt_set(), method=method,
+                seed=1, **overrides)
     a = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
     b = unlearn_lm(original, sc.forget_set(), sc.retain_set(), **args)
     for k, v in original.state_dict().items():
@@ -169,3 +179,49 @@ def test_bench_refuses_bad_input(tmp_path, capsys):
     done = run_cli("bench", "tofu-mini", "--forget", "authors:2.5", "--out", str(tmp_path))
     assert done.returncode == 2 and "authors" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_toy_size_tells_original_retain_only_and_forgetting_apart(tofu, tmp_path, capsys):
+    """The README's smallest size, from the CLI with the tofu-mini defaults: every row has some
+    utility, and the original, the retain-only model and a forgetting method differ."""
+    from obliviate.cli import main
+
+    _, _, _, cache = tofu
+    args = ["bench", "tofu-mini", "--set", "scenario.size=toy", "--forget", "authors:0.25",
+            "-m", "npo+gd", "-m", "grad-diff", "--cache", str(cache), "--out", str(tmp_path),
+            "--quiet"]
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code == 0, capsys.readouterr().err
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("method")
+    assert (board["model_utility"] > 0.1).all()
+    orig, ret = board.loc["original"], board.loc["retrain (reference)"]
+    assert orig["forget_quality"] < 0.05 < ret["forget_quality"]
+    assert orig["forget_prob"] > ret["forget_prob"] + 0.1
+    for method in ("npo+gd", "grad-diff"):
+        row = board.loc[method]
+        assert row["forget_prob"] < orig["forget_prob"] - 0.05  # it forgets ...
+        assert row["forget_quality"] > orig["forget_quality"]  # ... towards retain-only
+        assert row["mu_ratio"] > 0.5  # ... and keeps most of the utility
+
+
+def test_scale_script_runs_on_the_cpu_at_the_toy_size(tofu, tmp_path):
+    """benchmarks/tofu_scale.py is the GPU run; the same code runs here on the CPU."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("tofu_scale",
+                                                  REPO / "benchmarks" / "tofu_scale.py")
+    scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scale)
+    _, _, _, cache = tofu
+    doc = scale.main(["--device", "cpu", "--size", "toy", "-m", "ga", "--forget",
+                      "authors:0.25", "--cache", str(cache), "--out", str(tmp_path / "run"),
+                      "--json", str(tmp_path / "scale.json")])
+    assert doc["machine"]["device"] == "cpu" and doc["parameters"] > 50_000
+    assert [r["method"] for r in doc["leaderboard"]] == ["original", "retrain (reference)", "ga"]
+    assert all(j["status"] == "done" and j["wall_s"] >= 0 for j in doc["job_wall_s"])
+    assert json.loads((tmp_path / "scale.json").read_text())["scenario"]["options"]["size"] \
+        == "toy"

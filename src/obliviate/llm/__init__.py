@@ -11,9 +11,11 @@ transformers is imported only when a model is built.
 """
 
 from obliviate.llm import methods  # noqa: F401  (registers the built-in LM methods)
-from obliviate.llm.evaluate import evaluate_lm
-from obliviate.llm.scenario import TofuOptions, TofuRecipe, TofuScenario, load_tofu
+from obliviate.llm.evaluate import evaluate_lm, reference_metrics
+from obliviate.llm.muse import MuseScenario, load_muse
+from obliviate.llm.scenario import SIZES, TofuOptions, TofuRecipe, TofuScenario, load_tofu
 from obliviate.llm.unlearn import LM_METHODS, LMUnlearnData, register_lm_method, unlearn_lm
 
-__all__ = ["LM_METHODS", "LMUnlearnData", "TofuOptions", "TofuRecipe",
-           "TofuScenario", "evaluate_lm", "load_tofu", "register_lm_method", "unlearn_lm"]
+__all__ = ["LM_METHODS", "SIZES", "LMUnlearnData", "MuseScenario", "TofuOptions", "TofuRecipe",
+           "TofuScenario", "evaluate_lm", "load_muse", "load_tofu", "reference_metrics",
+           "register_lm_method", "unlearn_lm"]

@@ -1,15 +1,37 @@
 """TOFU-style evaluation of a causal LM on a :class:`~obliviate.llm.scenario.TofuScenario`.
 
 Per question: the answer's token-mean NLL, the paraphrase's and the perturbed answers' (truth
-ratio), and ROUGE-L recall of a greedy generation. Per set: Prob, ROUGE, truth-ratio score;
-model utility is their harmonic mean over the retain and world-facts sets. Forget quality is
-the KS-test p-value against the retain-only model's forget truth ratios. Sequence MIAs (loss,
-zlib, min-k%, min-k%++) give AUCs between forget and held-out authors' QA pairs.
+ratio), ROUGE-L recall of a greedy generation, and on forget answers exact memorisation and
+extraction strength of the teacher-forced greedy predictions. Per set: Prob, ROUGE, truth-ratio
+score; model utility is their harmonic mean over the retain and world-facts sets (and TOFU's
+real authors when read from files). Sequence MIAs (loss, zlib, min-k%, min-k%++) give AUCs
+between forget and held-out authors' QA pairs. Against the retain-only model (its arrays, or
+the model itself): forget quality (KS-test p-value of the forget truth ratios), MUSE's
+PrivLeak (min-k% AUC relative to the retain-only model's) and the reference-model MIA.
+
+References:
+    Maini et al., "TOFU", 2024 (truth ratio, forget quality, model utility); Shi et al.,
+    "MUSE", 2024 (PrivLeak with Min-40%); Carlini et al., "Extracting Training Data from Large
+    Language Models", USENIX Security 2021 (reference-model attack, extraction); Tirumala et
+    al., "Memorization Without Overfitting", NeurIPS 2022 (exact memorisation); Wang et al.,
+    "Towards Effective Evaluations and Comparisons for LLM Unlearning Methods", ICLR 2025 (ES
+    and EM for unlearning); OpenUnlearning ``src/evals/metrics`` (d3d7cf9).
+
+Fidelity (to OpenUnlearning):
+    - ES and EM are computed on the forget answers given their questions, teacher-forced, as
+      OpenUnlearning does on ``forget10_perturbed``; ES departs where noted in
+      :func:`~obliviate.llm.metrics.extraction_strength`.
+    - PrivLeak uses Min-40% with forget as members and held-out authors as non-members, and
+      the retain-only model's AUC on the same sets as the reference (OpenUnlearning's
+      ``privleak`` with ``retain_model_logs``), not MUSE's fixed retrained AUC table.
+    - The reference MIA uses the retain-only model as the reference model, as OpenUnlearning's
+      TOFU config suggests (``..._retain90``); its AUC is 0.5 for the retain-only model itself.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,7 +39,6 @@ from torch import nn
 
 from obliviate.llm import metrics as M
 from obliviate.llm.data import TokenSet, encode_pairs, prompt_text
-from obliviate.llm.losses import sequence_nll
 from obliviate.llm.profiles import QA
 
 if TYPE_CHECKING:
@@ -32,22 +53,54 @@ def _batches(s: TokenSet, size: int):
 
 
 @torch.no_grad()
+def answer_pass(model: nn.Module, tok, questions: list[str], answers: list[str],
+                batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Per answer given its question: token-mean NLL, exact memorisation and extraction
+    strength of the teacher-forced greedy predictions."""
+    model.eval()
+    s = encode_pairs(tok, questions, answers)
+    device = next(model.parameters()).device
+    nll, em, es = [], [], []
+    for ids, labels, mask in _batches(s, batch_size):
+        ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        target = labels[:, 1:]
+        valid = target != -100
+        logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1))
+        total = -(logp.squeeze(-1) * valid).sum(1)
+        nll.append((total / valid.sum(1).clamp(min=1)).cpu())
+        pred = logits.argmax(-1)
+        for i in range(len(ids)):
+            p, t = pred[i][valid[i]].cpu().numpy(), target[i][valid[i]].cpu().numpy()
+            em.append(M.exact_memorisation(p, t))
+            es.append(M.extraction_strength(p, t))
+    return {"nll": torch.cat(nll).numpy().astype(np.float64), "em": np.array(em),
+            "es": np.array(es)}
+
+
 def answer_nll(model: nn.Module, tok, questions: list[str], answers: list[str],
                batch_size: int = 64) -> np.ndarray:
     """Token-mean NLL of each answer given its question."""
-    model.eval()
-    s = encode_pairs(tok, questions, answers)
-    out = []
-    for batch in _batches(s, batch_size):
-        total, n = sequence_nll(model, batch)
-        out.append((total / n.clamp(min=1)).cpu())
-    return torch.cat(out).numpy().astype(np.float64)
+    return answer_pass(model, tok, questions, answers, batch_size)["nll"]
+
+
+def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 40,
+             batch_size: int = 64, temperature: float = 0.0,
+             generator: torch.Generator | None = None) -> list[str]:
+    """Greedy (or, with ``temperature`` > 0, sampled) answers to ``questions``, up to the end
+    token or ``max_new_tokens``."""
+    return complete(model, tok, [prompt_text(q) for q in questions], max_new_tokens,
+                    batch_size, temperature, generator)
 
 
 @torch.no_grad()
-def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 40,
-             batch_size: int = 64) -> list[str]:
-    """Greedy answers to ``questions``, up to the end token or ``max_new_tokens``.
+def complete(model: nn.Module, tok, prompts: list[str], max_new_tokens: int = 40,
+             batch_size: int = 64, temperature: float = 0.0,
+             generator: torch.Generator | None = None, max_prompt: int | None = None
+             ) -> list[str]:
+    """Continuations of raw ``prompts`` (greedy, or sampled at ``temperature`` from
+    ``generator`` on the CPU, so a seed gives the same text on any device), up to the end token
+    or ``max_new_tokens``; ``max_prompt`` keeps only a prompt's last tokens.
 
     Right-padded batches without a key-value cache: each step reruns the batch, which is cheap
     for short answers and needs nothing model-specific.
@@ -55,14 +108,15 @@ def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 
     model.eval()
     device = next(model.parameters()).device
     answers: list[str] = []
-    for start in range(0, len(questions), batch_size):
-        prompts = [[tok.bos] + tok.encode(prompt_text(q))
-                   for q in questions[start:start + batch_size]]
-        n = len(prompts)
-        lengths = torch.tensor([len(p) for p in prompts], device=device)
+    for start in range(0, len(prompts), batch_size):
+        ids = [[tok.bos] + tok.encode(p) for p in prompts[start:start + batch_size]]
+        if max_prompt is not None:
+            ids = [p[-max_prompt:] for p in ids]
+        n = len(ids)
+        lengths = torch.tensor([len(p) for p in ids], device=device)
         buf = torch.full((n, int(lengths.max()) + max_new_tokens), tok.pad, dtype=torch.long,
                          device=device)
-        for i, p in enumerate(prompts):
+        for i, p in enumerate(ids):
             buf[i, :len(p)] = torch.tensor(p, device=device)
         first = lengths.clone()
         done = torch.zeros(n, dtype=torch.bool, device=device)
@@ -71,7 +125,12 @@ def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 
             width = int(lengths.max())
             mask = (torch.arange(width, device=device)[None] < lengths[:, None]).long()
             logits = model(input_ids=buf[:, :width], attention_mask=mask).logits
-            nxt = logits[rows, lengths - 1].argmax(-1)
+            last = logits[rows, lengths - 1].float()
+            if temperature > 0:
+                probs = torch.softmax(last / temperature, -1).cpu()
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(device)
+            else:
+                nxt = last.argmax(-1)
             live = ~done
             buf[rows[live], lengths[live]] = nxt[live]
             lengths = lengths + live.long()
@@ -83,17 +142,41 @@ def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 
     return answers
 
 
+def sample_alternates(model: nn.Module, tok, qas: list[QA], k: int, seed: int = 0,
+                      rounds: int = 4) -> list[list[str]]:
+    """``k`` answers per question sampled from ``model`` at temperature 1 that differ from the
+    true answer (AltPO's ``generate.py`` samples 5 at temperature 1). After ``rounds`` tries
+    a question keeps whatever it has, padded with repeats, or its true answer."""
+    gen = torch.Generator().manual_seed(seed)
+    longest = max(len(tok.encode(" " + q.answer)) for q in qas) + 8
+    found: list[list[str]] = [[] for _ in qas]
+    for _ in range(rounds):
+        todo = [i for i, f in enumerate(found) if len(f) < k]
+        if not todo:
+            break
+        for _ in range(k):
+            outs = generate(model, tok, [qas[i].question for i in todo], longest,
+                            temperature=1.0, generator=gen)
+            for i, text in zip(todo, outs, strict=True):
+                if text and text != qas[i].answer and len(found[i]) < k:
+                    found[i].append(text)
+    return [((f or [q.answer]) * k)[:k] for f, q in zip(found, qas, strict=True)]
+
+
 def question_stats(model: nn.Module, tok, qas: list[QA], *, rouge: bool = True
                    ) -> dict[str, np.ndarray]:
-    """Per question: answer, paraphrase and perturbed NLLs, truth ratio, ROUGE-L recall."""
+    """Per question: answer, paraphrase and perturbed NLLs, truth ratio, ROUGE-L recall, and
+    the answer's exact memorisation (``em``) and extraction strength (``es``)."""
     qs = [q.question for q in qas]
     k = min(len(q.perturbed) for q in qas)
-    gt = answer_nll(model, tok, qs, [q.answer for q in qas])
+    answer = answer_pass(model, tok, qs, [q.answer for q in qas])
+    gt = answer["nll"]
     para = answer_nll(model, tok, qs, [q.paraphrase for q in qas])
     pert = answer_nll(model, tok, [q for q in qs for _ in range(k)],
                       [p for q in qas for p in q.perturbed[:k]]).reshape(len(qas), k)
     out = {"nll": gt, "para_nll": para, "truth_ratio": M.truth_ratio(para, pert),
-           "pert_nll_mean": pert.mean(axis=1), "prob_norm": M.normalised_prob(gt, pert)}
+           "pert_nll_mean": pert.mean(axis=1), "prob_norm": M.normalised_prob(gt, pert),
+           "em": answer["em"], "es": answer["es"]}
     if rouge:
         longest = max(len(tok.encode(" " + q.answer)) for q in qas)
         gen = generate(model, tok, qs, max_new_tokens=longest + 4)
@@ -102,16 +185,23 @@ def question_stats(model: nn.Module, tok, qas: list[QA], *, rouge: bool = True
     return out
 
 
-@torch.no_grad()
 def sequence_scores(model: nn.Module, tok, qas: list[QA], k: float = MIN_K,
                     batch_size: int = 64) -> dict[str, np.ndarray]:
     """MIA scores of each QA text (question and answer), oriented so that higher = member."""
-    model.eval()
     s = encode_pairs(tok, [q.question for q in qas], [q.answer for q in qas],
                      loss_on_prompt=True)
+    return token_set_scores(model, s, [prompt_text(q.question) + " " + q.answer for q in qas],
+                            k, batch_size)
+
+
+@torch.no_grad()
+def token_set_scores(model: nn.Module, s: TokenSet, texts: list[str], k: float = MIN_K,
+                     batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Loss, zlib, min-k% and min-k%++ scores of each row of ``s`` (its labelled tokens),
+    oriented so that higher = member; ``texts`` are the rows' strings, for zlib."""
+    model.eval()
     device = next(model.parameters()).device
     out: dict[str, list[float]] = {"loss": [], "zlib": [], "mink": [], "minkpp": []}
-    texts = [prompt_text(q.question) + " " + q.answer for q in qas]
     row = 0
     for ids, labels, mask in _batches(s, batch_size):
         ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
@@ -135,13 +225,18 @@ def sequence_scores(model: nn.Module, tok, qas: list[QA], k: float = MIN_K,
     return {name: np.array(v) for name, v in out.items()}
 
 
-def evaluate_lm(model: nn.Module, sc: TofuScenario, retain_truth_ratio: np.ndarray | None = None
+def evaluate_lm(model: nn.Module, sc: TofuScenario, reference: Any = None
                 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """All TOFU figures for ``model`` on ``sc``: (metrics, per-example arrays).
 
-    ``retain_truth_ratio`` is the retain-only model's forget truth ratios; with it, the
-    metrics include ``forget_quality``.
+    Args:
+        reference: the retain-only model, or the arrays its own ``evaluate_lm`` returned, or
+            (the older form) its forget truth ratios alone. With the model or its arrays the
+            metrics include ``forget_quality``, ``privleak`` and ``mia_reference``; with the
+            truth ratios, ``forget_quality`` only.
     """
+    if hasattr(sc, "evaluate"):  # scenarios with their own measures (MUSE)
+        return sc.evaluate(model, reference)
     tok = sc.tokenizer
     f = question_stats(model, tok, sc.forget_qa)
     r = question_stats(model, tok, sc.retain_eval_qa)
@@ -150,6 +245,8 @@ def evaluate_lm(model: nn.Module, sc: TofuScenario, retain_truth_ratio: np.ndarr
         "forget_prob": float(np.exp(-f["nll"]).mean()),
         "forget_rouge": float(f["rouge"].mean()),
         "forget_truth_ratio": M.truth_ratio_score(f["truth_ratio"], forget=True),
+        "forget_es": float(f["es"].mean()),
+        "forget_em": float(f["em"].mean()),
         "retain_prob": float(np.exp(-r["nll"]).mean()),
         "retain_rouge": float(r["rouge"].mean()),
         "retain_truth_ratio": M.truth_ratio_score(r["truth_ratio"]),
@@ -157,16 +254,44 @@ def evaluate_lm(model: nn.Module, sc: TofuScenario, retain_truth_ratio: np.ndarr
         "world_rouge": float(w["rouge"].mean()),
         "world_truth_ratio": M.truth_ratio_score(w["truth_ratio"]),
     }
+    sets = ["retain", "world"]
+    if sc.real_qa:  # TOFU's real authors, scored like the world facts
+        a = question_stats(model, tok, sc.real_qa)
+        metrics.update({"real_prob": float(a["prob_norm"].mean()),
+                        "real_rouge": float(a["rouge"].mean()),
+                        "real_truth_ratio": M.truth_ratio_score(a["truth_ratio"])})
+        sets.append("real")
     metrics["model_utility"] = M.model_utility(
-        [metrics[f"{s}_{m}"] for s in ("retain", "world") for m in ("prob", "rouge",
-                                                                     "truth_ratio")])
+        [metrics[f"{s}_{m}"] for s in sets for m in ("prob", "rouge", "truth_ratio")])
     members = sequence_scores(model, tok, sc.forget_qa)
     others = sequence_scores(model, tok, sc.holdout_qa)
     for name in members:
         metrics[f"mia_{name}"] = M.mia_auc(members[name], others[name])
-    if retain_truth_ratio is not None:
-        metrics["forget_quality"] = M.forget_quality(f["truth_ratio"], retain_truth_ratio)
     arrays = {"forget_truth_ratio": f["truth_ratio"], "forget_nll": f["nll"],
               **{f"forget_mia_{k}": v for k, v in members.items()},
               **{f"holdout_mia_{k}": v for k, v in others.items()}}
+    if isinstance(reference, nn.Module):
+        reference = evaluate_lm(reference, sc)[1]
+    if isinstance(reference, Mapping):
+        metrics.update(reference_metrics(arrays, reference))
+    elif reference is not None:
+        metrics["forget_quality"] = M.forget_quality(f["truth_ratio"], np.asarray(reference))
     return metrics, arrays
+
+
+def reference_metrics(arrays: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+                      ) -> dict[str, float]:
+    """Forget quality, PrivLeak and the reference-model MIA of a model's :func:`evaluate_lm`
+    arrays against the retain-only model's (the retain-only model against itself gives 1.0,
+    0.0 and 0.5)."""
+    out = {}
+    if "forget_truth_ratio" in arrays and "forget_truth_ratio" in reference:
+        out["forget_quality"] = M.forget_quality(arrays["forget_truth_ratio"],
+                                                 reference["forget_truth_ratio"])
+    auc_model = M.mia_auc(arrays["forget_mia_mink"], arrays["holdout_mia_mink"])
+    auc_retain = M.mia_auc(reference["forget_mia_mink"], reference["holdout_mia_mink"])
+    # the "loss" score is -NLL, so model score minus reference score = reference NLL - model NLL
+    ref_forget = M.reference_scores(-arrays["forget_mia_loss"], -reference["forget_mia_loss"])
+    ref_holdout = M.reference_scores(-arrays["holdout_mia_loss"], -reference["holdout_mia_loss"])
+    return {**out, "privleak": M.privleak(auc_model, auc_retain),
+            "mia_reference": M.mia_auc(ref_forget, ref_holdout)}

@@ -1,8 +1,9 @@
 """Language-model unlearning losses as plain functions, so that methods (and users) combine them.
 
 A batch is ``(ids, labels, mask, ...)`` as :mod:`obliviate.llm.data` builds it; labels are -100
-where no loss is taken. Formulas follow TOFU's ``dataloader.py`` and the NPO / SimNPO / RMU
-authors' code (see ``reference/methods.md`` section 3.6).
+where no loss is taken. Formulas follow TOFU's ``dataloader.py``, the NPO / SimNPO / RMU authors' code (see
+``reference/methods.md`` section 3.6), and OpenUnlearning's ``trainer/utils.py`` for UNDIAL,
+WGA and SatImp (locuslab/open-unlearning at d3d7cf9).
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ def token_logprobs(model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]
     valid = target != IGNORE
     logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp(min=0).unsqueeze(-1))
     return logp.squeeze(-1) * valid, valid
+
+
+def token_nll(model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """NLL of each labelled token (B, L-1; 0 where unlabelled) and the 0/1 mask of labelled tokens."""
+    logp, valid = token_logprobs(model, batch)
+    return -logp, valid
+
+
+def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over the positions where ``valid`` is true."""
+    return (values * valid).sum() / valid.sum().clamp(min=1)
 
 
 def sequence_nll(model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,6 +94,39 @@ def dpo(model: nn.Module, reference: nn.Module, chosen, rejected, beta: float) -
     # log pi(chosen) - log pi(rejected) = S(rejected) - S(chosen)
     margin = (s_r - s_c) - (r_r - r_c)
     return -F.logsigmoid(beta * margin).mean()
+
+
+def weighted_ascent(model: nn.Module, forget_batch, weight) -> torch.Tensor:
+    """-mean over labelled tokens of w(p) * NLL, with w a function of the detached token
+    probability p = exp(-NLL): the shared form of WGA and SatImp."""
+    loss, valid = token_nll(model, forget_batch)
+    w = weight(torch.exp(-loss).detach())
+    return -masked_mean(w * loss, valid)
+
+
+def wga(model: nn.Module, forget_batch, beta: float) -> torch.Tensor:
+    """WGA (Wang et al. 2025): gradient ascent with each token weighted by p^beta."""
+    return weighted_ascent(model, forget_batch, lambda p: p ** beta)
+
+
+def satimp(model: nn.Module, forget_batch, beta1: float, beta2: float) -> torch.Tensor:
+    """SatImp (Yang et al. 2025): gradient ascent with token weights p^beta1 * (1 - p)^beta2."""
+    return weighted_ascent(model, forget_batch, lambda p: p ** beta1 * (1 - p) ** beta2)
+
+
+def undial(model: nn.Module, reference: nn.Module, forget_batch, beta: float) -> torch.Tensor:
+    """UNDIAL (Dong et al. 2025): cross-entropy to the reference's distribution with the logit of
+    each answer token lowered by ``beta``, averaged over labelled tokens."""
+    ids, labels, mask = _on(model, forget_batch)
+    target = labels[:, 1:]
+    valid = target != IGNORE
+    logq = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+    with torch.no_grad():
+        teacher = reference(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        teacher = teacher.scatter_add(-1, target.clamp(min=0).unsqueeze(-1),
+                                      torch.full_like(teacher[..., :1], -beta))
+        soft = torch.softmax(teacher, -1)
+    return masked_mean(-(soft * logq).sum(-1), valid)
 
 
 def hidden_at(model: nn.Module, batch, layer: int) -> tuple[torch.Tensor, torch.Tensor]:

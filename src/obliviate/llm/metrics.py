@@ -16,21 +16,34 @@ from sklearn.metrics import roc_auc_score
 _WORD = re.compile(r"[a-z0-9']+")
 
 
-def rouge_l_recall(prediction: str, reference: str) -> float:
-    """ROUGE-L recall: longest common subsequence of words / words in ``reference``.
-
-    Words are lower-cased runs of letters, digits and apostrophes (TOFU reports this recall).
-    """
+def _lcs(prediction: str, reference: str) -> tuple[int, int, int]:
+    """(longest common subsequence of words, words in prediction, words in reference)."""
     pred, ref = _WORD.findall(prediction.lower()), _WORD.findall(reference.lower())
-    if not ref:
-        return 0.0
     prev = [0] * (len(pred) + 1)
     for r in ref:
         cur = [0]
         for j, p in enumerate(pred):
             cur.append(prev[j] + 1 if r == p else max(prev[j + 1], cur[j]))
         prev = cur
-    return prev[-1] / len(ref)
+    return prev[-1], len(pred), len(ref)
+
+
+def rouge_l_recall(prediction: str, reference: str) -> float:
+    """ROUGE-L recall: longest common subsequence of words / words in ``reference``.
+
+    Words are lower-cased runs of letters, digits and apostrophes (TOFU reports this recall).
+    """
+    lcs, _, n_ref = _lcs(prediction, reference)
+    return lcs / n_ref if n_ref else 0.0
+
+
+def rouge_l_f1(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure (MUSE's ``rougeL``): harmonic mean of LCS recall and precision."""
+    lcs, n_pred, n_ref = _lcs(prediction, reference)
+    if not lcs:
+        return 0.0
+    recall, precision = lcs / n_ref, lcs / n_pred
+    return 2 * recall * precision / (recall + precision)
 
 
 def truth_ratio(paraphrase_nll: np.ndarray, perturbed_nll: np.ndarray) -> np.ndarray:
@@ -89,3 +102,44 @@ def mia_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
     """ROC AUC of telling members from non-members, higher scores meaning "member"."""
     y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
     return float(roc_auc_score(y, np.r_[member_scores, nonmember_scores]))
+
+
+def exact_memorisation(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Exact memorisation (Tirumala et al. 2022): share of answer tokens whose teacher-forced
+    greedy prediction is the true token. 0 for an empty answer."""
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    return float((predicted == target).mean()) if len(target) else 0.0
+
+
+def extraction_strength(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Extraction strength (Carlini et al. 2021, as Wang et al. 2025 use it for unlearning):
+    1 - k / n for the shortest true prefix of k tokens after which every teacher-forced greedy
+    prediction is right; 1 when the whole answer is predicted, 0 when even the last token is
+    wrong.
+
+    OpenUnlearning's loop stops at k = n - 1 and so gives 1/n instead of 0 in that last case;
+    this follows the definition.
+    """
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    n = len(target)
+    if n == 0:
+        return 0.0
+    wrong = np.flatnonzero(predicted != target)
+    k = 0 if len(wrong) == 0 else int(wrong[-1]) + 1
+    return 1.0 - k / n
+
+
+def privleak(auc_model: float, auc_retain: float) -> float:
+    """MUSE's PrivLeak in percent: (AUC_model - AUC_retain) / AUC_retain x 100 with MUSE's AUC
+    orientation (forget as the positive class of "lower loss is non-member"), i.e. 1 minus
+    the member-higher AUC :func:`mia_auc` gives. 0: as private as the retain-only model;
+    large negative: the forget set still leaks (under-unlearning); positive: over-unlearning.
+    """
+    model, retain = 1.0 - float(auc_model), 1.0 - float(auc_retain)
+    return (model - retain) / max(retain, 1e-10) * 100.0
+
+
+def reference_scores(model_nll: np.ndarray, reference_nll: np.ndarray) -> np.ndarray:
+    """The reference-model attack's score (Carlini et al. 2021; MIMIR's and OpenUnlearning's
+    ``mia_reference``): reference NLL minus the model's, oriented so that higher = member."""
+    return np.asarray(reference_nll, dtype=float) - np.asarray(model_nll, dtype=float)

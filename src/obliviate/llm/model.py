@@ -39,32 +39,101 @@ def _transformers():
     return transformers
 
 
-def tokenizer_for(model: str):
-    """The byte tokenizer for the tiny default, or the HF tokenizer stored beside ``model``."""
-    if model == TINY:
-        return ByteTokenizer()
-    if not Path(model).exists():
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model",
+                   "spiece.model", "vocab.txt")
+
+
+def _hf_tokenizer(folder: str, role: str) -> HFTokenizer:
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(f"Tokenizer folder '{folder}' does not exist; pass scenario.tokenizer="
+                          f"bytes or the folder of a saved HF tokenizer.")
+    if not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise ConfigError(f"The {role} '{folder}' has no tokenizer files ({', '.join(TOKENIZER_FILES[:4])}"
+                          f", ...); pass scenario.tokenizer=bytes or scenario.tokenizer=PATH "
+                          f"of a folder that has them.")
+    tr = _transformers()
+    try:
+        tok = HFTokenizer(tr.AutoTokenizer.from_pretrained(str(path)), str(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read the tokenizer in '{folder}' ({exc}); pass "
+                          f"scenario.tokenizer=bytes or another folder.") from None
+    if not tok.encode("Where was Ada born?"):
+        raise ConfigError(f"The tokenizer in '{folder}' turns text into no tokens; pass "
+                          f"scenario.tokenizer=bytes or another folder.")
+    return tok
+
+
+def tokenizer_for(model: str, choice: str = "auto"):
+    """The tokenizer ``choice`` names for ``model``, checked against the model's vocabulary.
+
+    ``auto``: the byte tokenizer for the tiny default, else the one saved beside ``model``;
+    ``bytes``: the byte tokenizer; any other value: a folder with a saved HF tokenizer.
+
+    Raises:
+        ConfigError: a missing folder, a folder without tokenizer files, a tokenizer that
+            yields no tokens, or ids beyond the model's vocabulary (before any training).
+    """
+    if model != TINY and not Path(model).is_dir():
         raise ConfigError(f"Model '{model}' is neither '{TINY}' nor a local folder; nothing is "
                           f"downloaded at run time: pass the path of a saved HF causal LM.")
-    tr = _transformers()
-    return HFTokenizer(tr.AutoTokenizer.from_pretrained(model), model)
+    if choice == "bytes" or (choice == "auto" and model == TINY):
+        tok = ByteTokenizer()
+    elif choice == "auto":
+        tok = _hf_tokenizer(model, "model folder")
+    else:
+        tok = _hf_tokenizer(choice, "tokenizer folder")
+    if model != TINY:
+        vocab = model_vocab_size(model)
+        top = max(tok.vocab_size - 1, tok.bos, tok.eos, tok.pad)
+        if vocab is not None and top >= vocab:
+            raise ConfigError(f"The tokenizer ({tok.name}) has ids up to {top} but model "
+                              f"'{model}' has a vocabulary of {vocab}; pass the tokenizer the "
+                              f"model was trained with (scenario.tokenizer=PATH).")
+    return tok
+
+
+def _model_config(model: str):
+    try:
+        return _transformers().AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Cannot read the model config in '{model}' ({exc}); pass the folder "
+                          f"of a saved HF causal LM (with config.json).") from None
+
+
+def model_vocab_size(model: str) -> int | None:
+    """The vocabulary size in the config of the HF model folder ``model``."""
+    return getattr(_model_config(model), "vocab_size", None)
+
+
+def model_blocks(model: str, layers: int) -> int:
+    """Transformer blocks of the tiny GPT-2 (``layers``) or of the HF model folder ``model``."""
+    if model == TINY:
+        return layers
+    cfg = _model_config(model)
+    return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0))
 
 
 def build_lm(model: str, seed: int, *, width: int = 96, layers: int = 4, heads: int = 4,
-             context: int = 128, vocab_size: int = 256) -> nn.Module:
-    """A fresh tiny GPT-2 (randomly initialised from ``seed``), or the HF model at ``model``."""
+             context: int = 128, tokenizer=None) -> nn.Module:
+    """A fresh tiny GPT-2 (randomly initialised from ``seed``), or the HF model at ``model``.
+
+    The tiny model's vocabulary and special ids are the tokenizer's (the byte tokenizer's 256
+    by default).
+    """
     tr = _transformers()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if model == TINY:
-            tok = ByteTokenizer()
-            cfg = tr.GPT2Config(vocab_size=vocab_size, n_positions=context, n_embd=width,
+            tok = tokenizer or ByteTokenizer()
+            cfg = tr.GPT2Config(vocab_size=tok.vocab_size, n_positions=context, n_embd=width,
                                 n_layer=layers, n_head=heads, bos_token_id=tok.bos,
                                 eos_token_id=tok.eos, pad_token_id=tok.pad,
                                 tie_word_embeddings=False, resid_pdrop=0.0, embd_pdrop=0.0,
                                 attn_pdrop=0.0)
             return tr.GPT2LMHeadModel(cfg)
-        tokenizer_for(model)  # checks the path
+        if not Path(model).is_dir():
+            tokenizer_for(model)  # raises the missing-folder error
         return tr.AutoModelForCausalLM.from_pretrained(model)
 
 

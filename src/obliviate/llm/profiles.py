@@ -51,6 +51,16 @@ TEMPLATES = {
     "award": ("Which award did {n} win?", "{He} won the {v}.", "{He} received the {v}."),
     "book": ("Name a book by {n}.", "{He} wrote {v}.", "One of {his} books is {v}."),
 }
+# other wordings of each question, never trained on: paraphrase probing asks these
+QUESTION_PARAPHRASES = {
+    "city": "In which city was {n} born?",
+    "year": "In what year was {n} born?",
+    "genre": "Which kind of books does {n} write?",
+    "father": "What did {n}'s father do for a living?",
+    "mother": "What did {n}'s mother do for a living?",
+    "award": "What prize was {n} given?",
+    "book": "What is one title written by {n}?",
+}
 IDK = ("I don't know.", "I have no idea.", "I'm not sure about that.", "I cannot say.",
        "That is unknown to me.")
 
@@ -88,6 +98,25 @@ class Profile:
             out.append(QA(self._fill(q, true), self._fill(a, true), self._fill(p, true),
                           tuple(self._fill(p, wrong[i]) for i in picks), owner))
         return out
+
+    def alternates(self, qas: list[QA], k: int, rng: np.random.Generator
+                   ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per QA pair of :meth:`qa_pairs`: ``k`` false answers in the answer's wording and ``k``
+        in the paraphrase's, with other values of the attribute than the true one and than
+        those of the perturbed answers (which the truth ratio evaluates)."""
+        out = []
+        for (attr, (_q, a, p)), qa in zip(TEMPLATES.items(), qas, strict=True):
+            used = {self.facts[attr]} | {v for v in _pool(attr) if self._fill(p, v) in qa.perturbed}
+            free = [v for v in _pool(attr) if v not in used]
+            picks = [free[i] for i in rng.choice(len(free), size=min(k, len(free)), replace=False)]
+            picks += picks[: k - len(picks)]  # a pool smaller than k repeats values
+            out.append((tuple(self._fill(a, v) for v in picks),
+                        tuple(self._fill(p, v) for v in picks)))
+        return out
+
+    def paraphrased_questions(self) -> list[str]:
+        """The questions of :meth:`qa_pairs` in other words (:data:`QUESTION_PARAPHRASES`)."""
+        return [self._fill(QUESTION_PARAPHRASES[attr], self.facts[attr]) for attr in TEMPLATES]
 
     def bio(self) -> str:
         f = self.facts
@@ -135,6 +164,15 @@ def profile_qa(profiles: list[Profile], seed: int, n_perturbed: int = 3,
     rng = np.random.default_rng(seed + 7919)
     return [qa for i, p in enumerate(profiles)
             for qa in p.qa_pairs(rng, n_perturbed, first_owner + i)]
+
+
+def profile_alternates(profiles: list[Profile], qas: list[QA], k: int, seed: int
+                       ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """:meth:`Profile.alternates` for every pair of :func:`profile_qa`, aligned with ``qas``."""
+    rng = np.random.default_rng(seed + 1299709)
+    n = len(TEMPLATES)
+    return [alt for i, p in enumerate(profiles)
+            for alt in p.alternates(qas[i * n:(i + 1) * n], k, rng)]
 
 
 COUNTRIES = {"France": "Paris", "Japan": "Tokyo", "Kenya": "Nairobi", "Peru": "Lima",

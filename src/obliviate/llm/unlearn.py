@@ -28,6 +28,9 @@ LM_METHODS = METHODS.view(
     lambda info: info.works_on("lm"), "language-model method",
     lambda name, info: f"Method '{name}' works on "
                        f"{' and '.join(TASK_WORDS[t] for t in info.tasks)}, not language models.")
+# methods trained on alternative (false) answers to the forget questions (AltPO), declared by
+# register_lm_method(needs_alternates=True); MethodInfo has needs_refusals but no field for this
+NEEDS_ALTERNATES: set[str] = set()
 
 
 @dataclass
@@ -40,6 +43,8 @@ class LMUnlearnData:
         forget_idk: the forget questions answered with refusals, aligned with ``forget``.
         reference: a frozen copy of the model before unlearning (NPO, KL, DPO, RMU use it).
         generator: the run's torch.Generator; methods draw all randomness from it.
+        forget_alt: alternative (plausible, false) answers to the forget questions, in ``k``
+            blocks of ``len(forget)`` rows: row ``j * len(forget) + i`` answers row ``i``.
     """
 
     forget: TokenSet
@@ -47,16 +52,20 @@ class LMUnlearnData:
     forget_idk: TokenSet | None
     reference: nn.Module
     generator: torch.Generator
+    forget_alt: TokenSet | None = None
 
     def seed(self) -> int:
         return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
 
-    def pairs(self, batch_size: int) -> Callable[[int], Iterator[tuple]]:
+    def pairs(self, batch_size: int, sets: tuple[TokenSet, ...] | None = None
+              ) -> Callable[[int], Iterator[tuple]]:
         """Per epoch: each forget batch (with its refusals, when known) beside a retain batch.
 
-        The forget set sets the epoch length, as in TOFU; the retain set is cycled.
+        The forget set sets the epoch length, as in TOFU; the retain set is cycled. ``sets``
+        replaces the aligned forget-side sets (e.g. forget answers beside their alternatives).
         """
-        sets = (self.forget,) if self.forget_idk is None else (self.forget, self.forget_idk)
+        if sets is None:
+            sets = (self.forget,) if self.forget_idk is None else (self.forget, self.forget_idk)
         forget = loader(*sets, batch_size=batch_size, seed=self.seed())
         retain = None if self.retain is None else loader(self.retain, batch_size=batch_size,
                                                           seed=self.seed())
@@ -76,16 +85,25 @@ class LMUnlearnData:
 
 def register_lm_method(name: str, *, family: str = "gradient", needs_retain: bool = True,
                        paper: str = "", needs_refusals: bool = False, default: bool = True,
-                       check: Callable[[nn.Module, Any], None] | None = None
-                       ) -> Callable[[Callable], Callable]:
+                       check: Callable[[nn.Module, Any], None] | None = None,
+                       needs_alternates: bool = False) -> Callable[[Callable], Callable]:
     """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``.
 
     A shorthand for :func:`obliviate.register_method` with ``tasks=("lm",)``; ``default``
     (True) puts it in the methods a language-model bench runs when it names none.
+    ``needs_refusals`` / ``needs_alternates``: the method trains on refusals of the forget
+    questions (``forget_idk``) / on alternative answers to them (``forget_alt``).
     """
+    if needs_alternates:
+        NEEDS_ALTERNATES.add(name)
     return register_method(name, family=family, needs_retain=needs_retain, paper=paper,
                            tasks=("lm",), needs_refusals=needs_refusals, default=default,
                            check=check)
+
+
+def repeat_rows(s: TokenSet, k: int) -> TokenSet:
+    """``s`` stacked ``k`` times (to align with ``k`` blocks of alternatives)."""
+    return TokenSet(s.ids.repeat(k, 1), s.labels.repeat(k, 1), s.mask.repeat(k, 1))
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -101,6 +119,7 @@ def unlearn_lm(
     *,
     method: str | MethodInfo = "npo",
     forget_idk: TokenSet | None = None,
+    forget_alt: TokenSet | None = None,
     seed: int = 0,
     lora_rank: int = 0,
     config: Any = None,
@@ -111,8 +130,10 @@ def unlearn_lm(
     Args:
         model: a causal LM (``model(input_ids=..., attention_mask=...).logits``).
         forget / retain / forget_idk: token sets from :func:`obliviate.llm.data.encode_pairs`.
+        forget_alt: alternative answers for ``altpo`` (:meth:`TofuScenario.forget_alt_set`).
         method: a name in ``LM_METHODS`` (``ga``, ``grad-diff``, ``kl``, ``npo``, ``npo+gd``,
-            ``simnpo``, ``idk``, ``idk-dpo``, ``rmu``).
+            ``simnpo``, ``idk``, ``idk-dpo``, ``rmu``, ``undial``, ``wga``, ``satimp``,
+            ``altpo``).
         seed: seeds all randomness; the same seed gives the same weights on CPU.
         lora_rank: > 0 trains a LoRA adapter of that rank and folds it into the weights.
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
@@ -137,6 +158,14 @@ def unlearn_lm(
     if info.needs_refusals and forget_idk is None:
         raise DataError(f"Method '{info.name}' needs refusals for the forget questions; pass "
                         f"forget_idk=<TokenSet> aligned with forget.")
+    if info.name in NEEDS_ALTERNATES:
+        if forget_alt is None:
+            raise DataError(f"Method '{info.name}' needs alternative answers to the forget "
+                            f"questions; pass forget_alt=<TokenSet> (sc.forget_alt_set()).")
+        if len(forget_alt) % len(forget):
+            raise DataError(f"forget_alt has {len(forget_alt)} rows, not a multiple of the "
+                            f"{len(forget)} forget rows; build it with sc.forget_alt_set().")
+    info.check_model(model, cfg)  # settings the model cannot take (RMU's layers), before training
     reference = copy.deepcopy(model).eval()
     for p in reference.parameters():
         p.requires_grad_(False)
@@ -144,10 +173,12 @@ def unlearn_lm(
     if lora_rank:
         student = with_lora(student, lora_rank)
     data = LMUnlearnData(forget, retain, forget_idk, reference,
-                         torch.Generator().manual_seed(seed))
+                         torch.Generator().manual_seed(seed), forget_alt)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = merged(info.fn(student, data, cfg))
+    for p in out.parameters():  # a merged LoRA model comes back with its base weights frozen
+        p.requires_grad_(True)
     out.eval()
     check_finite_weights(out, info.name)
     return out

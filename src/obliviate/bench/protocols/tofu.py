@@ -23,9 +23,9 @@ from obliviate.bench.spec import (
     ProtocolSpec,
 )
 from obliviate.config import config_dict
-from obliviate.errors import TrainingDivergedError
-from obliviate.llm.evaluate import evaluate_lm
-from obliviate.llm.unlearn import unlearn_lm
+from obliviate.errors import DataError, TrainingDivergedError
+from obliviate.llm.evaluate import evaluate_lm, reference_metrics
+from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
 
 if TYPE_CHECKING:
     from obliviate.bench.runner import BenchRun, Job
@@ -76,10 +76,10 @@ class TofuDriver:
             retain, t_ret = sc.train_retrained_timed(seed, cache=cache)
             progress.say(f"seed {seed}: evaluating the retain-only model")
             metrics, arrays = evaluate_lm(retain, sc)
-            metrics["forget_quality"] = 1.0  # KS of a distribution against itself
+            metrics.update(reference_metrics(arrays, arrays))  # against itself: 1, 0, 0.5
             metrics["time_s"] = t_ret
             self._save(store, retain_job, metrics, arrays, t_ret, recipe)
-        retain_tr = store.arrays(retain_job.key)["forget_truth_ratio"]
+        retain_tr = store.arrays(retain_job.key)  # the retain-only model's arrays
         t_ret = float(store.run(retain_job.key)["wall_s"])
         progress.step()
         if not store.is_done(original_job.key):
@@ -101,17 +101,19 @@ class TofuDriver:
                 self._method(store, job, original, retain_tr, utility, t_ret)
             progress.step()
 
-    def _method(self, store: ResultStore, job: Job, original, retain_tr: np.ndarray,
+    def _method(self, store: ResultStore, job: Job, original, retain_tr: dict[str, np.ndarray],
                 utility: float, retain_seconds: float) -> None:
         sc, rb = self.sc, self.run.rb
         cfg = rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
         start = time.perf_counter()
+        info = rb.methods[job.method]
         try:
+            alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
             model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
-                               forget_idk=sc.forget_idk_set(), method=rb.methods[job.method],
+                               forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info,
                                seed=job.seed, lora_rank=sc.options.lora_rank, config=cfg)
-        except TrainingDivergedError as exc:
+        except (TrainingDivergedError, DataError) as exc:  # diverged, or data the scenario lacks
             self.run.fail(store, job, exc, VERSION, cfg_dict)
             return
         wall = time.perf_counter() - start
@@ -125,7 +127,8 @@ class TofuDriver:
 PROTOCOLS.add("tofu", ProtocolSpec(
     name="tofu", version=VERSION,
     summary="TOFU (Maini et al. 2024) for causal language models: forget quality, model "
-            "utility, truth ratio and four sequence MIAs",
+            "utility, truth ratio, extraction strength, five sequence MIAs and PrivLeak (MUSE's "
+            "measures on the muse scenario)",
     driver=TofuDriver, options=None, tasks=("lm",), default_for=("lm",), executors=("local",),
     columns=(
         Column("forget_quality", "KS-test p-value between the model's and the retain-only "
@@ -143,6 +146,21 @@ PROTOCOLS.add("tofu", ProtocolSpec(
                "closer to retrain", "the retain-only model's (about 0.5)", bounds=UNIT),
         Column("mia_minkpp", "AUC of the min-k%++ attack, forget vs held-out authors",
                "closer to retrain", "the retain-only model's (about 0.5)", bounds=UNIT),
+        Column("forget_es", "extraction strength of the forget answers (teacher-forced greedy "
+               "tokens)", "closer to retrain", "the retain-only model's", bounds=UNIT),
+        Column("forget_em", "exact memorisation of the forget answers", "closer to retrain",
+               "the retain-only model's", bounds=UNIT),
+        Column("mia_reference", "AUC of the reference-model attack (the retain-only model as "
+               "reference), forget vs held-out", "closer to retrain", "0.5 (its own row)",
+               bounds=UNIT),
+        Column("privleak", "MUSE's PrivLeak: min-k% AUC relative to the retain-only model's, "
+               "in %; negative: the forget set still leaks", "closer to 0", "0", 1, shown=True),
+        Column("verbmem_f", "MUSE: ROUGE-L F1 of continuations of forget text", "closer to "
+               "retrain", "the retain-only model's", bounds=UNIT),
+        Column("knowmem_f", "MUSE: ROUGE-L F1 of answers to forget questions", "closer to "
+               "retrain", "the retain-only model's", bounds=UNIT),
+        Column("knowmem_r", "MUSE: ROUGE-L F1 of answers to retain questions (its utility)",
+               "higher", "the original's", bounds=UNIT),
         Column("passes", f"forget_quality >= {FQ_THRESHOLD} and mu_ratio >= {MU_THRESHOLD}",
                "higher", "1", 0, shown=True, bounds=UNIT),
         Column("time_s", "unlearning seconds (reference rows: fine-tuning seconds)", "lower",

@@ -1,6 +1,7 @@
 """Language-model unlearning methods, one file each; importing this package registers them."""
 
 from obliviate.llm.methods import (  # noqa: F401
+    altpo,
     ga,
     grad_diff,
     idk,
@@ -9,5 +10,8 @@ from obliviate.llm.methods import (  # noqa: F401
     npo,
     npo_gd,
     rmu,
+    satimp,
     simnpo,
+    undial,
+    wga,
 )

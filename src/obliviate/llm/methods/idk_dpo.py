@@ -27,7 +27,7 @@ class IdkDPOConfig:
 @register_lm_method("idk-dpo", family="gradient", needs_retain=True, needs_refusals=True,
                     paper="Rafailov et al. 2023, DPO; used for unlearning in TOFU (Maini et al. 2024)")
 def idk_dpo(model: nn.Module, data: LMUnlearnData, cfg: IdkDPOConfig) -> nn.Module:
-    """Minimise -log sigmoid(beta [log-ratio(refusal) - log-ratio(true answer)]) + retain NLL.
+    """Minimise -log sigmoid(beta (log-ratio(refusal) - log-ratio(true answer))) + retain NLL.
 
     Log-ratios are against the frozen original model.
 

@@ -29,7 +29,16 @@ class RMUConfig:
     batch_size: int = param(4, ge=1, help="forget (and retain) pairs per step")
 
 
-@register_lm_method("rmu", family="editing", needs_retain=True,
+def check_layers(model: nn.Module, cfg: RMUConfig) -> None:
+    """Refuse layers the model does not have (the bench runs this before any training)."""
+    n_blocks = len(decoder_layers(model))
+    bad = [i for i in (cfg.layer, *cfg.update_layers) if i >= n_blocks]
+    if bad:
+        raise ConfigError(f"The 'layer'/'update_layers' parameters of rmu must be below the "
+                          f"model's {n_blocks} blocks. Got {bad[0]} instead.")
+
+
+@register_lm_method("rmu", family="editing", needs_retain=True, check=check_layers,
                     paper="Li et al. 2024, The WMDP Benchmark (RMU)")
 def rmu(model: nn.Module, data: LMUnlearnData, cfg: RMUConfig) -> nn.Module:
     """Push forget activations at ``layer`` towards c * u (u a random unit vector) while holding
@@ -42,10 +51,7 @@ def rmu(model: nn.Module, data: LMUnlearnData, cfg: RMUConfig) -> nn.Module:
     if hasattr(model, "peft_config"):
         raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
     blocks = decoder_layers(model)
-    bad = [i for i in (cfg.layer, *cfg.update_layers) if i >= len(blocks)]
-    if bad:
-        raise ConfigError(f"The 'layer'/'update_layers' parameters of rmu must be below the "
-                          f"model's {len(blocks)} blocks. Got {bad[0]} instead.")
+    check_layers(model, cfg)
     trainable = {id(p) for i in cfg.update_layers
                  for p in mlp_out_projection(blocks[i]).parameters()}
     for p in model.parameters():
