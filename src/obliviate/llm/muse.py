@@ -65,6 +65,7 @@ class MuseScenario:
     data: dict[str, dict[str, list[dict]]] = field(repr=False)
     tokenizer: Any = field(repr=False, default=None)
     name: str = "muse"
+    task: str = "lm"
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
