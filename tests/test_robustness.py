@@ -93,6 +93,11 @@ def test_relearn_classifier_curves(digits, digits_original, digits_retrained):
     benign = relearn_classifier(digits_original, digits.forget_loader(), data="retain",
                                 retain=digits.retain_loader(), steps=(0, 2))
     assert benign["curves"]["forget_acc"][0] == c["forget_acc"][0]
+    # a model attacked beside itself recovers exactly as much: both see the same batches
+    same = relearn_classifier(digits_retrained, digits.forget_loader(), share=0.2,
+                              retrained=digits_retrained, steps=(0, 4, 8), lr=1e-2)
+    assert same["curves"]["forget_loss"] == same["curves"]["retrained_forget_loss"]
+    assert same["metrics"]["forget_acc_gap@8"] == 0.0
     with pytest.raises(ConfigError, match="share"):
         relearn_classifier(digits_original, digits.forget_loader(), share=1.5)
     with pytest.raises(DataError, match="retain"):

@@ -129,8 +129,12 @@ def relearn_classifier(model: nn.Module, forget: DataLoader, *, retrained: nn.Mo
     else:
         source = ds
     collate = forget.collate_fn
-    attack = DataLoader(Subset(source, attack_idx.tolist()), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed), collate_fn=collate)
+
+    def attack() -> DataLoader:  # one per model: every model sees the same batches in order
+        return DataLoader(Subset(source, attack_idx.tolist()), batch_size=batch_size,
+                          shuffle=True, generator=torch.Generator().manual_seed(seed),
+                          collate_fn=collate)
+
     held = DataLoader(Subset(ds, held_idx.tolist()), batch_size=512, collate_fn=collate)
 
     def measure(m: nn.Module) -> dict[str, float]:
@@ -144,7 +148,7 @@ def relearn_classifier(model: nn.Module, forget: DataLoader, *, retrained: nn.Mo
             continue
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            curve = _relearn_curve(m, points, _cycle(attack), cross_entropy_loss, measure, lr)
+            curve = _relearn_curve(m, points, _cycle(attack()), cross_entropy_loss, measure, lr)
         curves.update({f"{who}{k}": v for k, v in curve.items()})
     metrics = _summary(curves, ("forget_acc", "forget_loss"), points[-1])
     metrics.update({"attack_examples": float(len(attack_idx)), "held_examples": float(len(held_idx))})
@@ -182,7 +186,9 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
         attack_qa = [sc.retain_qa[i] for i in pool[:len(attack_idx)]]
     else:
         attack_qa = [sc.forget_qa[i] for i in attack_idx]
-    batches = loader(sc.training_pairs(attack_qa), batch_size=batch_size, seed=seed)
+
+    def batches():  # one per model: every model sees the same batches in order
+        return loader(sc.training_pairs(attack_qa), batch_size=batch_size, seed=seed)
 
     def measure(m: nn.Module) -> dict[str, Any]:
         s = question_stats(m, sc.tokenizer, held)
@@ -210,7 +216,7 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            curve = _relearn_curve(m, points, _cycle(batches), nll, keep, lr)
+            curve = _relearn_curve(m, points, _cycle(batches()), nll, keep, lr)
         curves.update({f"{who}{k}": v for k, v in curve.items()})
         ratios[who] = kept
         if who and cache is not None:
