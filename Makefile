@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PYTHON) -m obliviate bench digits --out runs/demo --seeds 1
+	$(PYTHON) -m obliviate bench digits --forget class:3 --out runs/demo --seeds 1 -m retrain -m finetune -m random-label -m neggrad+ -m redraw
 	$(PYTHON) -m obliviate report runs/demo
 
 test: $(STAMP)

@@ -2,10 +2,9 @@
 
 The authors' learning rates (1e-5 for 7B models) leave the tiny GPT-2 unchanged, so each method
 is run over a small grid on seed 3 (forget authors and model seeds both 3; the leaderboard
-reports seeds 0-2 with the forget authors of seed 0). The pick per method is the setting that
-reaches forget quality >= 0.05 with the most model utility, or, when none does, the one with
-the highest forget quality x utility ratio. Rows are appended to a JSON-lines file as they
-finish, so a killed sweep resumes; the summary goes to benchmarks/results/tofu_mini_tune.json.
+reports seeds 0-2 with the forget authors of seed 0). The pick per method: see :func:`pick`.
+Rows are appended to a JSON-lines file as they finish, so a killed sweep resumes; the summary
+goes to benchmarks/results/tofu_mini_tune.json.
 
     python benchmarks/tofu_mini_tune.py --cache runs/benchmarks/tofu-mini/models --json benchmarks/results/tofu_mini_tune.json
     python benchmarks/tofu_mini_tune.py -m altpo --grid '{"altpo": [{"lr": 1e-3}]}'
@@ -55,7 +54,15 @@ GRID = {  # around the tofu-mini defaults (scenario.TOFU_MINI_DEFAULTS)
 }
 
 
+MARGIN = 0.92  # utility ratio a pick must keep on the tuning seed: a margin over the 0.9 bar
+
+
 def pick(rows: list[dict]) -> dict:
+    """The most forget quality among settings at fq >= 0.05 with utility >= MARGIN x the
+    original's; else the most utility at fq >= 0.05; else the best fq x utility."""
+    safe = [r for r in rows if r["forget_quality"] >= 0.05 and r["mu_ratio"] >= MARGIN]
+    if safe:
+        return max(safe, key=lambda r: r["forget_quality"])
     ok = [r for r in rows if r["forget_quality"] >= 0.05]
     if ok:
         return max(ok, key=lambda r: r["mu_ratio"])

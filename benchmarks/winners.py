@@ -193,13 +193,9 @@ def timing(scenario: str, methods: list[str], runs: int, out: Path, cache: Path)
              "wall_s": float(np.mean([t[1] for t in ts])),
              "cpu_ratio": float(np.mean([t[0] for t in ts])) / ref_cpu,
              "wall_ratio": float(np.mean([t[1] for t in ts])) / ref_wall} for m, ts in spent.items()]
-    path = out / f"winners_timing_{scenario}.json"
-    path.write_text(json.dumps({"scenario": scenario, "runs": runs, "git_commit": git_commit(),
-                                "obliviate": ob.__version__, "machine": platform.platform(),
-                                "cpu_count": os.cpu_count(),
-                                "torch_threads": torch.get_num_threads(), "rows": rows},
-                               indent=2) + "\n")
-    return path
+    return write_results(out / f"winners_timing_{scenario}.json",
+                         {"scenario": scenario, "runs": runs, "rows": rows},
+                         benchmark=BENCHMARK)
 
 
 def targets(scenario: str, runs: Path, out: Path) -> Path:
@@ -221,13 +217,9 @@ def targets(scenario: str, runs: Path, out: Path) -> Path:
         found[name] = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(cpu, 1),
                        "leaderboard": json.loads(board.to_json(orient="records"))}
         print(f"  {scenario} {name}: {found[name]['wall_s']} s wall, {cpu:.0f} s CPU", flush=True)
-    path = out / f"winners_targets_{scenario}.json"
-    path.write_text(json.dumps({"scenario": scenario, "git_commit": git_commit(),
-                                "obliviate": ob.__version__, "machine": platform.platform(),
-                                "cpu_count": os.cpu_count(),
-                                "torch_threads": torch.get_num_threads(), **found},
-                               indent=2) + "\n")
-    return path
+    return write_results(out / f"winners_targets_{scenario}.json",
+                         {"scenario": scenario, **found},
+                         protocols=["quick", "ulira", "challenge"], benchmark=BENCHMARK)
 
 
 def tune_all(scenario: str, methods: list[str], out: Path, cache: Path) -> Path:

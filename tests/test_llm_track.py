@@ -76,8 +76,8 @@ def test_cache_returns_identical_models(tofu):
     assert seconds > 0
 
 
-@pytest.mark.parametrize("method", sorted(LM_METHODS.names()))
-def test_every_method_forgets_and_is_deterministic(tofu, method):
+def check_lm_contract(tofu, method):
+    """The contract of a language-model method (raises AssertionError on a breach)."""
     sc, original, _, _ = tofu
     before = {k: v.clone() for k, v in original.state_dict().items()}
     overrides = {"steps": 30, "layer": 1, "update_layers": (0, 1), "steering_coeff": 20.0,
@@ -97,7 +97,30 @@ def test_every_method_forgets_and_is_deterministic(tofu, method):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
                                                   b.state_dict().values(), strict=True))
     # RMU moves activations, not answers, so its effect on the answer NLL is the smallest
-    assert forget_nll(a, sc) > forget_nll(original, sc) + (0.08 if method == "rmu" else 0.2)
+    rise = forget_nll(a, sc) - forget_nll(original, sc)
+    assert rise > (0.08 if method == "rmu" else 0.2), f"{method} did not forget: NLL +{rise:.3f}"
+
+
+@pytest.mark.parametrize("method", sorted(LM_METHODS.names()))
+def test_every_method_forgets_and_is_deterministic(tofu, method):
+    check_lm_contract(tofu, method)
+
+
+@pytest.mark.parametrize("method", sorted(LM_METHODS.names()))
+def test_a_language_model_method_that_does_nothing_fails_the_contract(tofu, method,
+                                                                      monkeypatch):
+    import dataclasses
+
+    from obliviate.unlearning import METHODS
+
+    info = METHODS.get(method)
+
+    def does_nothing(model, data, cfg):
+        return model
+
+    monkeypatch.setitem(METHODS._entries, method, dataclasses.replace(info, fn=does_nothing))
+    with pytest.raises(AssertionError, match="did not forget"):
+        check_lm_contract(tofu, method)
 
 
 def test_ga_lowers_forget_probability_and_lora_merges(tofu):
@@ -204,6 +227,13 @@ def test_the_toy_size_tells_original_retain_only_and_forgetting_apart(tofu, tmp_
         assert row["forget_prob"] < orig["forget_prob"] - 0.05  # it forgets ...
         assert row["forget_quality"] > orig["forget_quality"]  # ... towards retain-only
         assert row["mu_ratio"] > 0.5  # ... and keeps most of the utility
+    # the report reads the tofu spec: its columns, legend and plots (it once crashed here)
+    from obliviate.report import write_report
+
+    written = write_report(tmp_path)
+    text = written.markdown.read_text()
+    assert "tofu" in text and "forget_quality" in text and "npo+gd" in text
+    assert written.html.exists() and written.plots
 
 
 def test_scale_script_runs_on_the_cpu_at_the_toy_size(tofu, tmp_path):

@@ -44,6 +44,8 @@ def half_width(row, name: str) -> float | None:
 def short_status(status: str) -> str:
     """The table's status: each part without its detail (``failed: ...`` -> ``failed``;
     ``tuned defaults used with ...`` -> ``tuned?``); the full text is printed under the table."""
+    if str(status).startswith("failed"):  # the error after it may hold "; " itself
+        return "failed"
     parts = [p.strip() for p in str(status).split("; ")]
     return ", ".join("tuned?" if p.startswith("tuned defaults") else p.split(":", 1)[0]
                      for p in parts)
@@ -69,7 +71,7 @@ def leaderboard_table(board, spec: ProtocolSpec, title: str, columns: list) -> T
     table.add_column("method", no_wrap=True)
     for c in columns:
         table.add_column(f"{c.name}{c.arrow}", justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
+    table.add_column("status", min_width=6)  # wraps between words, so numbers stay whole
     for _, row in board.iterrows():
         cells = [cell(row.get(c.name), half_width(row, c.name), c.digits) for c in columns]
         style = "bold" if row["method"] == "retrain (reference)" else None

@@ -154,7 +154,7 @@ PROTOCOLS.add("tofu", ProtocolSpec(
                "reference), forget vs held-out", "closer to retrain", "0.5 (its own row)",
                bounds=UNIT),
         Column("privleak", "MUSE's PrivLeak: min-k% AUC relative to the retain-only model's, "
-               "in %; negative: the forget set still leaks", "closer to 0", "0", 1, shown=True),
+               "in %; negative: the forget set still leaks", "closer to 0", "0", 1),
         Column("verbmem_f", "MUSE: ROUGE-L F1 of continuations of forget text", "closer to "
                "retrain", "the retain-only model's", bounds=UNIT),
         Column("knowmem_f", "MUSE: ROUGE-L F1 of answers to forget questions", "closer to "
