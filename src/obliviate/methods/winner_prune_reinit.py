@@ -120,7 +120,8 @@ def winner_prune_reinit(model: nn.Module, data: UnlearnData,
         out = forward(m, x)
         with torch.no_grad():
             target = entropy(forward(original, x))
-        return F.cross_entropy(out, y, weight=weights) + F.mse_loss(entropy(out), target)
+        return (F.cross_entropy(out, y, weight=weights.to(out.dtype))
+                + F.mse_loss(entropy(out), target))
 
     steps = math.floor(len(data.retain) * cfg.epochs) + 1  # the notebook stops past max_iters
     per_epoch = len(data.retain)
