@@ -432,3 +432,23 @@ def test_timed_warms_up_and_takes_the_median_of_short_runs():
     assert timed(work, min_total_s=0.01)[1] >= 0.05 and len(calls) == 1  # long enough as is
     with pytest.raises(ob.ConfigError, match="max_runs >= 1"):
         timed(work, max_runs=0)
+
+
+def test_repeated_runs_are_warmed_up_once_per_process_and_key():
+    import time
+
+    from obliviate.timer import timed_warm_once
+
+    calls = []
+
+    def work():
+        calls.append(1)
+        time.sleep(0.05 if len(calls) == 1 else 0.002)
+        return len(calls)
+
+    key = ("test", object())  # a key no other test uses
+    result, seconds = timed_warm_once(key, work)
+    assert result == 1 and len(calls) == 4 and seconds < 0.02  # warm-up, then timed's repeats
+    for n in range(5, 8):  # then each run is timed once, as itself
+        result, seconds = timed_warm_once(key, work)
+        assert result == n and len(calls) == n and 0.001 < seconds < 0.04

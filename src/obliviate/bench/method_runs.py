@@ -17,7 +17,7 @@ from torch import nn
 from obliviate.cache import ModelCache
 from obliviate.config import config_dict
 from obliviate.evaluate.utility import tensor_batches
-from obliviate.timer import timed
+from obliviate.timer import timed, timed_warm_once
 from obliviate.unlearning import MethodInfo, Prepared, prepare, unlearn
 
 
@@ -46,8 +46,17 @@ def prepared_state(cache: ModelCache | None, info: MethodInfo, cfg: Any, model: 
 
 def timed_unlearn(original: nn.Module, forget, retain, info: MethodInfo, cfg: Any, seed: int, *,
                   num_classes: int, val=None, recipe: Any = None,
-                  prepared: Prepared | None = None) -> tuple[nn.Module, float]:
-    """(unlearned model, seconds of the forget phase; see :func:`obliviate.timer.timed`)."""
-    return timed(lambda: unlearn(original, forget, retain, method=info,
-                                 num_classes=num_classes, val=val, seed=seed, recipe=recipe,
-                                 config=cfg, prepared=prepared))
+                  prepared: Prepared | None = None, repeated: bool = False
+                  ) -> tuple[nn.Module, float]:
+    """(unlearned model, seconds of the forget phase; see :func:`obliviate.timer.timed`).
+
+    ``repeated``: one of many runs whose times are averaged; warmed up once per process and
+    method (:func:`obliviate.timer.timed_warm_once`), then timed once each.
+    """
+    def work() -> nn.Module:
+        return unlearn(original, forget, retain, method=info, num_classes=num_classes, val=val,
+                       seed=seed, recipe=recipe, config=cfg, prepared=prepared)
+
+    if repeated:
+        return timed_warm_once(("unlearn", info.name, repr(cfg)), work)
+    return timed(work)

@@ -156,7 +156,7 @@ def unlearning_run(sc, original, info, cfg, run_seed: int, prepared
     model, seconds = timed_unlearn(original, sc.forget_loader(seed=run_seed),
                                    sc.retain_loader(seed=run_seed), info, cfg, run_seed,
                                    num_classes=sc.num_classes, val=sc.val_loader(),
-                                   recipe=sc.recipe, prepared=prepared)
+                                   recipe=sc.recipe, prepared=prepared, repeated=True)
     parts = dict(zip(("forget", "retain", "test"), model_logits(model, sc), strict=True))
     return finite_outputs(info.name, parts), seconds
 
