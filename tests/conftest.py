@@ -61,8 +61,9 @@ def tiny_problem(seed: int = 0, width: int = 16, hidden_layers: int = 2):
     return model, forget, retain
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m obliviate ARGS`` and capture its output."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m obliviate ARGS`` (``env``: extra variables) and capture its output."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     return subprocess.run([sys.executable, "-m", "obliviate", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=timeout)

@@ -21,6 +21,16 @@ from obliviate.bench.provenance import provenance, write_results
 from obliviate.bench.spec import PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_count():
+    """A script's main() sets torch's thread count for this process; later tests need theirs."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
 
 

@@ -10,6 +10,7 @@ import textwrap
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import run_cli
 
@@ -84,7 +85,10 @@ def test_ray_cluster_started_for_the_run_gives_the_local_table(tmp_path):
     # 2 seeds: 4 reference models, then 4 (seed, method) unlearning runs, as Ray tasks
     _bench(tmp_path / "local", "local", methods=["finetune", "neggrad"], seeds=2)
     remote = run_cli("bench", "digits", "-m", "finetune", "-m", "neggrad", "--seeds", "2",
-                     *TINY, "--quiet", "--executor", "ray", "--out", str(tmp_path / "ray"))
+                     *TINY, "--quiet", "--executor", "ray", "--out", str(tmp_path / "ray"),
+                     # the same torch thread count as this process (Ray tasks take the
+                     # driver's): float sums over other thread counts round differently
+                     env={"OMP_NUM_THREADS": str(torch.get_num_threads())})
     assert remote.returncode == 0, remote.stderr
     pd.testing.assert_frame_equal(_without_time(tmp_path / "local"),
                                   _without_time(tmp_path / "ray"))
