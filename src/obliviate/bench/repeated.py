@@ -64,6 +64,19 @@ def repeated_runs(
     return [store.arrays(key) for key in keys], times
 
 
+def by_seed(run: BenchRun, jobs: list[Job], progress: Progress,
+            run_seed: Callable[[list[Job]], None]) -> None:
+    """Call ``run_seed(seed_jobs)`` for each seed of the bench whose jobs are not all settled;
+    a settled seed's jobs only advance ``progress`` (one step each)."""
+    for seed in run.rb.seeds:
+        seed_jobs = [j for j in jobs if j.seed == seed]
+        if all(run.settled(j.key) for j in seed_jobs):
+            for _ in seed_jobs:
+                progress.step()
+            continue
+        run_seed(seed_jobs)
+
+
 def finite_outputs(method: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``outputs`` unchanged if every value is finite; else the run failed as a divergence.
 

@@ -23,13 +23,14 @@ Fidelity: see :mod:`obliviate.robustness.relearn` (Hu et al. 2025; Lynch et al. 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
+from obliviate.bench.protocols.tofu import lm_unlearning_run
+from obliviate.bench.repeated import by_seed
 from obliviate.bench.spec import PROTOCOLS, UNIT, Axes, Column, Flag, ProtocolSpec
 from obliviate.config import config_dict, param
 from obliviate.errors import DataError, TrainingDivergedError
@@ -124,13 +125,8 @@ class RobustnessDriver:
                    config=config, metrics=metrics, wall_s=wall, examples=curves)
 
     def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        for seed in self.run.rb.seeds:
-            seed_jobs = [j for j in jobs if j.seed == seed]
-            if all(self.run.settled(j.key) for j in seed_jobs):
-                for _ in seed_jobs:
-                    progress.step()
-                continue
-            self._run_seed(store, seed_jobs, progress)
+        by_seed(self.run, jobs, progress, lambda seed_jobs: self._run_seed(store, seed_jobs,
+                                                                          progress))
 
     def _references(self, jobs: list[Job]):
         sc, seed = self.sc, jobs[0].seed
@@ -172,14 +168,7 @@ class RobustnessDriver:
         sc, rb = self.sc, self.run.rb
         info, cfg = rb.methods[job.method], rb.method_configs[job.method]
         if self.lm:
-            from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
-
-            start = time.perf_counter()
-            alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
-            model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
-                               forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info,
-                               seed=job.seed, lora_rank=sc.options.lora_rank, config=cfg)
-            return model, time.perf_counter() - start
+            return lm_unlearning_run(sc, original, info, cfg, job.seed)
         prepared = prepared_state(self.run.cache, info, cfg, original, sc.splits.x_train,
                                   sc.splits.y_train, seed=job.seed, num_classes=sc.num_classes,
                                   recipe=sc.recipe, origin=sc.fingerprint("original", job.seed))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from obliviate.bench.repeated import by_seed
 from obliviate.bench.spec import (
     POSITIVE,
     PROTOCOLS,
@@ -34,6 +35,17 @@ if TYPE_CHECKING:
 
 VERSION = "tofu/1"
 FQ_THRESHOLD, MU_THRESHOLD = 0.05, 0.9
+
+
+def lm_unlearning_run(sc, original, info, cfg, seed: int):
+    """(unlearned LM, seconds): one run of a language-model method on a tofu-style scenario,
+    with the refusal and alternative-answer sets the method needs."""
+    start = time.perf_counter()
+    alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
+    model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
+                       forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info, seed=seed,
+                       lora_rank=sc.options.lora_rank, config=cfg)
+    return model, time.perf_counter() - start
 
 
 def verdict(metrics: dict[str, float], original_utility: float) -> dict[str, float]:
@@ -58,13 +70,8 @@ class TofuDriver:
                    examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
 
     def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        for seed in self.run.rb.seeds:
-            seed_jobs = [j for j in jobs if j.seed == seed]
-            if all(self.run.settled(j.key) for j in seed_jobs):
-                for _ in seed_jobs:
-                    progress.step()
-                continue
-            self._run_seed(store, seed_jobs, progress)
+        by_seed(self.run, jobs, progress, lambda seed_jobs: self._run_seed(store, seed_jobs,
+                                                                          progress))
 
     def _run_seed(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
         sc, seed, cache = self.sc, jobs[0].seed, self.run.cache.root
@@ -106,17 +113,11 @@ class TofuDriver:
         sc, rb = self.sc, self.run.rb
         cfg = rb.method_configs[job.method]
         cfg_dict = config_dict(cfg)
-        start = time.perf_counter()
-        info = rb.methods[job.method]
         try:
-            alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
-            model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
-                               forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info,
-                               seed=job.seed, lora_rank=sc.options.lora_rank, config=cfg)
+            model, wall = lm_unlearning_run(sc, original, rb.methods[job.method], cfg, job.seed)
         except (TrainingDivergedError, DataError) as exc:  # diverged, or data the scenario lacks
             self.run.fail(store, job, exc, VERSION, cfg_dict)
             return
-        wall = time.perf_counter() - start
         metrics, arrays = evaluate_lm(model, sc, retain_tr)
         metrics.update(verdict(metrics, utility))
         metrics["time_s"] = wall
