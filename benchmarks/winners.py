@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -65,14 +63,6 @@ COLUMNS = ["method", "F", "F_lo", "F_hi", "F_ratio", "F_ratio_lo", "F_ratio_hi",
            "score_lo", "score_hi", "RA_ratio", "RA_ratio_lo", "RA_ratio_hi", "TA_ratio",
            "TA_ratio_lo", "TA_ratio_hi", "FA", "time_s", "time_ratio", "status"]
 BENCHMARK = "winners/2"
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def ratio_interval(method_eps: np.ndarray, ceiling_eps: np.ndarray, n_models: int,
@@ -235,12 +225,10 @@ def tune_all(scenario: str, methods: list[str], out: Path, cache: Path) -> Path:
                    cache=cache, progress=lambda msg: print(f"  {scenario}: {msg}", flush=True))
         results.append({**res.to_dict(), "grid": TUNE_GRIDS[method],
                         "wall_s": round(time.perf_counter() - start, 1)})
-        path = out / f"winners_tune_{scenario}.json"
-        path.write_text(json.dumps({"scenario": scenario, "git_commit": git_commit(),
-                                    "obliviate": ob.__version__, "machine": platform.platform(),
-                                    "cpu_count": os.cpu_count(),
-                                    "torch_threads": torch.get_num_threads(),
-                                    "results": results}, indent=2, default=float) + "\n")
+        write_results(out / f"winners_tune_{scenario}.json",  # after each method: resumable
+                      json.loads(json.dumps({"scenario": scenario, "results": results},
+                                            default=float)),
+                      protocols=["challenge"], benchmark=BENCHMARK)
     return out / f"winners_tune_{scenario}.json"
 
 

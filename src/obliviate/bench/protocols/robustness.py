@@ -63,6 +63,13 @@ def _curve_points(steps: int) -> list[int]:
     return [*points, steps]
 
 
+def relearn_curves(points: list[int], curves: dict, key: str) -> dict[str, np.ndarray]:
+    """The stored per-row arrays: the steps, the row's ``key`` curve and the retrained one's."""
+    return {name: np.asarray(values, dtype=np.float64) for name, values in
+            (("relearn_steps", points), ("relearn_curve", curves[key]),
+             ("relearn_retrained", curves[f"retrained_{key}"]))}
+
+
 def classifier_attacks(model, retrained, sc, opts: RobustnessOptions, seed: int
                        ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """The attacks on a classifier: (columns, curves)."""
@@ -78,11 +85,7 @@ def classifier_attacks(model, retrained, sc, opts: RobustnessOptions, seed: int
                "relearn_gap": m[f"forget_acc_gap@{last}"],
                "quant8_gap": q["forget_acc_gap@8bit"], "quant4_gap": q["forget_acc_gap@4bit"],
                "quant4_utility": q["test_acc@4bit"]}
-    curves = {"relearn_steps": np.asarray(points, dtype=np.float64),
-              "relearn_curve": np.asarray(rel["curves"]["forget_acc"], dtype=np.float64),
-              "relearn_retrained": np.asarray(rel["curves"]["retrained_forget_acc"],
-                                              dtype=np.float64)}
-    return columns, curves
+    return columns, relearn_curves(points, rel["curves"], "forget_acc")
 
 
 def lm_attacks(model, retrained, sc, opts: RobustnessOptions, seed: int, memo: dict
@@ -103,11 +106,7 @@ def lm_attacks(model, retrained, sc, opts: RobustnessOptions, seed: int, memo: d
                "quant4_utility": q["model_utility@4bit"],
                "para_gap": p["paraphrased_forget_prob_gap"],
                "para_fq": p["paraphrased_forget_quality"]}
-    curves = {"relearn_steps": np.asarray(points, dtype=np.float64),
-              "relearn_curve": np.asarray(rel["curves"]["forget_prob"], dtype=np.float64),
-              "relearn_retrained": np.asarray(rel["curves"]["retrained_forget_prob"],
-                                              dtype=np.float64)}
-    return columns, curves
+    return columns, relearn_curves(points, rel["curves"], "forget_prob")
 
 
 class RobustnessDriver:
