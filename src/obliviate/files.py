@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,21 @@ def disk_error(exc: OSError, folder: Path, doing: str) -> StoreError:
     return StoreError(f"Cannot write in {folder} while {doing}: {exc.strerror or exc}.")
 
 
+def sqlite_code(exc: BaseException) -> int:
+    """SQLite's primary result code of ``exc`` (0 when it carries none)."""
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+SQLITE_FULL = 13
+
+
+def sqlite_disk_error(exc: BaseException, folder: Path, doing: str) -> StoreError | None:
+    """The :func:`disk_error` for a SQLite error that says the disk is full, else None."""
+    if sqlite_code(exc) == SQLITE_FULL:
+        return disk_error(OSError(errno.ENOSPC, "No space left on device"), folder, doing)
+    return None
+
+
 def _new_temporary(path: Path) -> Path:
     """Create ``.NAME.tmp-PID`` beside ``path`` as a new regular file (a planted one is
     removed first: unlinking a link never touches what it points to)."""
@@ -100,12 +116,20 @@ def write_atomic(path: Path, data: bytes | Callable[[Path], None], *, doing: str
                              f"in a folder it owns: remove that link.")
         tmp = _new_temporary(path)
         if callable(data):
-            data(tmp)
-        else:
-            with open(tmp, "r+b") as fh:
+            try:
+                data(tmp)
+            except OSError:
+                raise
+            except Exception as exc:  # e.g. safetensors' own error type around an OS error
+                code = re.search(r"os error (\d+)", str(exc))
+                if code is None:
+                    raise
+                raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+        with open(tmp, "r+b") as fh:
+            if not callable(data):
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+            os.fsync(fh.fileno())  # a full disk may show only here
         os.replace(tmp, path)
     except OSError as exc:
         if tmp is not None:

@@ -99,7 +99,7 @@ OnWait = Callable[[str], None]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    write_atomic(path, data, doing=f"writing {path.name}")
+    write_atomic(path, data, doing=f"writing {path.parent.name}/{path.name}")
 
 
 def _tensors_bytes(state: State, info: dict) -> bytes:
@@ -311,8 +311,7 @@ class SisaModel:
             StoreError: the shard folder is a link or cannot be written.
         """
         data = _tensors_bytes(state, {"shard": shard, "slice": slice_, "version": version})
-        write_atomic(self._path(shard, slice_, version), data,
-                     doing=f"writing a checkpoint of shard {shard}")
+        _write_atomic(self._path(shard, slice_, version), data)
         return hashlib.sha256(data).hexdigest()
 
     def _read(self, shard: int, slice_: int, version: int) -> bytes:
