@@ -226,7 +226,14 @@ def test_garbage_collection_deletes_only_regular_files_inside_the_folder(trained
 
 
 def test_a_planted_temporary_link_is_replaced_not_written_through(tmp_path, victim):
-    target = tmp_path / "data.bin"
-    (tmp_path / f".data.bin.tmp-{os.getpid()}").symlink_to(victim)
-    write_atomic(target, b"new", doing="testing")
-    assert target.read_bytes() == b"new" and victim.read_text() == "export KEEP=1\n"
+    from obliviate.bench.store import atomic_write_text, ensure_writable_dir
+
+    for name in (f".data.bin.tmp-{os.getpid()}", f".config.json.tmp-{os.getpid()}",
+                 f".write-test-{os.getpid()}"):
+        (tmp_path / name).symlink_to(victim)
+    write_atomic(tmp_path / "data.bin", b"new", doing="testing")
+    atomic_write_text(tmp_path / "config.json", "{}")
+    ensure_writable_dir(tmp_path)
+    assert (tmp_path / "data.bin").read_bytes() == b"new"
+    assert (tmp_path / "config.json").read_text() == "{}"
+    assert victim.read_text() == "export KEEP=1\n"

@@ -109,7 +109,8 @@ def ensure_writable_dir(path: Path, what: str = "--out") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
+        probe.unlink(missing_ok=True)  # a planted link: removed, never written through
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         probe.unlink()
     except OSError as exc:
         reason = exc.strerror or str(exc)
