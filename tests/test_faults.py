@@ -20,6 +20,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import main_in_process as cli
 from obliviate.bench.store import ResultStore
 from obliviate.cache import ModelCache
 from obliviate.errors import ConcurrentWriterError, DiskFullError, StoreError
@@ -61,18 +62,6 @@ def fail_fsync_after(monkeypatch, n):
         return real(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-
-
-def cli(capsys, *args):
-    from obliviate.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def hashes(root):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import obliviate as ob
+from conftest import main_in_process
 from obliviate.bench.ownership import DirectoryLock
 from obliviate.errors import ConfigError, StoreError, UntrustedCodeError
 from obliviate.files import write_atomic
@@ -40,18 +41,10 @@ def f(num_classes, input_shape):
 def cli(capsys, monkeypatch):
     """``cli(*args, cwd=DIR)``: run ``obliviate ARGS`` here from DIR, with DIR on sys.path;
     returns (exit status, stdout, stderr)."""
-    from obliviate.cli import main
-
     def run(*args, cwd):
         monkeypatch.chdir(cwd)
         monkeypatch.syspath_prepend(str(cwd))
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        return main_in_process(capsys, *args)
 
     return run
 
