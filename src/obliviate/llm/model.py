@@ -54,7 +54,8 @@ def _hf_tokenizer(folder: str, role: str) -> HFTokenizer:
                           f"of a folder that has them.")
     tr = _transformers()
     try:
-        tok = HFTokenizer(tr.AutoTokenizer.from_pretrained(str(path), trust_remote_code=False), str(path))
+        tok = HFTokenizer(tr.AutoTokenizer.from_pretrained(str(path), trust_remote_code=False),
+                          str(path))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Cannot read the tokenizer in '{folder}' ({exc}); pass "
                           f"scenario.tokenizer=bytes or another folder.") from None

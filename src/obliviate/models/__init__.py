@@ -96,9 +96,10 @@ def build_model(
 ) -> nn.Module:
     """Build model ``name`` for inputs of ``input_shape`` (without the batch dimension).
 
-    ``name`` is a registered model, ``module:factory`` or the factory itself. With ``seed`` the initial weights are
-    drawn from that seed, leaving the global RNG as it was. ``options`` are sizes that the data
-    decides (e.g. ``vocab_size``, ``n_users``); a scenario passes its ``model_options``.
+    ``name`` is a registered model, ``module:factory`` or the factory itself. With ``seed``
+    the initial weights are drawn from that seed, leaving the global RNG as it was. ``options``
+    are sizes that the data decides (e.g. ``vocab_size``, ``n_users``); a scenario passes its
+    ``model_options``.
 
     Raises:
         UnknownNameError: an unknown registered name (with the closest match).

@@ -44,9 +44,10 @@ The rules of concurrency and recovery:
    pending, abandoned once the process is gone (so is a failure the ledger could not record).
 7. **Files.** Every file is written under a temporary name, flushed to disk and renamed
    (:mod:`obliviate.files`: never through a planted link; a full disk is one line and leaves
-   nothing half-written); checkpoint loads verify the recorded hash. A checkpoint file is garbage only when no served
-   pointer, no pending request's base and no pending or failed request's own output names it;
-   garbage is collected, under the lock, after each completion and cancellation. Garbage
+   nothing half-written); checkpoint loads verify the recorded hash. A checkpoint file is
+   garbage only when no served pointer, no pending request's base and no pending or failed
+   request's own output names it; garbage is collected, under the lock, after each completion
+   and cancellation. Garbage
    collection deletes only regular files whose resolved path lies inside the folder: a
    ``shardNNN`` that is a link to another folder is neither followed nor written through.
 8. **Code.** ``sisa.json`` names the model. A registered name is built from the registry; a
@@ -250,6 +251,8 @@ class SisaModel:
             raise StoreError(f"{root}/sisa.json is malformed ({type(exc).__name__}: {exc}); it is "
                              f"written by 'obliviate sisa train' and must not be edited: restore "
                              f"it from a backup or train the model again.") from None
+        given = trusted_factory(config["model"], model_factory, f"{root}/sisa.json",
+                                HOW_TO_TRUST.format(spec=config["model"]))
         x, y, groups = _read_data(root, plan.n, shape)
         ledger = Ledger(root / "ledger.sqlite")
         want = {(s, r) for s in range(plan.shards) for r in range(plan.slices)}
@@ -257,12 +260,14 @@ class SisaModel:
             raise StoreError(f"The SISA ledger {root}/ledger.sqlite does not match the plan in "
                              f"sisa.json; restore both from the same backup or train the model "
                              f"again.")
-        given = trusted_factory(config["model"], model_factory, f"{root}/sisa.json",
-                                HOW_TO_TRUST.format(spec=config["model"]))
         model = cls(root, config, x, y, groups, ledger, model_factory=given)
         abandoned = recover and any(not r.owner_alive() for r in ledger.pending())
         if abandoned:
-            model.check_code()  # resuming retrains: refuse now, before anything runs
+            try:
+                model.check_code()  # resuming retrains: refuse now, before anything runs
+            except BaseException:
+                ledger.close()
+                raise
         if abandoned and model.lock.try_acquire("sisa open (resume)"):
             try:
                 model.ledger.migrate()
