@@ -67,3 +67,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     return subprocess.run([sys.executable, "-m", "obliviate", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def main_in_process(capsys, *args) -> tuple[int, str, str]:
+    """Run ``obliviate ARGS`` in this process (no interpreter start-up); (status, out, err)."""
+    from obliviate.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -1,31 +1,48 @@
 """Reference models (originals, retrained) and prepared deployments, stored once as safetensors.
 
 A file is named by the scenario's fingerprint of the model (scenario, model, recipe, split
-hashes, seed) and carries that description and its training time in its metadata.
+hashes, seed) and carries that description and its training time in its metadata. Nothing in
+a cache file is code: weights are safetensors and the metadata is read as JSON only.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from obliviate.files import write_atomic
+
 
 class ModelCache:
-    """A folder of ``<fingerprint>.safetensors`` files."""
+    """A folder of ``<fingerprint>.safetensors`` files.
 
-    def __init__(self, root: Path):
+    A file that is torn, foreign (not safetensors, or metadata that is not the JSON mapping this
+    class writes) or does not fit the model is ignored: the caller trains again and overwrites
+    it, and ``on_note`` is told once per file (a bench prints it with its notes).
+    """
+
+    def __init__(self, root: Path, on_note: Callable[[str], None] | None = None):
         self.root = Path(root)
+        self.notes: list[str] = []
+        self.on_note = on_note
 
     def path(self, fingerprint: str) -> Path:
         return self.root / f"{fingerprint}.safetensors"
 
-    def load(self, fingerprint: str, model: nn.Module) -> tuple[nn.Module, dict] | None:
-        """Load weights into ``model``; None when absent or unreadable (then it is retrained)."""
+    def _ignore(self, path: Path, why: str) -> None:
+        note = f"ignored the cached model {path.name} ({why}); it is trained again"
+        if note not in self.notes:
+            self.notes.append(note)
+            if self.on_note is not None:
+                self.on_note(note)
+
+    def read(self, fingerprint: str) -> tuple[dict, dict] | None:
+        """(tensors, info) stored under ``fingerprint``; None when absent or unreadable (with a
+        note: it is computed again and overwritten)."""
         path = self.path(fingerprint)
         if not path.exists():
             return None
@@ -33,38 +50,49 @@ class ModelCache:
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as fh:
-                meta = dict(fh.metadata() or {})
-            model.load_state_dict(load_file(str(path)))
-        except Exception:
-            return None  # a torn or foreign file: train again and overwrite it
+                meta = fh.metadata() or {}
+            tensors = load_file(str(path))
+            info = json.loads(meta.get("info", "{}")) if isinstance(meta, dict) else None
+        except Exception as exc:  # safetensors raises its own error types on a torn file
+            self._ignore(path, f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+            return None
+        seconds = info.get("train_seconds", 0.0) if isinstance(info, dict) else None
+        if not isinstance(info, dict) or isinstance(seconds, bool) or \
+                not isinstance(seconds, int | float):
+            self._ignore(path, "its metadata is not the JSON mapping obliviate writes")
+            return None
+        return tensors, info
+
+    def load(self, fingerprint: str, model: nn.Module) -> tuple[nn.Module, dict] | None:
+        """Load weights into ``model``; None when absent or unreadable (then it is retrained)."""
+        hit = self.read(fingerprint)
+        if hit is None:
+            return None
+        tensors, info = hit
+        try:
+            model.load_state_dict(tensors)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            self._ignore(self.path(fingerprint), f"does not fit the model: "
+                                                 f"{str(exc).splitlines()[0]}")
+            return None
         model.eval()
-        return model, {**json.loads(meta.get("info", "{}"))}
+        return model, info
 
     def save(self, fingerprint: str, model: nn.Module, info: dict) -> Path:
         return self.write(fingerprint, model.state_dict(), info)
 
-    def read(self, fingerprint: str) -> tuple[dict, dict] | None:
-        """(tensors, info) stored under ``fingerprint``; None when absent or unreadable."""
-        path = self.path(fingerprint)
-        if not path.exists():
-            return None
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as fh:
-                meta = dict(fh.metadata() or {})
-            return load_file(str(path)), json.loads(meta.get("info", "{}"))
-        except Exception:
-            return None  # a torn or foreign file: computed again and overwritten
-
     def write(self, fingerprint: str, tensors: dict, info: dict) -> Path:
-        """Write ``tensors`` atomically: a reader sees the old file or the whole new one."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Write ``tensors`` atomically: a reader sees the old file or the whole new one.
+
+        Raises:
+            DiskFullError: the disk filled up (no partial file is left; the bench stops with one
+                line and resumes when run again).
+        """
         path = self.path(fingerprint)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(state, str(tmp), metadata={"info": json.dumps(info, sort_keys=True)})
-        os.replace(tmp, path)
+        metadata = {"info": json.dumps(info, sort_keys=True)}
+        write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata),
+                     doing="writing the model cache")
         return path
 
     def save_population(self, fingerprint: str, population, info: dict) -> Path:
@@ -77,24 +105,18 @@ class ModelCache:
         """The cached population for ``fingerprint`` built on ``skeleton``, or None."""
         from obliviate.population import Population
 
-        path = self.path(fingerprint)
-        if not path.exists():
+        hit = self.read(fingerprint)
+        if hit is None:
             return None
-        try:
-            from safetensors import safe_open
-
-            state = load_file(str(path))
-            with safe_open(str(path), framework="pt") as fh:
-                info = json.loads(dict(fh.metadata() or {}).get("info", "{}"))
-        except Exception:
-            return None
+        state, info = hit
         params = {k[2:]: v for k, v in state.items() if k.startswith("p.")}
         buffers = {k[2:]: v for k, v in state.items() if k.startswith("b.")}
         names = set(dict(skeleton.named_parameters()))
         if set(params) != names:
+            self._ignore(self.path(fingerprint), "it holds other parameters than the model")
             return None
-        return Population(skeleton.to("meta"), params, buffers, info.get("mode", "vmap"),
-                          info.get("note", ""))
+        return Population(skeleton.to("meta"), params, buffers, str(info.get("mode", "vmap")),
+                          str(info.get("note", "")))
 
     def get_or_train(
         self,

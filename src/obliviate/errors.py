@@ -40,3 +40,12 @@ class StoreError(ObliviateError, OSError):
 
 class ConcurrentWriterError(StoreError):
     """Another process is writing the same store, or changed it under this one."""
+
+
+class DiskFullError(StoreError):
+    """The disk filled up while obliviate wrote a file; nothing half-written was kept."""
+
+
+class UntrustedCodeError(ConfigError):
+    """A file names code (``module:function``) that obliviate imports only when the caller
+    names it explicitly, on the command line or in Python."""

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import inspect
 import itertools
-import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +31,7 @@ from obliviate.errors import ConfigError, DataError
 from obliviate.inputs import check_unlearn_inputs
 from obliviate.registry import Registry
 from obliviate.train import Recipe, check_finite_weights, resolve_device
+from obliviate.user_code import import_named
 
 FAMILIES = ("exact", "certified", "gradient", "distillation", "saliency", "second-order",
             "editing", "lora", "by-design", "user")
@@ -255,21 +253,7 @@ def resolve_method(spec: str | Callable | MethodInfo) -> MethodInfo:
 
 
 def _import_method(spec: str) -> MethodInfo:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"Method '{spec}' must look like module:function (e.g. my_module:forget).")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"Cannot import module '{module_name}' for method '{spec}': {exc}. Run from the "
-            f"folder that holds it or add it to PYTHONPATH."
-        ) from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ConfigError(f"Module '{module_name}' has no function '{attr}' for method '{spec}'.")
+    fn = import_named(spec, "method")
     for info in (METHODS.get(n) for n in METHODS.names()):
         if info.fn is fn:  # a decorated user method keeps its registered metadata
             return info

@@ -8,7 +8,9 @@ which process ran which job: the local and Ray executors give identical numbers.
 
 A task that raises is run once more; if it fails again its outcome carries the error and the
 driver records the job as failed. A diverged method (:class:`TrainingDivergedError`) is a result,
-not an accident, and is reported at once without a second attempt.
+not an accident, and is reported at once without a second attempt. A full disk
+(:class:`DiskFullError`) is neither: it stops the bench at once with one line (nothing
+half-written is kept, and the same command resumes once there is space).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import torch
 
-from obliviate.errors import ConfigError, TrainingDivergedError
+from obliviate.errors import ConfigError, DiskFullError, TrainingDivergedError
 
 EXECUTORS = ("local", "ray")
 
@@ -93,6 +95,8 @@ class LocalExecutor:
                 attempts += 1
                 try:
                     value = call_with_threads(self.threads, task.fn, *task.args)
+                except DiskFullError:
+                    raise  # the machine's fault, not the job's: stop the bench
                 except Exception as exc:  # noqa: BLE001 - reported to the caller, never lost
                     if attempts < 2 and _retryable(exc):
                         continue
@@ -173,6 +177,8 @@ class RayExecutor:
                     value = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - reported to the caller, never lost
                     cause = _cause(exc)
+                    if isinstance(cause, DiskFullError):
+                        raise cause from None
                     if attempts < 2 and _retryable(cause):
                         pending[self._submit(task)] = (task, attempts + 1)
                         continue

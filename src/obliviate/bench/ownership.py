@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.errors import StoreError
+from obliviate.files import open_lock_file
 
 LOCK_NAME = ".obliviate.lock"
 
@@ -39,7 +40,8 @@ class DirectoryLock:
 
     def __init__(self, root: Path):
         self.path = Path(root) / LOCK_NAME
-        self.fh = open(self.path, "a+")  # noqa: SIM115 - held for the bench's lifetime
+        # never a link or a foreign file: opening must not truncate what a link points to
+        self.fh = os.fdopen(open_lock_file(self.path), "r+")
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -94,7 +94,7 @@ class BenchRun:
         except BaseException:
             self.close()
             raise
-        self.cache = ModelCache(ensure_writable_dir(cfg.cache_dir, "--cache"))
+        self.cache = ModelCache(ensure_writable_dir(cfg.cache_dir, "--cache"), on_note=self.note)
         self.failures: list[str] = []
         self.notes: list[str] = []  # one-line facts the run wants its user to know
         self.executor = None  # set while run() runs

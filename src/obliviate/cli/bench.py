@@ -57,6 +57,20 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+TRUST_HELP = ("a module:function your --config names as its model or a method, to import "
+              "(repeat; a YAML file never makes obliviate import code by itself)")
+
+
+def check_yaml_code(data: dict[str, Any], trusted: list[str] | None, path: Path) -> None:
+    """Refuse a YAML config that names code not also named by ``--trust-code``."""
+    from obliviate.models import MODELS
+    from obliviate.unlearning import METHODS
+    from obliviate.user_code import check_config_code
+
+    check_config_code(data, trusted or [], str(path),
+                      lambda kind, name: name in (MODELS if kind == "model" else METHODS))
+
+
 @app.command(help="Unlearn with each method on SCENARIO over several seeds and print the "
                   "leaderboard. Re-running the same command into the same --out resumes it; "
                   "adding methods or seeds extends it.")
@@ -118,6 +132,8 @@ def bench(
     wide: Annotated[bool, typer.Option("--wide", help="print every column")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the leaderboard as JSON")] = False,
+    trust_code: Annotated[list[str] | None, typer.Option(
+        "--trust-code", metavar="MODULE:FUNCTION", help=TRUST_HELP, show_default=False)] = None,
 ) -> None:
     from obliviate.bench.runner import BenchRun
     from obliviate.bench.spec import Progress as Report
@@ -128,6 +144,8 @@ def bench(
              "protocol": protocol, "seeds": seeds, "models": models, "executor": executor,
              "out": out, "set": set_ or None, "cache": cache, "address": address,
              "model": model, "data": user_data, "device": device}
+    # code the YAML names (where the command line does not replace it) must be named here too
+    check_yaml_code({k: v for k, v in data.items() if given.get(k) is None}, trust_code, config)
     data.update({k: v for k, v in given.items() if v is not None})
     for flag, value in (("save_models", save_models), ("quiet", quiet),
                         ("retry_failed", retry_failed)):
@@ -190,13 +208,16 @@ def bench(
 
 
 @app.command()
-def validate(path: Annotated[Path, typer.Argument(metavar="FILE", help="bench YAML file")]
-             ) -> None:
+def validate(path: Annotated[Path, typer.Argument(metavar="FILE", help="bench YAML file")],
+             trust_code: Annotated[list[str] | None, typer.Option(
+                 "--trust-code", metavar="MODULE:FUNCTION", help=TRUST_HELP,
+                 show_default=False)] = None) -> None:
     """Check a bench config exactly as 'bench' would, and print every problem at once."""
     from obliviate.bench.config import Problems, resolve
     from obliviate.errors import ObliviateError
 
     data = load_yaml(path)
+    check_yaml_code(data, trust_code, path)
     try:
         cfg = BenchConfig.from_mapping({"out": "runs/validate", **data})
         rb = resolve(cfg, collect=True)

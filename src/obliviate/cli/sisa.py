@@ -111,10 +111,19 @@ def _tell(message: str) -> None:
     err_console.print(message, soft_wrap=True, highlight=False)
 
 
-def _open(path: Path):
+def _open(path: Path, model: str | None = None, *, builds: bool = False):
+    """Open the folder; ``builds``: the command trains or serves members, so a folder whose
+    sisa.json names a ``module:factory`` not given as ``--model`` is refused right here."""
     from obliviate.sisa import SisaModel
 
-    return SisaModel.open(path, recover=False)
+    opened = SisaModel.open(path, recover=False, model_factory=model)
+    if builds:
+        try:
+            opened.check_code()
+        except BaseException:
+            opened.close()
+            raise
+    return opened
 
 
 def _report(console, result, what: str) -> None:
@@ -138,6 +147,8 @@ def _request_id(text: str, path: Path) -> int:
 
 
 WAIT_HELP = "if another process is changing the model, wait for it (default) or refuse"
+MODEL_HELP = ("the module:factory the model was trained with, for a model built by your own "
+              "factory (a folder's sisa.json never makes obliviate import code)")
 
 
 @app.command()
@@ -147,6 +158,8 @@ def forget(
     groups: Annotated[Path | None, typer.Option(help="file of group ids, one per line")] = None,
     wait: Annotated[bool, typer.Option(help=WAIT_HELP)] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    model_factory: Annotated[str | None, typer.Option(
+        "--model", metavar="MODULE:FACTORY", help=MODEL_HELP, show_default=False)] = None,
 ) -> None:
     """Delete the training indices in --ids (and groups in --groups); no file: resume abandoned.
 
@@ -155,7 +168,7 @@ def forget(
     from obliviate.cli.app import console
     from obliviate.sisa.plan import read_index_file
 
-    model = _open(path)
+    model = _open(path, model_factory, builds=True)
     try:
         wanted = read_index_file(ids, option="ids", n=model.plan.n) if ids else None
         group_ids = read_index_file(groups, option="groups") if groups else None
@@ -182,12 +195,14 @@ def retry(
     request: Annotated[str, typer.Argument(help="id of a failed request (see 'sisa status')")],
     wait: Annotated[bool, typer.Option(help=WAIT_HELP)] = True,
     quiet: Annotated[bool, typer.Option(help="no progress display")] = False,
+    model_factory: Annotated[str | None, typer.Option(
+        "--model", metavar="MODULE:FACTORY", help=MODEL_HELP, show_default=False)] = None,
 ) -> None:
     """Run a failed deletion request again, planned from the version served now."""
     from obliviate.cli.app import console
 
     number = _request_id(request, path)
-    model = _open(path)
+    model = _open(path, model_factory, builds=True)
     try:
         bar, tick = _progress(quiet, None, "retraining")
         with bar:

@@ -97,8 +97,8 @@ def minilm_embeddings(texts: list[str], batch_size: int = 256) -> np.ndarray:
     except ImportError:
         raise DataError("MiniLM features need transformers; pip install 'obliviate[llm]'.") \
             from None
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    encoder = AutoModel.from_pretrained(str(folder)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    encoder = AutoModel.from_pretrained(str(folder), trust_remote_code=False).eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):

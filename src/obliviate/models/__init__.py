@@ -1,7 +1,8 @@
 """Model zoo and users' models, built by name from the input shape and the number of classes.
 
 A model is a factory registered under a name (the built-in ``mlp``, ``cnn``, ``resnet18``, ...)
-or named as ``module:factory`` (imported on first use, so that worker processes find it too).
+or named as ``module:factory`` (imported on first use, so that worker processes find it too;
+found on ``PYTHONPATH``, never in the current folder, and never because a file names it).
 Every factory has one signature, called with keyword arguments::
 
     factory(num_classes: int, input_shape: tuple[int, ...], **options) -> nn.Module
@@ -23,11 +24,8 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +33,7 @@ from torch import nn
 
 from obliviate.errors import ConfigError
 from obliviate.registry import Registry
+from obliviate.user_code import import_named, qualified_name
 
 Factory = Callable[..., nn.Module]
 MODELS: Registry[Factory] = Registry("model")
@@ -66,27 +65,17 @@ def register_model(name: str) -> Callable[[Factory], Factory]:
 
 
 def resolve_factory(name: str) -> Factory:
-    """The factory of a registered name or of ``module:factory`` (importing the module)."""
+    """The factory of a registered name or of ``module:factory`` (importing the module).
+
+    Only for names the caller was given by the user: a name read from a file goes through
+    :func:`obliviate.user_code.trusted_factory` first (see ``docs/security.md``).
+    """
     if not isinstance(name, str):
         raise ConfigError(f"A model is named by a string (a registered name or module:factory);"
                           f" got {type(name).__name__}.")
     if name in MODELS or ":" not in name:
         return MODELS.get(name)
-    module_name, _, attr = name.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"Model '{name}' must look like module:factory (e.g. my_models:cnn).")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"Cannot import module '{module_name}' for model '{name}': {exc}. Run "
-                          f"from the folder that holds it or add it to PYTHONPATH.") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise ConfigError(f"Module '{module_name}' has no function '{attr}' for model '{name}'; "
-                          f"it must define {FACTORY_SIGNATURE}.")
-    return factory
+    return import_named(name, "model", FACTORY_SIGNATURE)
 
 
 def _accepted(factory: Factory, options: dict[str, Any]) -> dict[str, Any]:
@@ -102,21 +91,23 @@ def _accepted(factory: Factory, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_model(
-    name: str, input_shape: tuple[int, ...], num_classes: int, *, seed: int | None = None,
+    name: str | Factory, input_shape: tuple[int, ...], num_classes: int, *, seed: int | None = None,
     **options: Any,
 ) -> nn.Module:
     """Build model ``name`` for inputs of ``input_shape`` (without the batch dimension).
 
-    ``name`` is a registered model or ``module:factory``. With ``seed`` the initial weights are
-    drawn from that seed, leaving the global RNG as it was. ``options`` are sizes that the data
-    decides (e.g. ``vocab_size``, ``n_users``); a scenario passes its ``model_options``.
+    ``name`` is a registered model, ``module:factory`` or the factory itself. With ``seed``
+    the initial weights are drawn from that seed, leaving the global RNG as it was. ``options``
+    are sizes that the data decides (e.g. ``vocab_size``, ``n_users``); a scenario passes its
+    ``model_options``.
 
     Raises:
         UnknownNameError: an unknown registered name (with the closest match).
         ConfigError: a module that cannot be imported, or a factory that does not take
             ``(num_classes, input_shape)`` or does not return an ``nn.Module``.
     """
-    factory = resolve_factory(name)
+    factory = name if callable(name) else resolve_factory(name)
+    name = name if isinstance(name, str) else qualified_name(name)
     kwargs = {"num_classes": num_classes, "input_shape": tuple(input_shape),
               **_accepted(factory, options)}
     try:

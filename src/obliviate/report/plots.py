@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from obliviate.bench.spec import Axes  # noqa: E402
+from obliviate.files import write_atomic  # noqa: E402
 from obliviate.report.rundir import REFERENCES, RunDir  # noqa: E402
 
 RETRAIN = "retrain (reference)"
@@ -268,9 +269,10 @@ def draw_all(run: RunDir, folder: Path) -> dict[str, tuple[Path, str]]:
         if fig is None:
             continue
         path = folder / f"{name}.png"
-        tmp = folder / f".{name}.png.tmp"
-        fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        tmp.replace(path)
+        try:  # never through a link planted in the run directory (obliviate.files)
+            write_atomic(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"),
+                         doing=f"drawing {name}.png")
+        finally:
+            plt.close(fig)
         out[name] = (path, caption)
     return out

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from obliviate.errors import ConcurrentWriterError, DataError, StoreError
+from obliviate.files import sqlite_disk_error
 from obliviate.sisa.owner import Owner
 
 TABLES = ("requests", "deleted", "checkpoints", "meta")
@@ -153,8 +154,9 @@ class Ledger:
             if create:
                 self.migrate()
         except sqlite3.Error as exc:
-            raise StoreError(f"The SISA ledger {self.path} is unreadable ({exc}); {DAMAGED}.") \
-                from None
+            full = sqlite_disk_error(exc, self.path.parent, "creating the SISA ledger")
+            raise full or StoreError(f"The SISA ledger {self.path} is unreadable ({exc}); "
+                                     f"{DAMAGED}.") from None
 
     def migrate(self) -> None:
         self.conn.executescript(SCHEMA)
@@ -192,6 +194,15 @@ class Ledger:
 
     def set_initial(self, shards: int, slices: int, hashes: dict[tuple[int, int], str]) -> None:
         """Record version 0: every shard's slices as first trained, with the files' hashes."""
+        try:
+            self._set_initial(shards, slices, hashes)
+        except sqlite3.Error as exc:
+            full = sqlite_disk_error(exc, self.path.parent, "recording the trained model")
+            if full is None:
+                raise
+            raise full from None
+
+    def _set_initial(self, shards: int, slices: int, hashes: dict[tuple[int, int], str]) -> None:
         with self.transaction() as c:
             c.executemany("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, 0)",
                           [(s, r) for s in range(shards) for r in range(slices)])

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from obliviate.errors import ConcurrentWriterError, StoreError
+from obliviate.files import open_lock_file
 
 try:
     import fcntl
@@ -65,8 +66,10 @@ class WriterLock:
 
     def holder(self) -> dict | None:
         """What the lock file says about its holder (``None`` when free or unreadable)."""
-        try:
-            info = json.loads(self.path.read_text() or "null")
+        try:  # never through a link: the lock's content is shown to the user
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as fh:
+                info = json.loads(fh.read(4096).decode() or "null")
         except (OSError, ValueError):
             return None
         return info if isinstance(info, dict) else None
@@ -87,11 +90,7 @@ class WriterLock:
             raise ConcurrentWriterError(f"The writer lock of {self.root} is already held by this "
                                         f"SisaModel; finish one operation before starting the "
                                         f"next.")
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(f"Cannot create the lock file {self.path} ({exc.strerror}); changing "
-                             f"a SISA model needs a writable folder.") from None
+        fd = open_lock_file(self.path)  # a link or a foreign file is refused, never truncated
         try:
             self._lock(fd, doing, wait, on_wait)
         except BaseException:
@@ -104,8 +103,8 @@ class WriterLock:
         if self.fd is not None or fcntl is None:
             return False
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
+            fd = open_lock_file(self.path)
+        except StoreError:
             return False  # a read-only folder: nobody can change it, so nothing to recover
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

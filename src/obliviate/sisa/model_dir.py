@@ -42,10 +42,18 @@ The rules of concurrency and recovery:
    disk, a diverged loss) marks the request failed with the reason and releases its ids; the
    previous version stays served and later deletions proceed. A kill or Ctrl-C leaves it
    pending, abandoned once the process is gone (so is a failure the ledger could not record).
-7. **Files.** Every file is written under a temporary name, flushed to disk and renamed;
-   checkpoint loads verify the recorded hash. A checkpoint file is garbage only when no served
-   pointer, no pending request's base and no pending or failed request's own output names it;
-   garbage is collected, under the lock, after each completion and cancellation.
+7. **Files.** Every file is written under a temporary name, flushed to disk and renamed
+   (:mod:`obliviate.files`: never through a planted link; a full disk is one line and leaves
+   nothing half-written); checkpoint loads verify the recorded hash. A checkpoint file is
+   garbage only when no served pointer, no pending request's base and no pending or failed
+   request's own output names it; garbage is collected, under the lock, after each completion
+   and cancellation. Garbage
+   collection deletes only regular files whose resolved path lies inside the folder: a
+   ``shardNNN`` that is a link to another folder is neither followed nor written through.
+8. **Code.** ``sisa.json`` names the model. A registered name is built from the registry; a
+   ``module:factory`` name is never imported because the folder says so: the caller passes the
+   same factory explicitly (``--model module:factory``, ``model_factory=``), or the folder is
+   refused before anything runs (see ``docs/security.md``).
 
 Because every completion retrains a shard from a checkpoint that already excludes every
 earlier completed deletion, the served ensemble after any sequence (and any interleaving) of
@@ -56,7 +64,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -70,7 +77,8 @@ from torch import nn
 
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConcurrentWriterError, DataError, ObliviateError, StoreError
-from obliviate.models import build_model
+from obliviate.files import remove_inside, write_atomic
+from obliviate.models import MODELS, build_model
 from obliviate.sisa import deletion
 from obliviate.sisa.deletion import ForgetResult
 from obliviate.sisa.ensemble import SisaEnsemble
@@ -80,6 +88,7 @@ from obliviate.sisa.owner import process_alive
 from obliviate.sisa.plan import ShardPlan, check_ids
 from obliviate.sisa.training import OnCheckpoint, State, train_shard
 from obliviate.train import Recipe
+from obliviate.user_code import is_code_name, refuse, trusted_factory
 
 FORMAT = "obliviate-sisa/1"
 CHECKPOINT = re.compile(r"slice(\d+)\.v(\d+)\.safetensors")
@@ -91,13 +100,7 @@ OnWait = Callable[[str], None]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data, doing=f"writing {path.parent.name}/{path.name}")
 
 
 def _tensors_bytes(state: State, info: dict) -> bytes:
@@ -117,8 +120,12 @@ class SisaModel:
     """
 
     def __init__(self, root: Path, config: dict, x: torch.Tensor, y: torch.Tensor,
-                 groups: np.ndarray | None, ledger: Ledger, lock: WriterLock | None = None):
+                 groups: np.ndarray | None, ledger: Ledger, lock: WriterLock | None = None,
+                 model_factory: str | Callable[..., nn.Module] | None = None):
         self.root, self.config, self.x, self.y, self.groups = Path(root), config, x, y, groups
+        # what builds a member: the recorded name, or the factory the caller named (rule 8)
+        self.model_factory = config["model"] if model_factory is None else model_factory
+        self.code_named = model_factory is not None
         self.plan = ShardPlan.from_dict(config["plan"])
         self.recipe = build_config(Recipe, config["recipe"], "recipe")
         self.seed = int(config["seed"])
@@ -185,9 +192,10 @@ class SisaModel:
     @classmethod
     def _train_locked(cls, root: Path, config: dict, x, y, groups, lock: WriterLock,
                       on_checkpoint: OnCheckpoint | None) -> SisaModel:
+        model_name = config["model"]
         _check_out(root)  # again, under the lock: another training may have finished
-        for p in root.iterdir():  # what an unfinished training left
-            if p.is_dir():
+        for p in root.iterdir():  # what an unfinished training left (a link: only the link)
+            if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
             elif p.name != "writer.lock":
                 p.unlink()
@@ -197,7 +205,7 @@ class SisaModel:
         _write_atomic(root / "data.safetensors", _tensors_bytes(tensors, {}))
         ledger = Ledger(root / "ledger.sqlite", create=True)
         model = cls(root, config, x, y, None if groups is None else np.asarray(groups), ledger,
-                    lock)
+                    lock, model_name)  # the caller named it: trusted
         hashes: dict[tuple[int, int], str] = {}
 
         def saved(shard: int, slice_: int, state: State) -> None:
@@ -216,12 +224,20 @@ class SisaModel:
 
     @classmethod
     def open(cls, path: str | Path, *, recover: bool = True,
-             on_checkpoint: OnCheckpoint | None = None) -> SisaModel:
+             on_checkpoint: OnCheckpoint | None = None,
+             model_factory: str | Callable[..., nn.Module] | None = None) -> SisaModel:
         """Open a SISA model directory; with ``recover``, first resume any abandoned request
         (only if no other process is writing the folder right now: then it is served as is).
 
+        Args:
+            model_factory: the ``module:factory`` (or the function itself) that ``sisa.json``
+                names, for a model trained with a user's own factory: obliviate never imports
+                code because a folder names it. Not needed for registered models.
+
         Raises:
             StoreError: not a SISA model folder, or its sisa.json, data or ledger is damaged.
+            UntrustedCodeError: ``model_factory`` is another factory than the recorded one; or
+                (when an operation needs the model) the folder names code and none was given.
         """
         root = Path(path)
         config = _read_config(root)
@@ -235,6 +251,8 @@ class SisaModel:
             raise StoreError(f"{root}/sisa.json is malformed ({type(exc).__name__}: {exc}); it is "
                              f"written by 'obliviate sisa train' and must not be edited: restore "
                              f"it from a backup or train the model again.") from None
+        given = trusted_factory(config["model"], model_factory, f"{root}/sisa.json",
+                                HOW_TO_TRUST.format(spec=config["model"]))
         x, y, groups = _read_data(root, plan.n, shape)
         ledger = Ledger(root / "ledger.sqlite")
         want = {(s, r) for s in range(plan.shards) for r in range(plan.slices)}
@@ -242,9 +260,15 @@ class SisaModel:
             raise StoreError(f"The SISA ledger {root}/ledger.sqlite does not match the plan in "
                              f"sisa.json; restore both from the same backup or train the model "
                              f"again.")
-        model = cls(root, config, x, y, groups, ledger)
-        if recover and any(not r.owner_alive() for r in ledger.pending()) and \
-                model.lock.try_acquire("sisa open (resume)"):
+        model = cls(root, config, x, y, groups, ledger, model_factory=given)
+        abandoned = recover and any(not r.owner_alive() for r in ledger.pending())
+        if abandoned:
+            try:
+                model.check_code()  # resuming retrains: refuse now, before anything runs
+            except BaseException:
+                ledger.close()
+                raise
+        if abandoned and model.lock.try_acquire("sisa open (resume)"):
             try:
                 model.ledger.migrate()
                 deletion.resume_abandoned(model, on_checkpoint)
@@ -255,6 +279,13 @@ class SisaModel:
     def close(self) -> None:
         self.ledger.close()
         self.lock.release()
+
+    def check_code(self) -> None:
+        """Refuse (before anything runs) a model whose ``sisa.json`` names code the caller did
+        not name explicitly (rule 8)."""
+        spec = self.config["model"]
+        if not self.code_named and is_code_name(spec, MODELS.names()):
+            raise refuse(f"{self.root}/sisa.json", spec, HOW_TO_TRUST.format(spec=spec))
 
     @contextmanager
     def writing(self, doing: str, wait: bool = True, on_wait: OnWait | None = None
@@ -269,14 +300,21 @@ class SisaModel:
 
     # ------------------------------------------------------------------ checkpoints
     def factory(self, seed: int) -> nn.Module:
+        self.check_code()
         cfg = self.config
-        return build_model(cfg["model"], tuple(cfg["input_shape"]), cfg["num_classes"], seed=seed)
+        return build_model(self.model_factory, tuple(cfg["input_shape"]), cfg["num_classes"],
+                           seed=seed)
 
     def _path(self, shard: int, slice_: int, version: int) -> Path:
         return self.root / f"shard{shard:03d}" / f"slice{slice_:02d}.v{version}.safetensors"
 
     def save_checkpoint(self, shard: int, slice_: int, version: int, state: State) -> str:
-        """Write a checkpoint atomically; returns its sha256 (which the caller records)."""
+        """Write a checkpoint atomically; returns its sha256 (which the caller records).
+
+        Raises:
+            DiskFullError: the disk filled up (nothing half-written is kept).
+            StoreError: the shard folder is a link or cannot be written.
+        """
         data = _tensors_bytes(state, {"shard": shard, "slice": slice_, "version": version})
         _write_atomic(self._path(shard, slice_, version), data)
         return hashlib.sha256(data).hexdigest()
@@ -314,6 +352,7 @@ class SisaModel:
 
     def ensemble(self) -> SisaEnsemble:
         """The served ensemble: each shard's last-slice checkpoint of the current version."""
+        self.check_code()
         last = self.plan.slices - 1
         for _ in range(3):  # a writer may serve a new version (and collect the old) meanwhile
             versions = self.ledger.checkpoint_versions()
@@ -333,17 +372,16 @@ class SisaModel:
     def collect_garbage(self) -> list[Path]:
         """Remove checkpoint files nothing needs (rule 7); call under the writer lock."""
         found = []  # listed before the ledger is read: a file new since is then accounted for
-        for path in self.root.glob("shard*/*"):
+        for path in _shard_files(self.root):
             m = CHECKPOINT.fullmatch(path.name)
-            if m and re.fullmatch(r"shard\d+", path.parent.name):
+            if m:
                 found.append((path, int(path.parent.name[5:]), int(m[1]), int(m[2])))
             elif (t := TEMPORARY.fullmatch(path.name)) and not process_alive(int(t[1]), None):
-                path.unlink(missing_ok=True)  # left by a killed writer
+                remove_inside(path, self.root)  # left by a killed writer
         keep_files, keep_versions = self.ledger.keep()
         removed = [(p, s, r, v) for p, s, r, v in found
                    if (s, r, v) not in keep_files and v not in keep_versions]
-        for path, *_ in removed:
-            path.unlink(missing_ok=True)
+        removed = [item for item in removed if remove_inside(item[0], self.root)]
         self.ledger.forget_files([(s, r, v) for _, s, r, v in removed])
         return [p for p, *_ in removed]
 
@@ -386,6 +424,7 @@ class SisaModel:
         if groups is not None:
             wanted += self.ids_of_groups(np.asarray(groups).ravel()).tolist()
         checked = check_ids(np.asarray(wanted), self.plan.n)
+        self.check_code()
         with self.writing("sisa forget", wait, on_wait):
             deletion.resume_abandoned(self, on_checkpoint)
             return deletion.plan_and_run(self, checked, on_checkpoint)
@@ -394,6 +433,7 @@ class SisaModel:
                on_checkpoint: OnCheckpoint | None = None) -> list[ForgetResult]:
         """Resume every abandoned request, oldest first (after a crash), and collect garbage
         (a process killed right after serving a version leaves the old files behind)."""
+        self.check_code()
         with self.writing("sisa resume", wait, on_wait):
             done = deletion.resume_abandoned(self, on_checkpoint)
             self.collect_garbage()
@@ -406,6 +446,7 @@ class SisaModel:
         Raises:
             DataError: no such request, it is not failed, or one of its ids was deleted since.
         """
+        self.check_code()
         with self.writing(f"sisa retry {request}", wait, on_wait):
             return deletion.retry_request(self, request, on_checkpoint)
 
@@ -423,6 +464,17 @@ class SisaModel:
     def status(self) -> dict:
         """Sizes, plan, version, the writer, and every request with its state."""
         return deletion.status(self)
+
+
+HOW_TO_TRUST = ("pass it explicitly: 'obliviate sisa ... --model {spec}', or "
+                "SisaModel.open(path, model_factory='{spec}') in Python")
+
+
+def _shard_files(root: Path) -> Iterator[Path]:
+    """Files in the folder's own ``shardNNN`` folders (a linked shard folder is skipped)."""
+    for shard in sorted(root.iterdir()):
+        if re.fullmatch(r"shard\d+", shard.name) and shard.is_dir() and not shard.is_symlink():
+            yield from sorted(shard.iterdir())
 
 
 def _check_out(root: Path) -> None:
