@@ -267,6 +267,9 @@ def _import_method(spec: str) -> MethodInfo:
             f"Cannot import module '{module_name}' for method '{spec}': {exc}. Run from the "
             f"folder that holds it or add it to PYTHONPATH."
         ) from None
+    except Exception as exc:  # the user's module fails as it loads (a SyntaxError, a raise)
+        raise ConfigError(f"Module '{module_name}' for method '{spec}' failed to import "
+                          f"({type(exc).__name__}: {exc}); fix the module.") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ConfigError(f"Module '{module_name}' has no function '{attr}' for method '{spec}'.")

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, ObliviateError
 from obliviate.registry import Registry
 
 Factory = Callable[..., nn.Module]
@@ -82,6 +82,9 @@ def resolve_factory(name: str) -> Factory:
     except ImportError as exc:
         raise ConfigError(f"Cannot import module '{module_name}' for model '{name}': {exc}. Run "
                           f"from the folder that holds it or add it to PYTHONPATH.") from None
+    except Exception as exc:  # the user's module fails as it loads (a SyntaxError, a raise)
+        raise ConfigError(f"Module '{module_name}' for model '{name}' failed to import "
+                          f"({type(exc).__name__}: {exc}); fix the module.") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"Module '{module_name}' has no function '{attr}' for model '{name}'; "
@@ -128,9 +131,15 @@ def build_model(
                 model = factory(**kwargs)
     except TypeError as exc:
         if "argument" not in str(exc):
-            raise
+            raise ConfigError(f"Model '{name}' could not be built (TypeError: {exc}); fix its "
+                              f"factory.") from None
         raise ConfigError(f"Model '{name}' could not be built ({exc}); its factory must take "
                           f"{FACTORY_SIGNATURE} (called by keyword).") from None
+    except ObliviateError:
+        raise
+    except Exception as exc:  # the user's factory raised: one line, not their traceback
+        raise ConfigError(f"Model '{name}' could not be built: its factory raised "
+                          f"{type(exc).__name__}: {exc}. Fix the factory.") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"Model '{name}' returned {type(model).__name__}, not an nn.Module; "
                           f"its factory must return the model.")
