@@ -257,8 +257,8 @@ def _check_label_column(column, path: Path, name: str) -> None:
         odd = values[~np.isfinite(values) | (values != np.round(values))] \
             if column.dtype.kind == "f" else values[values.imag != 0]
         if len(odd):
-            raise DataError(f"{path}: the target column '{name}' holds {odd[0]!r}, which is not "
-                            f"a class; class labels must be integers or names (a regression "
+            raise DataError(f"{path}: the target column '{name}' holds {odd[0].item()!r}, which "
+                            f"is not a class; class labels must be integers or names (a regression "
                             f"target is not supported by the custom scenario).")
 
 

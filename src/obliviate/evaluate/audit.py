@@ -105,7 +105,8 @@ def measure_parts(model: nn.Module, forget: Part, retain: Part, test: Part, *,
     task_name = task or getattr(model, "task", "classification")
     task_spec = get_task(task_name)
     parts = {"retain": retain, "forget": forget, "test": test}
-    for name, part in parts.items():  # the checks ob.unlearn runs, on each set's first batch
+    for name in ("forget", "retain", "test"):  # ob.unlearn's checks, in its order
+        part = parts[name]
         batch = _first_batch(part, name)
         if batch is not UNSEEN:
             check_batch(model, batch, name, facts, task=task_name)
