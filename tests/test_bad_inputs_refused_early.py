@@ -98,6 +98,27 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("model factory raises", ["bench", "digits", *FAST, "--model", "raisemod:f", "--out",
                               "{t}/out/raisemod"], {},
      "its factory raised RuntimeError: boom"),
+]
+
+
+def _tofu_rows(folder: Path, perturbed) -> None:
+    rows = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(40)]
+    lines = {"full": rows, "forget10": rows[:4],
+             "forget10_perturbed": [{**r, "perturbed_answer": perturbed} for r in rows[:4]],
+             "retain_perturbed": [{**r, "perturbed_answer": ["z"]} for r in rows[4:8]]}
+    for name in ("holdout10", "world_facts_perturbed", "real_authors_perturbed"):
+        lines[name] = [{**r, "perturbed_answer": ["z"]} for r in rows[:4]]
+    folder.mkdir()
+    for name, part in lines.items():
+        (folder / f"{name}.json").write_text("\n".join(json.dumps(r) for r in part))
+
+
+def _files(t: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    np.savez(t / "complex.npz", X=x.astype(complex) + 1j, y=y)
+    np.savez(t / "zero.npz", X=np.zeros((0, 4)), y=np.zeros(0, dtype=np.int64))
+    np.savez(t / "huge.npz", X=x, y=np.where(y == 2, 10**12, y))
     (t / "half.csv").write_text("a,b,label\n" + "".join(
         f"{i},{2 * i},{0.5 if i % 2 else 1}\n" for i in range(40)))
     (t / "dup.yaml").write_text("scenario: digits\nmethods: [finetune]\nmethods: [scrub]\n")
