@@ -138,6 +138,7 @@ def _first_batch(part: Part, name: str) -> Any:
     that cannot be read without consuming it; an empty part is refused."""
     if isinstance(part, tuple | list) and len(part) == 2 and all(
             isinstance(t, torch.Tensor) for t in part):
+        _batches(part, name)  # checks one label per input
         batch = (part[0][:256], part[1][:256]) if len(part[1]) else None
     else:
         batch = first_batch(_batches(part, name))
