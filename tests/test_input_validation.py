@@ -167,3 +167,23 @@ def test_a_mapping_that_fits_neither_convention_names_it():
     loader = _mapping_loader()
     with pytest.raises(DataError, match="as keyword arguments .* or as the one positional"):
         ob.audit(TakesTwo(), forget=loader, retain=loader, test=loader)
+
+
+def test_ulira_refuses_a_one_example_forget_set_before_training(tmp_path):
+    from obliviate.bench.config import resolve
+
+    ids = tmp_path / "one.txt"
+    ids.write_text("3\n")
+    cfg = BenchConfig.from_mapping({"scenario": "digits", "protocol": "ulira", "methods":
+                                    ["finetune"], "forget": f"ids:{ids}",
+                                    "out": str(tmp_path / "out")})
+    with pytest.raises(ConfigError, match="U-LiRA splits the forget set into halves"):
+        resolve(cfg)
+    assert not (tmp_path / "out").exists()
+
+
+def test_error_messages_are_one_line_whatever_they_quote():
+    err = DataError("column 'a\nb' is\tbad")
+    assert str(err) == "column 'a b' is bad"
+    with pytest.raises(ForgetSpecError, match="line break"):
+        parse_forget_spec("random:0\n0")

@@ -42,6 +42,9 @@ def parse_forget_spec(text: str) -> ForgetSpec:
     """Parse ``random:0.1``, ``random:500``, ``class:3``, ``classes:3,5`` or ``ids:FILE``."""
     if not isinstance(text, str) or ":" not in text:
         raise ForgetSpecError(f"Malformed forget spec {text!r}. {SPEC_HELP}")
+    if not text.isprintable():  # a newline or control character: a paste gone wrong
+        raise ForgetSpecError(f"Forget spec {text!r} holds a line break, control or invisible "
+                              f"character; write it on one line in plain text. {SPEC_HELP}")
     kind, arg = text.split(":", 1)
     kind, arg = kind.strip().lower(), arg.strip()
     if kind not in KINDS:
