@@ -117,3 +117,9 @@ constraints:
 
 clean:
 	rm -rf .make runs build src/*.egg-info $(LATEST)
+
+# Property-based tests of every reader of user input with many more generated inputs than the
+# test suite's few (hypothesis profile 'fuzz', tests/test_input_properties.py); minutes.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PYTHON) -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/test_input_properties.py

@@ -158,7 +158,7 @@ CASES: list[tuple[str, list[str], str]] = [
      "Unknown data kind 'parquet'"),
     # run directories
     ("out is a file", ["bench", "digits", "--out", "{t}/a-file/run"],
-     "Cannot write to --out directory"),
+     "lies under the file"),
     ("corrupt store", ["bench", "digits", "-m", "finetune", "--out", "{t}/corrupt"],
      "is damaged"),
     ("store of another experiment", ["bench", "digits", "-m", "finetune", "--out", "{t}/other"],

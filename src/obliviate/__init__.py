@@ -9,6 +9,9 @@ Example:
     >>> report = ob.audit(unlearned, sc, reference=sc.train_retrained(seed=0))
 """
 
+# isort: off
+from obliviate import environment  # noqa: F401  (first: screens OMP_NUM_THREADS before torch)
+# isort: on
 from obliviate import (
     errors,
     llm,  # noqa: F401  (registers the language-model track: tofu-mini and its methods)

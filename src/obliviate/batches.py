@@ -5,7 +5,8 @@ functions, so that users' models and loaders work unchanged:
 
 - a batch is ``(inputs, labels, ...)`` (extra fields such as indices are ignored) or a mapping
   with ``labels`` whose other keys are the model's keyword arguments (Hugging Face style,
-  ``BatchEncoding`` included);
+  ``BatchEncoding`` included); inputs that are a mapping go to a model whose ``forward(batch)``
+  takes one positional argument as that argument (:func:`takes_mapping`);
 - a model's output is a tensor of logits, a tuple whose first element is the logits, or a
   mapping / ``ModelOutput`` with ``logits``.
 
@@ -15,6 +16,7 @@ give instead.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,9 +94,44 @@ def logits_of(output: Any) -> torch.Tensor:
                     f"a tuple with the logits first, or an output with .logits.")
 
 
+MAPPING_CONVENTION = ("a mapping of inputs goes to the model as keyword arguments "
+                      "(model(**inputs)), or as the one positional argument when forward takes "
+                      "one and the keys are not its parameters")
+
+
+def takes_mapping(model: nn.Module, inputs: Mapping) -> bool:
+    """Whether ``model.forward`` takes the mapping ``inputs`` itself, as its one argument.
+
+    Keyword arguments (Hugging Face style) when every key names a parameter of ``forward`` or
+    it takes ``**kwargs``; the mapping as the one positional argument when ``forward`` has
+    exactly one required positional parameter (``def forward(self, batch)``) and the keys are
+    not its parameters.
+    """
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    kinds = inspect.Parameter
+    if any(p.kind is kinds.VAR_KEYWORD for p in params):
+        return False
+    named = {p.name for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
+    if all(isinstance(k, str) and k in named for k in inputs):
+        return False
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                  kinds.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in params if p.default is p.empty and p.kind not in (
+        kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)]
+    return bool(positional) and len(required) <= 1 and (not required or required[0] is
+                                                       positional[0])
+
+
 def forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
-    """The logits of ``model`` on ``inputs`` (keyword arguments when ``inputs`` is a mapping)."""
-    out = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+    """The logits of ``model`` on ``inputs``; a mapping is passed as :func:`takes_mapping`
+    decides (keyword arguments, or the mapping itself)."""
+    if isinstance(inputs, Mapping):
+        out = model(inputs) if takes_mapping(model, inputs) else model(**inputs)
+    else:
+        out = model(inputs)
     return logits_of(out)
 
 
@@ -133,6 +170,6 @@ def functional_forward(model: nn.Module, tensors: Any, inputs: Inputs) -> torch.
     """
     from torch.func import functional_call
 
-    if isinstance(inputs, Mapping):
+    if isinstance(inputs, Mapping) and not takes_mapping(model, inputs):
         return logits_of(functional_call(model, tensors, (), dict(inputs)))
     return logits_of(functional_call(model, tensors, (inputs,)))

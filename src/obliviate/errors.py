@@ -8,7 +8,14 @@ from __future__ import annotations
 
 
 class ObliviateError(Exception):
-    """Base class for every error obliviate raises on purpose."""
+    """Base class for every error obliviate raises on purpose.
+
+    Its message is one line whatever it quotes: a line break inside a quoted value (a file's
+    header, a pasted option) becomes a space, so Python users get the line the CLI prints.
+    """
+
+    def __init__(self, *args: object):
+        super().__init__(*(" ".join(a.split()) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(ObliviateError, ValueError):

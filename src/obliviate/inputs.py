@@ -27,7 +27,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from obliviate.batches import batch_size_of, forward, inputs_to, split_batch
+from obliviate.batches import (
+    MAPPING_CONVENTION,
+    batch_size_of,
+    forward,
+    inputs_to,
+    split_batch,
+)
 from obliviate.errors import ConfigError, DataError
 
 UNSEEN = object()  # first_batch of an iterable it does not read
@@ -140,9 +146,10 @@ def check_batch(model: nn.Module, batch: Any, name: str, facts: ModelFacts, *,
         raise
     except Exception as exc:  # the user's model on the user's data: report, do not crash
         _check_input_dtype(x, name, facts)  # the usual cause, with its own fix
+        how = f" ({MAPPING_CONVENTION})" if isinstance(x, Mapping) else ""
         raise DataError(f"The model failed on the first batch of the {name} set "
                         f"({_first_line(exc)}); check that the inputs have the shape and type "
-                        f"the model's forward expects.") from None
+                        f"the model's forward expects{how}.") from None
     finally:
         model.train(was_training)
     if not isinstance(logits, torch.Tensor):

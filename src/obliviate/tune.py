@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from obliviate.bench.config import MAX_MODELS, MAX_SEEDS
 from obliviate.bench.populations import cached_population, retain_masks
 from obliviate.bench.spec import PROTOCOLS
 from obliviate.cache import ModelCache
@@ -46,6 +47,7 @@ from obliviate.data.scenario import Scenario
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import forgetting_quality, logit_scaled_confidence
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
+from obliviate.paths import check_folder_target
 from obliviate.population import predict_population
 from obliviate.train import tensor_loader
 from obliviate.unlearning import TASK_WORDS, MethodInfo, resolve_method, unlearn
@@ -243,7 +245,13 @@ def tune(
                           f"none. Use protocol='{tunable[0]}'.")
     if models < 3 or not seeds:
         raise ConfigError(f"tune needs models >= 3 and at least one seed; got models={models}, "
-                          f"seeds={list(seeds)}.")
+                          f"seeds={list(seeds)[:5]}.")
+    if models > MAX_MODELS or len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"tune takes at most {MAX_MODELS} models and {MAX_SEEDS} seeds (each "
+                          f"seed trains an original and the models); got models={models} and "
+                          f"{len(seeds)} seeds.")
+    if cache is not None:
+        check_folder_target(cache, "tune's cache")
     info = resolve_method(method)
     spec = PROTOCOLS.get(protocol or tunable[0])
     task = SCENARIOS.get(scenario).task
@@ -258,6 +266,11 @@ def tune(
     if LR_SCALE in grid and not lr_fields(info):
         raise ConfigError(f"The grid scales learning rates, but {info.name} has no lr field; "
                           f"drop '{LR_SCALE}'.")
+    for value in grid.get(LR_SCALE, ()):
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0 < value < math.inf:
+            raise ConfigError(f"The grid's {LR_SCALE} values must be numbers > 0 (e.g. "
+                              f"{LR_SCALE}=0.3,1,3). Got {value!r} instead.")
     tuned = probe.method_defaults.get(info.name, {})
     points = [(label, ov, info.build_config({**tuned, **ov}))
               for label, ov in expand(grid, info, base, probe.recipe.lr)]

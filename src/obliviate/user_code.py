@@ -46,6 +46,9 @@ def import_named(spec: str, what: str, must_define: str = "") -> Callable[..., A
         raise ConfigError(f"Cannot import module '{module_name}' for {what} '{spec}': {exc}. "
                           f"obliviate does not search the current folder: add the folder that "
                           f"holds it to PYTHONPATH (e.g. PYTHONPATH=. obliviate ...).") from None
+    except Exception as exc:  # the user's module fails as it loads (a SyntaxError, a raise)
+        raise ConfigError(f"Module '{module_name}' for {what} '{spec}' failed to import "
+                          f"({type(exc).__name__}: {exc}); fix the module.") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         extra = f"; it must define {must_define}" if must_define else ""

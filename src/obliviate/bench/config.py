@@ -18,10 +18,15 @@ from obliviate.bench.spec import PROTOCOLS, ProtocolSpec, protocol_for
 from obliviate.config import build_config
 from obliviate.data import SCENARIOS, load_scenario
 from obliviate.errors import ConfigError, ObliviateError
+from obliviate.paths import check_folder_target
 from obliviate.registry import did_you_mean
 from obliviate.unlearning import MethodInfo, default_methods, resolve_method
 
 DEVICES = ("auto", "cpu", "cuda")
+# Sane bounds: past them a bench runs for days or hangs before printing anything. The
+# NeurIPS 2023 challenge used 512 models per side; published tables use 3-10 seeds.
+MAX_SEEDS = 1000
+MAX_MODELS = 4096
 
 
 @dataclass
@@ -114,7 +119,7 @@ def _setting(key: str, value: Any) -> Any:
         if value is None and key == "cache":
             return None
         if not isinstance(value, str | Path) or not str(value).strip():
-            raise bad("a folder path")
+            raise bad("a folder path (use '.' for the current folder)")
         return Path(value)
     if not isinstance(value, bool):
         raise bad("true or false")
@@ -205,6 +210,9 @@ def resolve_device(device: str) -> str:
 def _check_bench_numbers(cfg: BenchConfig, protocol: ProtocolSpec | None) -> None:
     if not isinstance(cfg.seeds, int) or isinstance(cfg.seeds, bool) or cfg.seeds < 1:
         raise ConfigError(f"--seeds must be an int >= 1. Got {cfg.seeds!r} instead.")
+    if cfg.seeds > MAX_SEEDS:
+        raise ConfigError(f"--seeds must be at most {MAX_SEEDS} (each seed trains its own "
+                          f"original and retrained models). Got {cfg.seeds} instead.")
     if cfg.models is None or protocol is None:
         return
     if protocol.default_models is None:
@@ -215,6 +223,9 @@ def _check_bench_numbers(cfg: BenchConfig, protocol: ProtocolSpec | None) -> Non
         raise ConfigError(f"--models must be an int >= 3 (the challenge used 512; the "
                           f"{protocol.name} default here is {protocol.default_models}). Got "
                           f"{cfg.models!r} instead.")
+    if cfg.models > MAX_MODELS:
+        raise ConfigError(f"--models must be at most {MAX_MODELS} (the challenge used 512 per "
+                          f"side; each model is trained). Got {cfg.models} instead.")
 
 
 def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
@@ -245,6 +256,10 @@ def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
     device = "cpu"
     with problems.check():
         device = resolve_device(cfg.device)
+    with problems.check():
+        check_folder_target(cfg.out, "--out")
+    with problems.check():
+        check_folder_target(cfg.cache_dir, "--cache")
     sets: dict[str, dict[str, str]] = {}
     with problems.check():
         sets = parse_assignments(cfg.set)
@@ -304,6 +319,9 @@ def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
             check = getattr(options_cfg, "check", None)
             if check is not None:
                 check(cfg.models or protocol.default_models)
+    if protocol is not None and protocol.check_scenario is not None and sc is not None:
+        with problems.check():  # what the protocol's attacks need of the data, before training
+            protocol.check_scenario(sc, options_cfg)
     if problems.messages:
         raise Problems(problems.messages)
     return ResolvedBench(cfg, sc, protocol, infos, configs, list(range(cfg.seeds)), options_cfg,

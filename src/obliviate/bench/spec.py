@@ -134,6 +134,9 @@ class ProtocolSpec:
         notes: extra legend lines.
         tunable: :func:`obliviate.tune.tune` can choose settings by this protocol's ranking
             column (one number per setting and seed).
+        check_scenario: ``check_scenario(scenario, options)`` raises a ConfigError or
+            DataError when the loaded scenario cannot be scored (a forget set too small for
+            its attacks); :func:`obliviate.bench.config.resolve` calls it before training.
     """
 
     name: str
@@ -156,6 +159,7 @@ class ProtocolSpec:
     compare_with: str = "retrain (reference)"
     notes: tuple[str, ...] = ()
     tunable: bool = False
+    check_scenario: Callable[[Any, Any], None] | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -28,9 +28,11 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typed errors and usage errors become one line and exit status 2."""
+    from obliviate.environment import check_thread_variables
     from obliviate.errors import ObliviateError
 
     try:
+        check_thread_variables()
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)

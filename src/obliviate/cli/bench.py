@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from obliviate.bench.config import DEVICES, BenchConfig
 from obliviate.bench.executors import EXECUTORS
-from obliviate.bench.spec import PROTOCOLS
+from obliviate.bench.spec import PROTOCOLS, protocol_for
 from obliviate.cli.app import app, console, err_console
 from obliviate.cli.table import choose_columns, leaderboard_table
 from obliviate.data import SCENARIOS
@@ -38,23 +38,9 @@ def _models_help() -> str:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+    from obliviate.yamlfile import read_yaml_mapping
 
-    from obliviate.errors import ConfigError
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"Config file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read config file {path}: {exc}.") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}".replace("\n", " ")) \
-            from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file {path} must be a flat mapping of settings "
-                          f"(scenario, methods, forget, ...).")
-    return data
+    return read_yaml_mapping(path)
 
 
 TRUST_HELP = ("a module:function your --config names as its model or a method, to import "
@@ -109,7 +95,7 @@ def bench(
     address: Annotated[str | None, typer.Option(
         metavar="HOST:PORT", help="an existing Ray cluster for --executor ray (default: start "
                                   "a local one)", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option(
+    out: Annotated[str | None, typer.Option(
         metavar="DIR", help="run directory [default: runs/SCENARIO]", show_default=False)] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", metavar="OWNER.PARAM=VALUE",
@@ -119,7 +105,7 @@ def bench(
     config: Annotated[Path | None, typer.Option(
         metavar="FILE", help="flat YAML bench description (command-line options win)",
         show_default=False)] = None,
-    cache: Annotated[Path | None, typer.Option(
+    cache: Annotated[str | None, typer.Option(
         metavar="DIR", help="reference-model cache shared across runs [default: OUT/models]",
         show_default=False)] = None,
     columns: Annotated[str | None, typer.Option(
@@ -156,11 +142,13 @@ def bench(
                           "'obliviate scenarios').")
     data.setdefault("out", Path("runs") / str(data["scenario"]))
     cfg = BenchConfig.from_mapping(data)
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if wanted:  # an unknown column is refused before --out is touched
+        early = protocol_for(SCENARIOS.get(cfg.scenario).task, cfg.protocol)
+        choose_columns(early, {c.name: None for c in early.columns}, wide, wanted)
     run = BenchRun(cfg)
     spec = run.rb.protocol
-    shown = choose_columns(spec, {c.name: None for c in spec.columns}, wide,
-                           [c.strip() for c in columns.split(",") if c.strip()]
-                           if columns else None)
+    shown = choose_columns(spec, {c.name: None for c in spec.columns}, wide, wanted)
     quiet = quiet or as_json or cfg.quiet
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,

@@ -78,8 +78,11 @@ def train(
     """Train S shards of R slices on SCENARIO's full training set into OUT."""
     from obliviate.cli.app import console
     from obliviate.data import load_scenario
+    from obliviate.errors import ConfigError
     from obliviate.sisa import SisaModel
 
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed must be an integer from 0 to 2**32-1. Got {seed} instead.")
     opts = _options(option)
     sc = load_scenario(scenario, recipe=None if epochs is None else {"epochs": epochs}, **opts)
     bar, tick = _progress(quiet, shards * slices, "training")

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from obliviate.cli.app import app, console, err_console
 from obliviate.errors import ConfigError
+from obliviate.yamlfile import yaml_scalar
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -21,7 +21,8 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         if not sep or not key.strip() or not values.strip():
             raise ConfigError(f"--grid takes KEY=V1,V2,... (e.g. --grid lr_scale=0.3,1,3); got "
                               f"'{item}'.")
-        grid[key.strip()] = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+        grid[key.strip()] = [yaml_scalar(v, f"--grid {key.strip()} value {v.strip()!r}")
+                             for v in values.split(",") if v.strip()]
     return grid
 
 
@@ -34,17 +35,21 @@ def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         if not sep or not dot or head not in parts or not name:
             raise ConfigError(f"--set takes scenario.KEY=VALUE or recipe.KEY=VALUE (e.g. --set "
                               f"recipe.epochs=6); got '{item}'. Method settings go in --grid.")
-        parts[head][name] = yaml.safe_load(value)
+        parts[head][name] = yaml_scalar(value, f"--set {key.strip()} value {value!r}")
     return parts["scenario"], parts["recipe"]
 
 
 def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds takes comma-separated integers (e.g. 1,2); got '{text}'.") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise ConfigError(f"--seeds takes non-negative integers (e.g. 1,2); got '{text}'.")
+    from obliviate.data.forget import ASCII_INT
+
+    parts = [s.strip() for s in text.split(",") if s.strip()]
+    if not all(ASCII_INT.fullmatch(s) for s in parts):
+        shown = text if len(text) < 60 else f"{text[:57]}..."
+        raise ConfigError(f"--seeds takes comma-separated integers (e.g. 1,2); got '{shown}'.")
+    seeds = [int(s) for s in parts]
+    if not seeds or any(not 0 <= s < 2**32 for s in seeds):
+        shown = text if len(text) < 60 else f"{text[:57]}..."
+        raise ConfigError(f"--seeds takes integers from 0 to 2**32-1 (e.g. 1,2); got '{shown}'.")
     return seeds
 
 
@@ -70,8 +75,13 @@ def tune(
 ) -> None:
     """Sweep a method's settings on held-out seeds and the validation split; keep the one with
     the best challenge score (20% cut-off in CPU time). Prints the --set lines to use."""
+    from obliviate.paths import check_file_target, check_folder_target
     from obliviate.tune import tune as run_tune
 
+    if out is not None:  # checked now: a sweep is hours of work to lose at its last write
+        out = check_file_target(out, "--out")
+    if cache is not None:
+        check_folder_target(cache, "--cache")
     options, recipe = parse_sets(sets or [])
     result = run_tune(scenario, method, grid=parse_grid(grid or []) or None,
                       seeds=parse_seeds(seeds), models=models, forget=forget, cache=cache,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ SPEC_HELP = (
     "poisoned:FRACTION or subclass:NAME."
 )
 KINDS = ("random", "class", "classes", "ids", "groups", "mislabeled", "poisoned", "subclass")
+# An integer as users type it: ASCII digits only (Python's int() also reads '١٢' and '1_0').
+ASCII_INT = re.compile(r"[+-]?[0-9]+")
+ASCII_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|nan)",
+                          re.IGNORECASE)
 # Kinds whose fraction argument is a share of something: groups, flipped labels, poisoned inputs.
 FRACTION_KINDS = ("groups", "mislabeled", "poisoned")
 
@@ -37,6 +42,9 @@ def parse_forget_spec(text: str) -> ForgetSpec:
     """Parse ``random:0.1``, ``random:500``, ``class:3``, ``classes:3,5`` or ``ids:FILE``."""
     if not isinstance(text, str) or ":" not in text:
         raise ForgetSpecError(f"Malformed forget spec {text!r}. {SPEC_HELP}")
+    if not text.isprintable():  # a newline or control character: a paste gone wrong
+        raise ForgetSpecError(f"Forget spec {text!r} holds a line break, control or invisible "
+                              f"character; write it on one line in plain text. {SPEC_HELP}")
     kind, arg = text.split(":", 1)
     kind, arg = kind.strip().lower(), arg.strip()
     if kind not in KINDS:
@@ -59,10 +67,7 @@ def parse_forget_spec(text: str) -> ForgetSpec:
 
 def fraction_arg(spec: ForgetSpec) -> float:
     """The FRACTION of ``groups:``, ``mislabeled:`` and ``poisoned:``, strictly in (0, 1)."""
-    try:
-        value = float(spec.arg)
-    except ValueError:
-        value = None
+    value = float(spec.arg) if ASCII_NUMBER.fullmatch(spec.arg) else None
     if value is None or not math.isfinite(value):
         what = "a number" if value is None else "a finite number"
         raise ForgetSpecError(
@@ -78,12 +83,11 @@ def fraction_arg(spec: ForgetSpec) -> float:
 
 
 def _random_amount(spec: ForgetSpec) -> float | int:
-    try:
-        value = float(spec.arg)
-    except ValueError:
+    if not ASCII_NUMBER.fullmatch(spec.arg):
         raise ForgetSpecError(
             f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a number. {SPEC_HELP}"
-        ) from None
+        )
+    value = float(spec.arg)
     if not math.isfinite(value):
         raise ForgetSpecError(
             f"Malformed forget spec '{spec.text}': '{spec.arg}' is not a finite number; write "
@@ -105,12 +109,16 @@ def _random_amount(spec: ForgetSpec) -> float | int:
 
 
 def _class_list(spec: ForgetSpec) -> list[int]:
-    try:
-        classes = [int(p) for p in spec.arg.split(",") if p.strip()]
-    except ValueError:
+    parts = [p.strip() for p in spec.arg.split(",") if p.strip()]
+    if not all(ASCII_INT.fullmatch(p) for p in parts):
         raise ForgetSpecError(
             f"Malformed forget spec '{spec.text}': classes must be integers. {SPEC_HELP}"
-        ) from None
+        )
+    classes = [int(p) for p in parts]
+    repeated = sorted({k for k in classes if classes.count(k) > 1})
+    if repeated:
+        raise ForgetSpecError(f"'{spec.text}' names class {repeated[0]} more than once; name "
+                              f"each class once.")
     if spec.kind == "class" and len(classes) != 1:
         raise ForgetSpecError(f"'{spec.text}' names several classes; write classes:{spec.arg}.")
     if not classes:
@@ -131,13 +139,12 @@ def read_ids_file(path: Path) -> np.ndarray:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        try:
-            value = int(line)
-        except ValueError:
+        if not ASCII_INT.fullmatch(line):
             raise ForgetSpecError(
                 f"{path}, line {number}: {line!r} is not an integer training index; "
-                f"write one index per line."
-            ) from None
+                f"write one index per line in ASCII digits (0-9)."
+            )
+        value = int(line)
         if not -(2**63) <= value < 2**63:
             raise ForgetSpecError(
                 f"{path}, line {number}: {line} is far outside any training set; write the "

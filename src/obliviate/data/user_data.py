@@ -19,6 +19,9 @@ from obliviate.data.sources import read_idx
 from obliviate.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# The most classes a label array may name: a label is a class index, and a classifier has one
+# output per class (ImageNet-21k has 21,841); 10**12 would try to build a 10^12-way layer.
+MAX_CLASSES = 100_000
 
 
 @dataclass
@@ -183,7 +186,11 @@ def load_npz(path: Path, opts: ReadOptions) -> UserArrays:
 
 
 def _inputs(x: np.ndarray, path: Path, name: str) -> np.ndarray:
-    """``x`` as float32, refusing text and one-value-per-example arrays."""
+    """``x`` as float32, refusing text, complex and one-value-per-example arrays."""
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{path}: {name} holds complex numbers ({x.dtype}), which would lose "
+                        f"their imaginary part; save real features, e.g. np.stack([{name}.real, "
+                        f"{name}.imag], axis=1).")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise DataError(f"{path}: {name} holds {x.dtype} values, not numbers; encode text as "
                         f"numbers first (or write a CSV: csv: one-hot encodes text columns).")
@@ -225,6 +232,7 @@ def load_csv(path: Path, opts: ReadOptions) -> UserArrays:
     if len(frame.columns) < 2 or len(frame) < 2:
         raise DataError(f"{path} has {len(frame.columns)} column(s) and {len(frame)} row(s); "
                         f"expected at least one feature column, the target, and two rows.")
+    _check_label_column(frame[target], path, target)
     classes, y = np.unique(frame[target].astype(str).to_numpy(), return_inverse=True)
     groups = None
     drop = [target]
@@ -237,6 +245,21 @@ def load_csv(path: Path, opts: ReadOptions) -> UserArrays:
         raise DataError(f"{path}: column '{bad}' has missing values; fill or drop them.")
     return UserArrays(features.to_numpy(), y.astype(np.int64), groups=groups,
                       class_names=tuple(classes))
+
+
+def _check_label_column(column, path: Path, name: str) -> None:
+    """Refuse a numeric target column holding fractions or gaps: it is not a class label."""
+    if column.isna().any():
+        raise DataError(f"{path}: the target column '{name}' has missing values; give every "
+                        f"row a class.")
+    if column.dtype.kind in "fc":
+        values = column.to_numpy()
+        odd = values[~np.isfinite(values) | (values != np.round(values))] \
+            if column.dtype.kind == "f" else values[values.imag != 0]
+        if len(odd):
+            raise DataError(f"{path}: the target column '{name}' holds {odd[0].item()!r}, which "
+                            f"is not a class; class labels must be integers or names (a regression "
+                            f"target is not supported by the custom scenario).")
 
 
 def _is_number(name: object) -> bool:
@@ -321,9 +344,17 @@ def _check(a: UserArrays, path: Path) -> None:
                                  or len(a.x_test) != len(a.y_test)):
         raise DataError(f"{path}: test inputs of shape {a.x_test.shape} do not match the "
                         f"training inputs' {a.x_train.shape} (or their labels' count).")
-    if min(a.y_train) < 0 or len(np.unique(a.y_train)) < 2:
+    if len(a.y_train) == 0:
+        raise DataError(f"{path}: the training set has no example (X has 0 rows); give at "
+                        f"least one example per class.")
+    if a.y_train.min() < 0 or len(np.unique(a.y_train)) < 2:
         raise DataError(f"{path}: labels must be class indices >= 0 covering at least two "
                         f"classes.")
+    for name, y in (("labels", a.y_train), ("test labels", a.y_test)):
+        if y is not None and len(y) and y.max() >= MAX_CLASSES:
+            raise DataError(f"{path}: the {name} go up to {int(y.max())}, beyond the bound of "
+                            f"{MAX_CLASSES} classes; a label is a class index (0..K-1): "
+                            f"relabel with np.unique(y, return_inverse=True)[1].")
     for name, x in (("inputs", a.x_train), ("test inputs", a.x_test)):
         if x is not None and not np.isfinite(x).all():
             raise DataError(f"{path}: the {name} hold NaN or infinite values; clean them first.")

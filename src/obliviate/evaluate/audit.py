@@ -19,7 +19,7 @@ from obliviate.evaluate.backdoor import backdoor_metrics
 from obliviate.evaluate.mia import simple_mia
 from obliviate.evaluate.tasks import TASKS, MetricInfo, all_metric_infos, gap_metrics, get_task
 from obliviate.evaluate.utility import predict, tensor_batches
-from obliviate.inputs import check_loader, check_model
+from obliviate.inputs import UNSEEN, check_batch, check_loader, check_model, first_batch
 
 PROTOCOL = "quick/1"
 
@@ -101,9 +101,15 @@ def measure_parts(model: nn.Module, forget: Part, retain: Part, test: Part, *,
     T_RMSE for ratings, R_ERR, F_AUROC, T_AUROC for anomaly scores. ``task`` defaults to the
     model's own ``task`` attribute, else classification.
     """
-    check_model(model, "audit")
-    task_spec = get_task(task or getattr(model, "task", "classification"))
+    facts = check_model(model, "audit")
+    task_name = task or getattr(model, "task", "classification")
+    task_spec = get_task(task_name)
     parts = {"retain": retain, "forget": forget, "test": test}
+    for name in ("forget", "retain", "test"):  # ob.unlearn's checks, in its order
+        part = parts[name]
+        batch = _first_batch(part, name)
+        if batch is not UNSEEN:
+            check_batch(model, batch, name, facts, task=task_name)
     outputs = {name: predict(model, _batches(part, name), device=device)
                for name, part in parts.items()}
     metrics = task_spec.utility(outputs)
@@ -125,6 +131,21 @@ def _batches(part: Part, name: str) -> Iterable:
         raise DataError(f"audit needs the {name} set: pass {name}=<DataLoader or (x, y)>.")
     check_loader(part, name)
     return part
+
+
+def _first_batch(part: Part, name: str) -> Any:
+    """The first batch of a part (an (x, y) pair gives its first rows), UNSEEN for an iterable
+    that cannot be read without consuming it; an empty part is refused."""
+    if isinstance(part, tuple | list) and len(part) == 2 and all(
+            isinstance(t, torch.Tensor) for t in part):
+        _batches(part, name)  # checks one label per input
+        batch = (part[0][:256], part[1][:256]) if len(part[1]) else None
+    else:
+        batch = first_batch(_batches(part, name))
+    if batch is None:
+        raise DataError(f"The {name} set is empty; audit needs at least one example in it "
+                        f"(and 5 in forget and test for the MIA).")
+    return batch
 
 
 def measure(model: nn.Module, scenario: Any, *, seed: int = 0,
@@ -177,8 +198,10 @@ def audit(
 
     Raises:
         ConfigError: the model is not an nn.Module (a state_dict, say).
-        DataError: a set is missing, is not a loader or an (x, y) pair, or is too small for
-            the MIA (5 examples).
+        DataError: a set is missing, empty, is not a loader or an (x, y) pair, or is too
+            small for the MIA (5 examples); or, as :func:`obliviate.unlearn` checks, its
+            labels are not class indices below the model's number of outputs, the model
+            fails on its inputs, or its outputs are not (batch, classes) logits.
 
     Example:
         >>> report = audit(unlearned, forget=forget_loader, retain=retain_loader,

@@ -12,6 +12,8 @@ from obliviate.errors import DataError
 
 LOSS_CAP = 1e4
 
+MIN_MEMBERS = 5  # members and non-members the loss MIA needs at least (10 folds of 2n)
+
 
 def simple_mia(member_losses: np.ndarray, nonmember_losses: np.ndarray, *, seed: int = 0,
                n_splits: int = 10, repeats: int = 10, standardize: bool = True) -> float:
@@ -42,7 +44,7 @@ def simple_mia(member_losses: np.ndarray, nonmember_losses: np.ndarray, *, seed:
     nonmembers = np.nan_to_num(np.asarray(nonmember_losses, dtype=np.float64).ravel(),
                                nan=LOSS_CAP, posinf=LOSS_CAP).clip(0, LOSS_CAP)
     n = min(len(members), len(nonmembers))
-    if n < 5:
+    if n < MIN_MEMBERS:
         raise DataError(
             f"The loss MIA needs at least 5 members and 5 non-members; got {len(members)} and "
             f"{len(nonmembers)}. Use a larger forget set."

@@ -42,13 +42,31 @@ TOFU_AUTHOR_QA = 20  # TOFU writes 20 questions per author, author by author
 
 
 def _parquet(files: list[Path]) -> list[dict[str, Any]]:
-    try:
-        import pandas as pd
+    import pandas as pd
 
-        return [r for f in sorted(files) for r in pd.read_parquet(f).to_dict(orient="records")]
-    except ImportError as exc:
-        raise DataError(f"Reading {files[0]} needs a parquet engine ({exc}); pip install "
-                        f"pyarrow, or save the split as JSON lines.") from None
+    rows = []
+    for f in sorted(files):
+        try:
+            frame = pd.read_parquet(f)
+        except ImportError as exc:
+            raise DataError(f"Reading {f} needs a parquet engine ({exc}); pip install "
+                            f"pyarrow, or save the split as JSON lines.") from None
+        except Exception as exc:  # pyarrow's ArrowInvalid, OSError, ...: a damaged file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise DataError(f"{f} is not a readable parquet file ({type(exc).__name__}: "
+                            f"{first}); replace it with the published file.") from None
+        rows += frame.to_dict(orient="records")
+    return rows
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it "
+                        f"as UTF-8, as the published files are.") from None
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror or exc}.") from None
 
 
 def read_records(folder: Path, name: str, *, required: bool = True) -> list[dict[str, Any]] | None:
@@ -66,7 +84,7 @@ def read_records(folder: Path, name: str, *, required: bool = True) -> list[dict
         if files:
             return _parquet(files)
     if (folder / f"{name}.txt").is_file():
-        return [{"text": t} for t in (folder / f"{name}.txt").read_text().split("\n\n") if t]
+        return [{"text": t} for t in _text(folder / f"{name}.txt").split("\n\n") if t]
     if required:
         raise DataError(f"Split '{name}' not found in {folder}: expected {name}.json (JSON "
                         f"lines) or {name}/*.parquet, as the published layout has them.")
@@ -74,41 +92,63 @@ def read_records(folder: Path, name: str, *, required: bool = True) -> list[dict
 
 
 def _json_rows(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    text = _text(path)
+    if not text.strip():
+        raise DataError(f"{path} is empty; expected the split's rows as JSON lines (one "
+                        f"object per line) or a JSON array.")
     try:
         data = json.loads(text)
         rows = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         try:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} is neither JSON nor JSON lines ({exc}).") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise DataError(f"{path} is neither JSON nor JSON lines "
+                            f"({' '.join(str(exc).split())}).") from None
     return [r if isinstance(r, dict) else {"text": r} for r in rows]
 
 
-def _field(row: dict[str, Any], key: str, path: str) -> Any:
+def _field(row: dict[str, Any], key: str, path: str) -> str:
+    """The text field ``key`` of a row; a missing field or one that is not text is refused."""
     if key not in row:
-        raise DataError(f"A row of {path} has no '{key}' field (it has {sorted(row)}); TOFU's "
-                        f"files name it '{key}'.")
-    return row[key]
+        raise DataError(f"A row of {path} has no '{key}' field (it has "
+                        f"{sorted(map(str, row))[:8]}); TOFU's files name it '{key}'.")
+    return _string(row[key], key, path)
 
 
-def _as_tuple(value: Any) -> tuple[str, ...]:
+def _string(value: Any, key: str, path: str) -> str:
+    if not isinstance(value, str):
+        raise DataError(f"A row of {path} has {type(value).__name__} {str(value)[:40]!r} as "
+                        f"'{key}'; the published files hold text there.")
+    return value
+
+
+def _as_tuple(value: Any, key: str, path: str) -> tuple[str, ...]:
+    """``perturbed_answer``: a list of texts (or one text); None when the split has none."""
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,)
-    return tuple(str(v) for v in value)
+    if hasattr(value, "tolist"):  # parquet gives numpy arrays
+        value = value.tolist()
+    if not isinstance(value, list | tuple):
+        raise DataError(f"A row of {path} has {type(value).__name__} {str(value)[:40]!r} as "
+                        f"'{key}'; TOFU's files hold a list of texts there.")
+    return tuple(_string(v, key, path) for v in value)
 
 
 def tofu_qa(rows: list[dict[str, Any]], name: str, owner: int | None = None) -> list[QA]:
     """TOFU rows as :class:`QA` (paraphrase = answer where the split has none)."""
+    if not rows:
+        raise DataError(f"{name} holds no row; TOFU's splits hold question-answer rows.")
     out = []
     for i, r in enumerate(rows):
-        answer = str(_field(r, "answer", name))
-        out.append(QA(str(_field(r, "question", name)), answer,
-                      str(r.get("paraphrased_answer") or answer),
-                      _as_tuple(r.get("perturbed_answer")),
+        answer = _field(r, "answer", name)
+        paraphrase = r.get("paraphrased_answer")
+        out.append(QA(_field(r, "question", name), answer,
+                      answer if paraphrase is None or paraphrase == "" else
+                      _string(paraphrase, "paraphrased_answer", name),
+                      _as_tuple(r.get("perturbed_answer"), "perturbed_answer", name),
                       i if owner is None else owner))
     return out
 
@@ -232,9 +272,17 @@ def read_muse(folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
         rows = {s: read_records(folder, f"{config}/{s}", required=config != "knowmem")
                 for s in splits}
         out[config] = {s: r for s, r in rows.items() if r is not None}
-    for config, key in (("raw", "text"), ("privleak", "text"), ("verbmem", "prompt")):
+    fields = {"raw": ("text",), "privleak": ("text",), "verbmem": ("prompt", "gt"),
+              "knowmem": ("question", "answer")}
+    for config, keys in fields.items():
         for split, rows in out[config].items():
-            if rows and key not in rows[0]:
-                raise DataError(f"MUSE's {config}/{split} rows have no '{key}' field (they have "
-                                f"{sorted(rows[0])}).")
+            if not rows:
+                raise DataError(f"MUSE's {config}/{split} holds no row; the published splits "
+                                f"are never empty.")
+            for row in rows:
+                for key in keys:
+                    if key not in row:
+                        raise DataError(f"MUSE's {config}/{split} rows have no '{key}' field "
+                                        f"(they have {sorted(map(str, row))[:8]}).")
+                    _string(row[key], key, f"MUSE's {config}/{split}")
     return out

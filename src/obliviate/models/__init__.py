@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, ObliviateError
 from obliviate.registry import Registry
 from obliviate.user_code import import_named, qualified_name
 
@@ -119,9 +119,15 @@ def build_model(
                 model = factory(**kwargs)
     except TypeError as exc:
         if "argument" not in str(exc):
-            raise
+            raise ConfigError(f"Model '{name}' could not be built (TypeError: {exc}); fix its "
+                              f"factory.") from None
         raise ConfigError(f"Model '{name}' could not be built ({exc}); its factory must take "
                           f"{FACTORY_SIGNATURE} (called by keyword).") from None
+    except ObliviateError:
+        raise
+    except Exception as exc:  # the user's factory raised: one line, not their traceback
+        raise ConfigError(f"Model '{name}' could not be built: its factory raised "
+                          f"{type(exc).__name__}: {exc}. Fix the factory.") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"Model '{name}' returned {type(model).__name__}, not an nn.Module; "
                           f"its factory must return the model.")

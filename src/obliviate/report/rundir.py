@@ -58,6 +58,44 @@ class RunDir:
         return {m: np.concatenate(v) for m, v in self.arrays(name).items()}
 
 
+# The fields of config.json the report reads, with the JSON type each must have.
+CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
+    "bench": (dict,), "scenario": (dict,), "protocol_options": (dict,), "versions": (dict,),
+    "methods": (dict,), "machine": (dict,), "seeds": (list,), "notes": (list,),
+    "n_models": (int, type(None)), "experiment": (str, type(None)),
+}
+JSON_NAMES = {dict: "an object", list: "a list", int: "an integer", str: "a string",
+              type(None): "null"}
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    """A run directory's ``config.json``, with the type of every field the report reads
+    checked; a StoreError (one line) says which field is wrong."""
+    fix = "it was edited or written by another version; run the bench again into a fresh --out"
+    try:
+        cfg = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise StoreError(f"Cannot read {path} ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]}); {fix}.") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("protocol"), str) \
+            or cfg["protocol"] not in PROTOCOLS:
+        raise StoreError(f"{path} names no protocol this obliviate knows; {fix}.")
+    for key, types in CONFIG_FIELDS.items():
+        value = cfg.get(key)
+        if key in cfg and (not isinstance(value, types) or isinstance(value, bool)):
+            want = " or ".join(JSON_NAMES[t] for t in types)
+            raise StoreError(f"{path}: '{key}' is {type(value).__name__}, not {want}; {fix}.")
+    for key in ("bench", "scenario"):
+        for name in ("forget", "scenario"):
+            value = cfg.get(key, {}).get(name)
+            if value is not None and not isinstance(value, str):
+                raise StoreError(f"{path}: '{key}.{name}' is {type(value).__name__}, not a "
+                                 f"string; {fix}.")
+    if not all(isinstance(n, str) for n in cfg.get("notes", [])):
+        raise StoreError(f"{path}: 'notes' must be a list of strings; {fix}.")
+    return cfg
+
+
 def load_run(root: Path) -> RunDir:
     """Read ``root``; a StoreError says what is missing when it is not a finished run.
 
@@ -72,16 +110,12 @@ def load_run(root: Path) -> RunDir:
     if not board.is_file():
         raise StoreError(f"{root} has no leaderboard.csv: the bench did not finish; run the same "
                          f"'obliviate bench' command again to complete it, then report.")
+    cfg = read_run_config(config)
     with ResultStore(db, readonly=True) as store:  # refuses a damaged store; writes nothing
         try:
-            cfg = json.loads(config.read_text())
             table = pd.read_csv(board)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise StoreError(f"Cannot read the run directory {root}: {exc}.") from None
-        if not isinstance(cfg, dict) or cfg.get("protocol") not in PROTOCOLS:
-            raise StoreError(f"{root}/config.json names no protocol this obliviate knows; it was "
-                             f"written by another version. Run the bench again into a fresh "
-                             f"--out.")
         if store.meta("fingerprint") != cfg.get("experiment"):
             raise StoreError(f"{root}/config.json and results.sqlite describe different "
                              f"experiments; run the bench again to rewrite them.")

@@ -52,12 +52,19 @@ def _check(share: float, steps: Sequence[int]) -> list[int]:
     return points
 
 
-def split_share(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(attack indices, held-out indices): a random ``share`` of ``range(n)`` and the rest."""
+def check_share(n: int, share: float) -> int:
+    """How many of ``n`` forget examples a relearning ``share`` takes; at least one must be
+    left to measure the attack on."""
     k = max(1, int(round(share * n)))
     if k >= n:
-        raise DataError(f"A relearning share of {share} of {n} examples leaves none to measure; "
-                        f"use a smaller share or a larger forget set.")
+        raise DataError(f"A relearning share of {share} of {n} forget example(s) leaves none "
+                        f"to measure; use a smaller protocol.share or a larger forget set.")
+    return k
+
+
+def split_share(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(attack indices, held-out indices): a random ``share`` of ``range(n)`` and the rest."""
+    k = check_share(n, share)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:k]), np.sort(order[k:])
 

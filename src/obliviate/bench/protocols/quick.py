@@ -46,6 +46,22 @@ def mia_bootstrap(losses: dict[str, np.ndarray], seed: int) -> dict[str, np.ndar
                                             mia_seed=seed)}
 
 
+def check_mia_sizes(sc, options: Any = None) -> None:
+    """Refuse, before training, a scenario whose forget or test set is too small for the MIA."""
+    from obliviate.errors import DataError
+    from obliviate.evaluate.mia import MIN_MEMBERS
+
+    splits = getattr(sc, "splits", None)
+    if splits is None or not hasattr(sc, "forget_idx"):
+        return
+    sizes = {"forget": len(sc.forget_idx), "test": len(splits.y_test)}
+    for name, n in sizes.items():
+        if n < MIN_MEMBERS:
+            raise DataError(f"The {name} set has {n} example(s) and the quick protocol's loss "
+                            f"MIA needs at least {MIN_MEMBERS}; forget more examples (e.g. "
+                            f"--forget random:0.1).")
+
+
 def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) -> tuple:
     """Train (or load) the original or retrained model of ``seed`` and measure it."""
     if cached is None:
@@ -250,4 +266,5 @@ PROTOCOLS.add("quick", ProtocolSpec(
                                 "per-example loss", log=True),
     plots=("tradeoff", "cost", "distributions"), utility=("RA", "TA"), compare_with="retrain",
     notes=("X_gap: metric - retrain's metric, same seed; ideal: 0",),
+    check_scenario=check_mia_sizes,
 ))

@@ -70,6 +70,17 @@ def relearn_curves(points: list[int], curves: dict, key: str) -> dict[str, np.nd
              ("relearn_retrained", curves[f"retrained_{key}"]))}
 
 
+def check_forget_share(sc, opts: RobustnessOptions | None) -> None:
+    """Refuse, before training, a forget set too small for the relearning share."""
+    from obliviate.robustness.relearn import check_share
+
+    opts = opts or RobustnessOptions()
+    if hasattr(sc, "forget_qa"):
+        check_share(len(sc.forget_qa), opts.lm_share)
+    elif hasattr(sc, "forget_idx"):
+        check_share(len(sc.forget_idx), opts.share)
+
+
 def classifier_attacks(model, retrained, sc, opts: RobustnessOptions, seed: int
                        ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """The attacks on a classifier: (columns, curves)."""
@@ -196,7 +207,7 @@ PROTOCOLS.add("robustness", ProtocolSpec(
     name="robustness", version=VERSION,
     summary="relearning, 8/4-bit quantization and (language models) paraphrase attacks on "
             "each unlearned model, beside the retrained model under the same attack",
-    driver=RobustnessDriver, options=RobustnessOptions,
+    driver=RobustnessDriver, options=RobustnessOptions, check_scenario=check_forget_share,
     tasks=("classification", "lm"), executors=("local",),
     columns=(
         Column("forget", "forget accuracy (LM: answer probability) on the held-out forget "

@@ -90,6 +90,14 @@ def attack_bootstrap(scores: np.ndarray, member: np.ndarray, test_acc: np.ndarra
     return out
 
 
+def check_pool(sc, options: UliraOptions | None = None) -> None:
+    """Refuse, before training, a forget set too small to split into U-LiRA's halves."""
+    if hasattr(sc, "forget_idx") and len(sc.forget_idx) < 2:
+        raise ConfigError(f"U-LiRA splits the forget set into halves, and it has "
+                          f"{len(sc.forget_idx)} example; forget at least 2 (e.g. --forget "
+                          f"random:0.1).")
+
+
 def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
               ) -> tuple[dict[str, np.ndarray], float]:
     """Unlearn one shadow/target model's in-targets (a task): its logits on pool and test.
@@ -210,6 +218,7 @@ PROTOCOLS.add("ulira", ProtocolSpec(
     summary="U-LiRA (Hayes et al. 2024): per-example likelihood-ratio attacks on unlearned "
             "shadow models vs retrained ones; attack accuracy, AUC, TPR at low FPR",
     driver=UliraDriver, options=UliraOptions, tasks=("classification",), default_models=32,
+    check_scenario=check_pool,
     columns=(
         Column("attack_acc", "U-LiRA's best-threshold accuracy at telling a target's unlearned "
                "pool examples from never-trained ones", "lower", "retrain's (about 0.5)",
