@@ -34,6 +34,27 @@ class TrainingDivergedError(ObliviateError, RuntimeError):
     """A loss or a weight became NaN or infinite during training or unlearning."""
 
 
+class UnlearningCheckError(ObliviateError, RuntimeError):
+    """An unlearning run's result failed its check (``guard="raise"``): it collapsed or did
+    nothing. ``kind`` is ``"collapse"`` or ``"no-op"``."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class UnlearningWarning(UserWarning):
+    """An unlearning run returned a model that is probably useless (``guard="warn"``)."""
+
+
+class CollapseWarning(UnlearningWarning):
+    """Retain accuracy fell towards chance: the run destroyed what it should have kept."""
+
+
+class NoOpWarning(UnlearningWarning):
+    """Nothing changed: the weights, or the forget loss and every prediction, are as before."""
+
+
 class StoreError(ObliviateError, OSError):
     """The run directory cannot be created, written or read."""
 
