@@ -9,8 +9,13 @@ import pytest
 
 import obliviate as ob
 from obliviate.bench.leaderboard import near_chance, row_noop
-from obliviate.errors import (CollapseWarning, ConfigError, NoOpWarning, UnlearningCheckError,
-                              UnlearningWarning)
+from obliviate.errors import (
+    CollapseWarning,
+    ConfigError,
+    NoOpWarning,
+    UnlearningCheckError,
+    UnlearningWarning,
+)
 
 
 def quiet_unlearn(*args, **kwargs):
@@ -56,9 +61,8 @@ def test_a_collapse_is_flagged_and_a_good_run_is_not(digits, digits_original):
 
 
 def test_the_language_model_guard_flags_a_no_op(tmp_path_factory):
-    from test_llm_track import FAST, toy_models
-
     from obliviate.llm import unlearn_lm
+    from test_llm_track import FAST, toy_models
 
     sc, original, _, _ = toy_models(tmp_path_factory)
     with pytest.raises(UnlearningCheckError, match="ga changed almost nothing") as err:

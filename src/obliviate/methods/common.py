@@ -128,16 +128,27 @@ def locate_rows(x: torch.Tensor, y: torch.Tensor, digests: Sequence[bytes], owne
     return torch.tensor(sorted(found), dtype=torch.int64)
 
 
+def first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence (or line) of a long message, whole words, at most ``limit`` chars."""
+    head = text.strip().splitlines()[0] if text.strip() else ""
+    end = head.find(". ")
+    head = head[:end + 1] if end >= 0 else head
+    if len(head) > limit:
+        head = head[:limit].rsplit(" ", 1)[0] + " ..."
+    return head
+
+
 class PerExample:
     """Per-example quantities by ``vmap`` where the model can be traced, else by a loop.
 
     ``vmap`` refuses models with data-dependent control flow (Hugging Face attention masks) or
     random operations; the loop computes the same values one example at a time with autograd.
-    The choice is made on the first batch and kept for the run.
+    The choice is made on the first batch and kept for the run, and announced at WARNING with
+    its ``cost`` (the loop's backward passes).
     """
 
-    def __init__(self, owner: str):
-        self.owner, self.looped = owner, False
+    def __init__(self, owner: str, cost: str = "one backward pass per example"):
+        self.owner, self.looped, self.cost = owner, False, cost
 
     def __call__(self, vectorised: Callable[..., Any], looped: Callable[..., Any], *args: Any):
         if not self.looped:
@@ -145,6 +156,7 @@ class PerExample:
                 return vectorised(*args)
             except (RuntimeError, NotImplementedError) as exc:
                 self.looped = True
-                logger.info("%s: vmap cannot trace this model (%s); computing per-example "
-                            "values in a loop instead", self.owner, str(exc).splitlines()[0])
+                logger.warning("%s: vmap cannot run on this model (%s); computing per-example "
+                               "values in a loop instead: %s, several times slower",
+                               self.owner, first_sentence(str(exc)), self.cost)
         return looped(*args)
