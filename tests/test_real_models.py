@@ -40,3 +40,31 @@ def test_lora_skips_depthwise_convolutions_with_a_note_and_refuses_naming_one(ca
     with pytest.raises(ConfigError, match="cannot adapt grouped or depthwise convolutions"):
         ob.unlearn(model, forget, retain, method="lora-unlearn",
                    target_modules=(depthwise[0],))
+
+
+def test_long_third_party_messages_are_cut_to_their_first_sentence_and_whole_words():
+    from obliviate.errors import first_sentence
+
+    paragraph = ("BatchNorm cannot support training with differential privacy. The reason for "
+                 "it is that BatchNorm makes each sample's normalized value depend on its peers.")
+    assert first_sentence(paragraph) == \
+        "BatchNorm cannot support training with differential privacy."
+    cut = first_sentence("vmap " + "unsupported_operation_name " * 20, limit=60)
+    assert cut.endswith(" ...") and len(cut) <= 64
+    assert all(w in ("vmap", "unsupported_operation_name", "...") for w in cut.split())
+
+
+def test_dp_refusal_is_one_short_sentence_plus_the_fix():
+    pytest.importorskip("opacus")
+    from torch import nn
+
+    from obliviate.dp import DPRecipe, fit_private
+    from obliviate.train import Recipe
+
+    model = nn.Sequential(nn.Linear(10, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    x, y = torch.randn(32, 10), torch.randint(0, 2, (32,))
+    with pytest.raises(ConfigError) as err:
+        fit_private(model, x, y, Recipe(epochs=1, batch_size=8), DPRecipe(), seed=0)
+    text = str(err.value)
+    assert len(text) < 300 and text.endswith("(opacus ModuleValidator.fix).")
+    assert "differential privacy. Replace BatchNorm by GroupNorm" in text

@@ -7,6 +7,20 @@ therefore name the problem and the fix in a single sentence.
 from __future__ import annotations
 
 
+def first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence (or line) of a long third-party message, cut only between words.
+
+    Opacus, peft and torch explain themselves in paragraphs; a one-line error names their first
+    sentence and adds its own fix.
+    """
+    head = text.strip().splitlines()[0].strip() if text.strip() else ""
+    end = head.find(". ")
+    head = head[:end + 1] if end >= 0 else head
+    if len(head) > limit:
+        head = head[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return head
+
+
 class ObliviateError(Exception):
     """Base class for every error obliviate raises on purpose."""
 

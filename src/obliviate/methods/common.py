@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from obliviate.batches import split_batch
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, first_sentence
 from obliviate.models import reset_parameters_from_seed
 
 logger = logging.getLogger("obliviate.methods")
@@ -126,16 +126,6 @@ def locate_rows(x: torch.Tensor, y: torch.Tensor, digests: Sequence[bytes], owne
                           f"training set the deployment was prepared on; prepare it on the "
                           f"training set that holds them.")
     return torch.tensor(sorted(found), dtype=torch.int64)
-
-
-def first_sentence(text: str, limit: int = 200) -> str:
-    """The first sentence (or line) of a long message, whole words, at most ``limit`` chars."""
-    head = text.strip().splitlines()[0] if text.strip() else ""
-    end = head.find(". ")
-    head = head[:end + 1] if end >= 0 else head
-    if len(head) > limit:
-        head = head[:limit].rsplit(" ", 1)[0] + " ..."
-    return head
 
 
 class PerExample:
