@@ -85,3 +85,35 @@ def test_leaderboard_says_no_op_and_near_chance_reference():
     assert near_chance(("RA", "TA"), {"RA": 0.12, "TA": 0.11}, chance).startswith(
         "near chance: RA 0.120 (chance 0.100)")
     assert near_chance(("RA", "TA"), {"RA": 0.9, "TA": np.nan}, chance) == ""
+
+
+def test_lr_auto_calibrates_a_no_op_default_and_records_the_sweep(digits, digits_original):
+    loaders = (digits.forget_loader(), digits.retain_loader())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        out = ob.unlearn(digits_original, *loaders, method="neggrad", lr="auto", epochs=5)
+        again = ob.unlearn(digits_original, *loaders, method="neggrad", lr="auto", epochs=5)
+    cal = out.obliviate_calibration
+    assert cal["field"] == "lr" and cal["default"] == 1e-4 and cal["value"] > 1e-4
+    assert again.obliviate_calibration == cal  # deterministic for a seed
+    chosen = next(t for t in cal["trials"] if t.get("lr") == cal["value"])
+    original = cal["trials"][0]
+    assert chosen["forget_loss"] > 2 * original["forget_loss"]  # the forget loss moved
+    assert chosen["held_out_retain_acc"] >= 0.9 * original["held_out_retain_acc"]
+    with pytest.raises(ConfigError, match="has no parameter 'lr' to calibrate"):
+        ob.unlearn(digits_original, *loaders, method="influence", lr="auto")
+
+
+def test_lr_auto_works_on_language_model_methods(tmp_path_factory):
+    from test_llm_track import FAST, toy_models
+
+    from obliviate.llm import unlearn_lm
+
+    sc, original, _, _ = toy_models(tmp_path_factory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        out = unlearn_lm(original, sc.forget_set(), sc.retain_set(), method="ga",
+                         **{**FAST, "lr": "auto", "epochs": 1})
+    cal = out.obliviate_calibration
+    assert cal["field"] == "lr" and cal["default"] == 1e-5  # ga's authors' lr
+    assert len(cal["trials"]) >= 2 and cal["value"] in [t["lr"] for t in cal["trials"][1:]]

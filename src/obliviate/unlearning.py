@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
+from obliviate.calibrate import auto_field, calibrate
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import Guard, check_guard, step_name
@@ -314,7 +315,10 @@ def unlearn(
             fell towards chance and a :class:`~obliviate.errors.NoOpWarning` when nothing
             changed; ``"raise"`` raises :class:`~obliviate.errors.UnlearningCheckError`
             instead; ``"off"`` skips the check.
-        **overrides: method parameters, e.g. ``epochs=3, lr=0.01``.
+        **overrides: method parameters, e.g. ``epochs=3, lr=0.01``. ``lr="auto"`` (or
+            ``alpha="auto"``) calibrates that step size first with a short sweep on this
+            model and data (:mod:`obliviate.calibrate`); the result is recorded on the
+            returned model as ``obliviate_calibration``.
 
     Raises:
         ConfigError: unknown method or invalid parameters (checked before any training), or a
@@ -330,6 +334,18 @@ def unlearn(
         >>> unlearned = unlearn(model, forget_loader, retain_loader, method="finetune", epochs=1)
     """
     check_guard(guard)
+    field = auto_field(overrides)
+    if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
+        info = resolve_method(method)
+        rest = {k: v for k, v in overrides.items() if k != field}
+        info.build_config(rest)  # every other parameter is checked before the sweep
+        cal = calibrate(model, forget, retain, info=info, field=field, overrides=rest,
+                        unlearn=unlearn, seed=seed, recipe=recipe, num_classes=num_classes)
+        out = unlearn(model, forget, retain, method=info, num_classes=num_classes, val=val,
+                      seed=seed, recipe=recipe, config=config, prepared=prepared, device=device,
+                      guard=guard, **rest, **{field: cal.value})
+        out.obliviate_calibration = cal.as_dict()
+        return out
     info, cfg = _method_and_config(method, config, overrides)
     task = getattr(model, "task", "classification")  # regression/anomaly models say so
     info.refuse_task(task, "this model")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from obliviate.calibrate import auto_field, calibrate_lm
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import check_guard, judge_lm, lm_probe, step_name
@@ -143,7 +144,9 @@ def unlearn_lm(
             rows of ``forget`` and ``retain`` (:mod:`obliviate.guard`; retain next-token
             accuracy near a constant guess's is a collapse, an unchanged forget NLL with no
             changed prediction a no-op).
-        **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``.
+        **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``; ``lr="auto"``
+            calibrates the lr first (:func:`obliviate.calibrate.calibrate_lm`) and records the
+            sweep on the returned model as ``obliviate_calibration``.
 
     Raises:
         ConfigError: an unknown method or an invalid parameter (checked before training).
@@ -152,6 +155,17 @@ def unlearn_lm(
     """
     check_guard(guard)
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
+    field = auto_field(overrides)
+    if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
+        rest = {k: v for k, v in overrides.items() if k != field}
+        info.build_config(rest)
+        extra = dict(forget_idk=forget_idk, forget_alt=forget_alt, lora_rank=lora_rank)
+        cal = calibrate_lm(model, forget, retain, info=info, field=field, overrides=rest,
+                           unlearn_lm=unlearn_lm, seed=seed, **extra)
+        out = unlearn_lm(model, forget, retain, method=info, seed=seed, guard=guard, **extra,
+                         **rest, **{field: cal.value})
+        out.obliviate_calibration = cal.as_dict()
+        return out
     info.refuse_task("lm", "this model")
     if config is not None and overrides:
         raise ConfigError("Pass either config= or keyword overrides to unlearn_lm, not both.")
