@@ -105,9 +105,8 @@ def test_lr_auto_calibrates_a_no_op_default_and_records_the_sweep(digits, digits
 
 
 def test_lr_auto_works_on_language_model_methods(tmp_path_factory):
-    from test_llm_track import FAST, toy_models
-
     from obliviate.llm import unlearn_lm
+    from test_llm_track import FAST, toy_models
 
     sc, original, _, _ = toy_models(tmp_path_factory)
     with warnings.catch_warnings():
