@@ -116,3 +116,23 @@ def test_lr_auto_works_on_language_model_methods(tmp_path_factory):
     cal = out.obliviate_calibration
     assert cal["field"] == "lr" and cal["default"] == 1e-5  # ga's authors' lr
     assert len(cal["trials"]) >= 2 and cal["value"] in [t["lr"] for t in cal["trials"][1:]]
+
+
+def test_a_zero_model_utility_names_its_zero_terms():
+    from obliviate.bench.leaderboard import zero_utility
+
+    row = {"model_utility": 0.0, "retain_prob": 0.4, "retain_rouge": 0.3, "real_rouge": 0.0,
+           "world_prob": 0.5, "world_rouge": 0.2, "real_prob": 0.3}
+    assert zero_utility(row).startswith("model utility 0 because real_rouge = 0")
+    assert zero_utility({**row, "model_utility": 0.3}) == ""
+
+
+def test_retain_eval_beyond_the_data_is_clipped_with_a_note(caplog):
+    import logging
+
+    from obliviate.llm import load_tofu
+
+    with caplog.at_level(logging.WARNING, logger="obliviate"):
+        sc = load_tofu("authors:0.25", size="toy", retain_eval=1000)
+    assert len(sc.retain_eval_qa) == len(sc.retain_qa)
+    assert f"retain_eval=1000 is more than the {len(sc.retain_qa)} retained" in caplog.text

@@ -106,6 +106,23 @@ def near_chance(utility: Sequence[str], row: dict[str, Any],
     return ""
 
 
+UTILITY_TERMS = ("prob", "rouge", "truth_ratio")
+
+
+def zero_utility(row: dict[str, Any]) -> str:
+    """``model utility 0: ...`` naming the terms at 0 in a language-model row whose
+    ``model_utility`` (a harmonic mean, 0 when any term is) is 0; "" otherwise."""
+    if row.get("model_utility") != 0:
+        return ""
+    zero = [f"{s}_{t}" for s in ("retain", "world", "real") for t in UTILITY_TERMS
+            if row.get(f"{s}_{t}") is not None and row[f"{s}_{t}"] <= 0]
+    if not zero:
+        return ""
+    return (f"model utility 0 because {', '.join(zero)} = 0 (the harmonic mean is 0 when any "
+            f"term is; a ROUGE of 0 means the model never answers those questions in the "
+            f"reference's words, e.g. real authors it was never taught)")
+
+
 def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpec, *,
                       chance: dict[str, float] | None = None,
                       notes: dict[str, str] | None = None, level: float = LEVEL
@@ -173,6 +190,7 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpe
                                     originals, chance)
             if not flag and method not in REFERENCE_ROWS:
                 flag = row_noop(seeds.get(method, []), vals, originals)
+            flag = "; ".join(t for t in (flag, zero_utility(row)) if t)
             extra = [t for t in (flag, (notes or {}).get(method, "")) if t]
             if extra:
                 row["status"] = "; ".join(extra if row["status"] == "ok" else
