@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BENCH)/sisa_costs.py --scenario digits --out $(BENCH_OUT)
 	$(BENCH)/reasons.py --case digits:mislabeled:0.2 --case digits:poisoned:0.05 --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/reasons
 	$(BENCH)/user_models.py --threads 1 --models 8 --repeats 3 --out $(BENCH_OUT)
+	$(BENCH)/real_models.py --threads 1 --memory --out $(BENCH_OUT)
 	$(BENCH)/baselines.py --scenarios fashion --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/baselines
 	$(BENCH)/sisa_costs.py --scenario fashion --option train_size=3000 --out $(BENCH_OUT)
 	$(BENCH)/executors.py --case quick --case challenge --out $(BENCH_OUT)
@@ -86,6 +87,7 @@ bench-smoke: $(STAMP)
 	$(BENCH)/sisa_costs.py --scenario digits --shards 2 --slices 1 --singles 1 --epochs 1 --out $(SMOKE)/results
 	$(BENCH)/reasons.py --case digits:mislabeled:0.2 --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/reasons
 	$(BENCH)/user_models.py --models 4 --fallback-models 2 --fallback-epochs 1 --repeats 1 $(SMOKE_SET) --out $(SMOKE)/results
+	$(BENCH)/real_models.py --models resnet --methods finetune neggrad --rows 200 --epochs 1 --out $(SMOKE)/results
 	$(BENCH)/executors.py --case quick --runs local-1t --out $(SMOKE)/results
 	$(BENCH)/sisa_race.py --reps 1 --cases free_race --out $(SMOKE)/results
 	$(BENCH)/concurrent_bench.py --reps 1 --out $(SMOKE)/results

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from obliviate.config import param
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, first_sentence
 from obliviate.train import (
     Recipe,
     cross_entropy_loss,
@@ -88,7 +88,8 @@ def fit_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Reci
     template, model = copy.deepcopy(model), copy.deepcopy(model).train()
     problems = ModuleValidator.validate(model, strict=False)
     if problems:
-        raise ConfigError(f"{owner}: the model cannot be trained with DP-SGD: {problems[0]}. "
+        raise ConfigError(f"{owner}: the model cannot be trained with DP-SGD: "
+                          f"{first_sentence(str(problems[0])).rstrip('.')}. "
                           f"Replace BatchNorm by GroupNorm (opacus ModuleValidator.fix).")
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
@@ -101,10 +102,16 @@ def fit_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Reci
             engine = PrivacyEngine(accountant=dp.accountant)
             sigma = noise_multiplier(dp.epsilon, dp.delta, 1 / len(loader), recipe.epochs,
                                      dp.accountant)
-            private, dp_optimizer, dp_loader = engine.make_private(
-                module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
-                max_grad_norm=dp.max_grad_norm,
-                noise_generator=torch.Generator().manual_seed(seed + 1))
+            try:
+                private, dp_optimizer, dp_loader = engine.make_private(
+                    module=model, optimizer=optimizer, data_loader=loader,
+                    noise_multiplier=sigma, max_grad_norm=dp.max_grad_norm,
+                    noise_generator=torch.Generator().manual_seed(seed + 1))
+            except (NotImplementedError, ValueError, TypeError) as exc:  # opacus's refusals
+                raise ConfigError(f"{owner}: opacus cannot train this model with DP-SGD: "
+                                  f"{first_sentence(str(exc)).rstrip('.')}. Use layers opacus "
+                                  f"supports (opacus ModuleValidator.fix), or another method."
+                                  ) from None
             scheduler = make_scheduler(dp_optimizer, recipe.schedule, recipe.epochs)
             run_loop(private, lambda epoch: dp_loader, cross_entropy_loss, dp_optimizer,
                      recipe.epochs, scheduler=scheduler, owner=owner)

@@ -7,6 +7,20 @@ therefore name the problem and the fix in a single sentence.
 from __future__ import annotations
 
 
+def first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence (or line) of a long third-party message, cut only between words.
+
+    Opacus, peft and torch explain themselves in paragraphs; a one-line error names their first
+    sentence and adds its own fix.
+    """
+    head = text.strip().splitlines()[0].strip() if text.strip() else ""
+    end = head.find(". ")
+    head = head[:end + 1] if end >= 0 else head
+    if len(head) > limit:
+        head = head[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+    return head
+
+
 class ObliviateError(Exception):
     """Base class for every error obliviate raises on purpose.
 
@@ -39,6 +53,27 @@ class ForgetSpecError(DataError):
 
 class TrainingDivergedError(ObliviateError, RuntimeError):
     """A loss or a weight became NaN or infinite during training or unlearning."""
+
+
+class UnlearningCheckError(ObliviateError, RuntimeError):
+    """An unlearning run's result failed its check (``guard="raise"``): it collapsed or did
+    nothing. ``kind`` is ``"collapse"`` or ``"no-op"``."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class UnlearningWarning(UserWarning):
+    """An unlearning run returned a model that is probably useless (``guard="warn"``)."""
+
+
+class CollapseWarning(UnlearningWarning):
+    """Retain accuracy fell towards chance: the run destroyed what it should have kept."""
+
+
+class NoOpWarning(UnlearningWarning):
+    """Nothing changed: the weights, or the forget loss and every prediction, are as before."""
 
 
 class StoreError(ObliviateError, OSError):

@@ -58,7 +58,7 @@ from torch.func import grad, stack_module_state, vmap
 from torch.nn import functional as F
 
 from obliviate.batches import forward, functional_forward
-from obliviate.errors import ConfigError, DataError, TrainingDivergedError
+from obliviate.errors import ConfigError, DataError, TrainingDivergedError, first_sentence
 from obliviate.models import build_model
 from obliviate.population_wide import wide_loss
 from obliviate.train import Recipe, make_optimizer, make_scheduler, resolve_device, train_model
@@ -291,8 +291,7 @@ def _plan(models: list[nn.Module], x_probe: torch.Tensor, seed: int, mode: str
     try:
         problem = _disagreement(models[0], stacked, train_skeleton, plan, x_probe, seed)
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()
-        problem = f"vmap cannot trace it ({type(exc).__name__}: {first[0][:160] if first else ''})"
+        problem = f"vmap cannot trace it ({type(exc).__name__}: {first_sentence(str(exc))})"
     return problem or plan
 
 

@@ -26,8 +26,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
+from obliviate.calibrate import auto_field, calibrate
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
+from obliviate.guard import Guard, check_guard, step_name
 from obliviate.inputs import check_unlearn_inputs
 from obliviate.registry import Registry
 from obliviate.train import Recipe, check_finite_weights, resolve_device
@@ -273,6 +275,7 @@ def unlearn(
     config: Any = None,
     prepared: Prepared | None = None,
     device: str | torch.device | None = None,
+    guard: str = "warn",
     **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of ``model``; ``model`` itself is never modified.
@@ -291,7 +294,15 @@ def unlearn(
             certified removal, DP original); computed here from forget + retain when omitted.
         device: where the unlearned copy lives and the method runs (``"auto"``, ``"cpu"``,
             ``"cuda"``...); default: the model's own device. Batches follow the model.
-        **overrides: method parameters, e.g. ``epochs=3, lr=0.01``.
+        guard: check the result on a slice of the data (:mod:`obliviate.guard`): ``"warn"``
+            (default) emits a :class:`~obliviate.errors.CollapseWarning` when retain accuracy
+            fell towards chance and a :class:`~obliviate.errors.NoOpWarning` when nothing
+            changed; ``"raise"`` raises :class:`~obliviate.errors.UnlearningCheckError`
+            instead; ``"off"`` skips the check.
+        **overrides: method parameters, e.g. ``epochs=3, lr=0.01``. ``lr="auto"`` (or
+            ``alpha="auto"``) calibrates that step size first with a short sweep on this
+            model and data (:mod:`obliviate.calibrate`); the result is recorded on the
+            returned model as ``obliviate_calibration``.
 
     Raises:
         ConfigError: unknown method or invalid parameters (checked before any training), or a
@@ -301,10 +312,24 @@ def unlearn(
             take (float or out-of-range labels, non-finite or misshapen logits); see
             :mod:`obliviate.inputs`.
         TrainingDivergedError: the loss or the weights became NaN or infinite.
+        UnlearningCheckError: with ``guard="raise"``, the result collapsed or is unchanged.
 
     Example:
         >>> unlearned = unlearn(model, forget_loader, retain_loader, method="finetune", epochs=1)
     """
+    check_guard(guard)
+    field = auto_field(overrides)
+    if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
+        info = resolve_method(method)
+        rest = {k: v for k, v in overrides.items() if k != field}
+        info.build_config(rest)  # every other parameter is checked before the sweep
+        cal = calibrate(model, forget, retain, info=info, field=field, overrides=rest,
+                        unlearn=unlearn, seed=seed, recipe=recipe, num_classes=num_classes)
+        out = unlearn(model, forget, retain, method=info, num_classes=num_classes, val=val,
+                      seed=seed, recipe=recipe, config=config, prepared=prepared, device=device,
+                      guard=guard, **rest, **{field: cal.value})
+        out.obliviate_calibration = cal.as_dict()
+        return out
     info, cfg = _method_and_config(method, config, overrides)
     task = getattr(model, "task", "classification")  # regression/anomaly models say so
     info.refuse_task(task, "this model")
@@ -320,6 +345,8 @@ def unlearn(
     if info.prepare is not None and prepared is None:
         prepared = prepare(model, forget, retain, method=info, num_classes=num_classes,
                            seed=seed, recipe=recipe, config=cfg)
+    probe = Guard(model, forget, val if val is not None else retain, task=task) \
+        if guard != "off" else None
     generator = torch.Generator().manual_seed(seed)
     forget, retain = reseeded(forget, seed), reseeded(retain, seed + 1)
     data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe,
@@ -337,6 +364,8 @@ def unlearn(
         )
     out.eval()
     check_finite_weights(out, info.name)
+    if probe is not None:
+        probe.judge(out, info.name, guard, step_name(cfg))
     return out
 
 

@@ -23,6 +23,8 @@ from obliviate.bench.store import ResultStore, atomic_write_text
 from obliviate.evaluate.collapse import chance_accuracy, collapse_flag
 from obliviate.evaluate.intervals import LEVEL, combine_seeds, seed_interval
 
+NOOP_METRICS = ("RA", "FA", "TA")
+CHANCE_MARGIN = 0.05  # collapse_flag skips an original this close to chance
 BOOT = "_boot"  # a stored per-seed array NAME_boot holds NAME's bootstrap replicates
 
 
@@ -75,6 +77,52 @@ def row_collapse(utility: Sequence[str], seeds: Sequence[int], values: Sequence[
     return found
 
 
+def row_noop(seeds: Sequence[int], values: Sequence[dict],
+             originals: dict[int, dict[str, float]]) -> str:
+    """``no-op: ...`` when the row's RA, FA and TA (those stored, at least two) equal the
+    original's in every seed: the method returned the model as it was (or nearly so)."""
+    same: list[str] = []
+    for seed, vals in zip(seeds, values, strict=True):
+        orig = originals.get(seed)
+        keys = [m for m in NOOP_METRICS if m in vals and m in (orig or {})]
+        if len(keys) < 2 or any(abs(vals[m] - orig[m]) > 1e-12 for m in keys):
+            return ""
+        same = keys
+    return (f"no-op: {', '.join(same)} identical to the original's on every seed; raise the "
+            f"method's lr or epochs (or calibrate it)") if same else ""
+
+
+def near_chance(utility: Sequence[str], row: dict[str, Any],
+                chance: dict[str, float] | None) -> str:
+    """``near chance: ...`` for a reference row whose utility is itself within 0.05 of chance:
+    the methods below it cannot be judged against it."""
+    for m in utility:
+        value, c = row.get(m), (chance or {}).get(m)
+        if value is not None and c is not None and not np.isnan(value) \
+                and value - c < CHANCE_MARGIN:
+            return (f"near chance: {m} {value:.3f} (chance {c:.3f}); this reference learnt "
+                    f"nothing, so no method is judged against it: train it longer or check "
+                    f"the model's eval mode (BatchNorm statistics)")
+    return ""
+
+
+UTILITY_TERMS = ("prob", "rouge", "truth_ratio")
+
+
+def zero_utility(row: dict[str, Any]) -> str:
+    """``model utility 0: ...`` naming the terms at 0 in a language-model row whose
+    ``model_utility`` (a harmonic mean, 0 when any term is) is 0; "" otherwise."""
+    if row.get("model_utility") != 0:
+        return ""
+    zero = [f"{s}_{t}" for s in ("retain", "world", "real") for t in UTILITY_TERMS
+            if row.get(f"{s}_{t}") is not None and row[f"{s}_{t}"] <= 0]
+    if not zero:
+        return ""
+    return (f"model utility 0 because {', '.join(zero)} = 0 (the harmonic mean is 0 when any "
+            f"term is; a ROUGE of 0 means the model never answers those questions in the "
+            f"reference's words, e.g. real authors it was never taught)")
+
+
 def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpec, *,
                       chance: dict[str, float] | None = None,
                       notes: dict[str, str] | None = None, level: float = LEVEL
@@ -85,7 +133,9 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpe
     ``NAME_hi`` (its ``level`` confidence interval, :func:`interval_columns`) column.
     ``status`` is ``ok``, ``incomplete``, ``failed: ...``, the status of a spec flag set on any
     seed, and/or ``collapsed: ...`` / ``degraded: ...`` (with ``chance``, the chance accuracy of
-    the spec's utility columns); ``notes`` adds a remark per method (e.g. tuned defaults used
+    the spec's utility columns), ``no-op: ...`` (RA, FA, TA equal to the original's in every
+    seed), or, on a reference row, ``near chance: ...`` (that reference is itself within 0.05
+    of chance; methods are not judged against it); ``notes`` adds a remark per method (e.g. tuned defaults used
     with another recipe).
     """
     records: dict[str, list[dict[str, float]]] = {}
@@ -134,8 +184,13 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpe
                 name, xs, [boots[i].get(name + BOOT) for i in keep], bounds, level) \
                 if xs.size else (np.nan, np.nan)
         if not row["status"].startswith(("failed", "incomplete")):
-            flag = "" if method == "original" else row_collapse(
-                spec.utility, seeds.get(method, []), vals, boots, originals, chance)
+            flag = near_chance(spec.utility, row, chance) if method in REFERENCE_ROWS else ""
+            if not flag and method != "original":
+                flag = row_collapse(spec.utility, seeds.get(method, []), vals, boots,
+                                    originals, chance)
+            if not flag and method not in REFERENCE_ROWS:
+                flag = row_noop(seeds.get(method, []), vals, originals)
+            flag = "; ".join(t for t in (flag, zero_utility(row)) if t)
             extra = [t for t in (flag, (notes or {}).get(method, "")) if t]
             if extra:
                 row["status"] = "; ".join(extra if row["status"] == "ok" else

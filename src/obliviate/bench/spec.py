@@ -32,6 +32,9 @@ STATISTICS = (
     "seed without a bootstrap",
     "status 'collapsed' / 'degraded': the retain or test accuracy of some seed (or run) kept "
     "under 20% / 50% of the original's accuracy above chance (the majority-class share)",
+    "status 'no-op': RA, FA and TA equal the original's in every seed (the method changed "
+    "nothing); 'near chance' on a reference row: that reference is itself within 0.05 of chance, "
+    "so no method is judged against it",
 )
 DIRECTIONS = ("higher", "lower", "closer to retrain", "closer to 0")
 

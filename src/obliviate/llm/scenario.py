@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,11 @@ class TofuScenario:
         self.forget_qa = [q for q in self.qa if q.owner in forget]
         self.retain_qa = [q for q in self.qa if q.owner not in forget]
         if self.retain_eval_qa is None:
+            if self.options.retain_eval > len(self.retain_qa):  # clipped, and said so
+                logging.getLogger("obliviate").warning(
+                    "retain_eval=%d is more than the %d retained question(s); all %d are "
+                    "evaluated (set retain_eval=%d or fewer)", self.options.retain_eval,
+                    len(self.retain_qa), len(self.retain_qa), len(self.retain_qa))
             step = max(1, len(self.retain_qa) // self.options.retain_eval)
             self.retain_eval_qa = self.retain_qa[::step][: self.options.retain_eval]
         in_forget = [q.owner in forget for q in self.qa]

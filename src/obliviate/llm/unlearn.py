@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from obliviate.calibrate import auto_field, calibrate_lm
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
+from obliviate.guard import check_guard, judge_lm, lm_probe, step_name
 from obliviate.llm.data import TokenSet, loader
 from obliviate.llm.model import merged, with_lora
 from obliviate.train import check_finite_weights
@@ -123,6 +125,7 @@ def unlearn_lm(
     seed: int = 0,
     lora_rank: int = 0,
     config: Any = None,
+    guard: str = "warn",
     **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of the causal LM ``model``; ``model`` itself is not modified.
@@ -137,13 +140,32 @@ def unlearn_lm(
         seed: seeds all randomness; the same seed gives the same weights on CPU.
         lora_rank: > 0 trains a LoRA adapter of that rank and folds it into the weights.
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
-        **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``.
+        guard: ``"warn"`` (default), ``"raise"`` or ``"off"``: check the result on the first
+            rows of ``forget`` and ``retain`` (:mod:`obliviate.guard`; retain next-token
+            accuracy near a constant guess's is a collapse, an unchanged forget NLL with no
+            changed prediction a no-op).
+        **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``; ``lr="auto"``
+            calibrates the lr first (:func:`obliviate.calibrate.calibrate_lm`) and records the
+            sweep on the returned model as ``obliviate_calibration``.
 
     Raises:
         ConfigError: an unknown method or an invalid parameter (checked before training).
         DataError: a method that needs retain pairs or refusals did not get them.
+        UnlearningCheckError: with ``guard="raise"``, the result collapsed or is unchanged.
     """
+    check_guard(guard)
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
+    field = auto_field(overrides)
+    if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
+        rest = {k: v for k, v in overrides.items() if k != field}
+        info.build_config(rest)
+        extra = dict(forget_idk=forget_idk, forget_alt=forget_alt, lora_rank=lora_rank)
+        cal = calibrate_lm(model, forget, retain, info=info, field=field, overrides=rest,
+                           unlearn_lm=unlearn_lm, seed=seed, **extra)
+        out = unlearn_lm(model, forget, retain, method=info, seed=seed, guard=guard, **extra,
+                         **rest, **{field: cal.value})
+        out.obliviate_calibration = cal.as_dict()
+        return out
     info.refuse_task("lm", "this model")
     if config is not None and overrides:
         raise ConfigError("Pass either config= or keyword overrides to unlearn_lm, not both.")
@@ -166,6 +188,7 @@ def unlearn_lm(
             raise DataError(f"forget_alt has {len(forget_alt)} rows, not a multiple of the "
                             f"{len(forget)} forget rows; build it with sc.forget_alt_set().")
     info.check_model(model, cfg)  # settings the model cannot take (RMU's layers), before training
+    before = lm_probe(model, forget, retain) if guard != "off" else None
     reference = copy.deepcopy(model).eval()
     for p in reference.parameters():
         p.requires_grad_(False)
@@ -181,4 +204,6 @@ def unlearn_lm(
         p.requires_grad_(True)
     out.eval()
     check_finite_weights(out, info.name)
+    if before is not None:
+        judge_lm(model, out, before, forget, retain, info.name, guard, step_name(cfg))
     return out

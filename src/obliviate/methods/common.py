@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from obliviate.batches import split_batch
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, first_sentence
 from obliviate.models import reset_parameters_from_seed
 
 logger = logging.getLogger("obliviate.methods")
@@ -133,11 +133,12 @@ class PerExample:
 
     ``vmap`` refuses models with data-dependent control flow (Hugging Face attention masks) or
     random operations; the loop computes the same values one example at a time with autograd.
-    The choice is made on the first batch and kept for the run.
+    The choice is made on the first batch and kept for the run, and announced at WARNING with
+    its ``cost`` (the loop's backward passes).
     """
 
-    def __init__(self, owner: str):
-        self.owner, self.looped = owner, False
+    def __init__(self, owner: str, cost: str = "one backward pass per example"):
+        self.owner, self.looped, self.cost = owner, False, cost
 
     def __call__(self, vectorised: Callable[..., Any], looped: Callable[..., Any], *args: Any):
         if not self.looped:
@@ -145,6 +146,7 @@ class PerExample:
                 return vectorised(*args)
             except (RuntimeError, NotImplementedError) as exc:
                 self.looped = True
-                logger.info("%s: vmap cannot trace this model (%s); computing per-example "
-                            "values in a loop instead", self.owner, str(exc).splitlines()[0])
+                logger.warning("%s: vmap cannot run on this model (%s); computing per-example "
+                               "values in a loop instead: %s, several times slower",
+                               self.owner, first_sentence(str(exc)), self.cost)
         return looped(*args)

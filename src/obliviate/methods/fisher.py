@@ -8,12 +8,21 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import jacrev, vmap
+from torch.func import grad, jacrev, vmap
 
 from obliviate.batches import batch_size_of, forward, functional_forward, take, unsqueeze
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import PerExample
+from obliviate.methods.memory import (
+    MIB,
+    activation_bytes,
+    announce,
+    budget_bytes,
+    chunk_size,
+    chunks,
+    gradient_bytes,
+)
 from obliviate.train import model_device, to_device
 from obliviate.unlearning import UnlearnData, register_method
 
@@ -29,16 +38,21 @@ class FisherConfig:
     max_samples: int = param(2000, ge=1,
                              help="retain examples used for the Fisher (the first ones the "
                                   "loader yields; digits' 1,132 are all used)")
+    memory_mb: float = param(0.0, ge=0, help="memory budget (MiB) of the per-example "
+                                             "Jacobians; 0: half the available memory")
 
 
-def diagonal_fisher(model: nn.Module, retain: Iterable,
-                    max_samples: int) -> dict[str, torch.Tensor]:
+def diagonal_fisher(model: nn.Module, retain: Iterable, max_samples: int,
+                    memory_mb: float = 0.0) -> dict[str, torch.Tensor]:
     """F = mean over retain x of sum_y p(y|x) * (d CE(x, y) / d theta)^2, per weight.
 
     The authors loop over single examples and over every class with ``backward``; here one
-    ``vmap`` over a batch of ``jacrev`` of log p(.|x) gives all per-example, per-class gradients
-    at once (d CE(x, y) = -d log p(y|x)). Where ``vmap`` cannot trace the model (Hugging Face
-    attention masks), the authors' loop computes the same sums. Eval mode, as the authors'
+    ``vmap`` over a chunk of examples of ``jacrev`` of log p(.|x) gives all per-example,
+    per-class gradients at once (d CE(x, y) = -d log p(y|x)). Chunks are sized to the memory
+    budget (:mod:`obliviate.methods.memory`); where even one example's Jacobian (classes x
+    weights) does not fit, ``vmap`` runs over examples one class at a time (a forward pass per
+    class: slower, ``classes`` times less memory). Where ``vmap`` cannot trace the model (Hugging
+    Face attention masks), the authors' loop computes the same sums. Eval mode, as the authors'
     ``hessian`` runs.
     """
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
@@ -54,21 +68,36 @@ def diagonal_fisher(model: nn.Module, retain: Iterable,
         jac, probs = jacrev(log_probs, has_aux=True)(theta, x)  # each: (classes, *shape)
         return {n: torch.tensordot(probs, j ** 2, dims=1) for n, j in jac.items()}
 
-    def vectorised(x) -> dict[str, torch.Tensor]:
+    def by_jacobian(x) -> dict[str, torch.Tensor]:
         return {n: f.sum(dim=0) for n, f in vmap(per_example, in_dims=(None, 0))(params, x).items()}
 
-    def looped(x) -> dict[str, torch.Tensor]:
-        return looped_fisher(model, x)
+    def by_class(x) -> dict[str, torch.Tensor]:
+        out = {n: torch.zeros_like(p) for n, p in params.items()}
+        for c in range(classes):
+            def log_p(theta, xi, c=c):
+                lp, probs = log_probs(theta, xi)
+                return lp[c], probs[c]
 
-    per = PerExample("fisher")
+            grads, prob = vmap(grad(log_p, has_aux=True), in_dims=(None, 0))(params, x)
+            for n, g in grads.items():
+                out[n] += torch.tensordot(prob, g ** 2, dims=1)
+        return out
+
+    per = PerExample("fisher", "C backward passes per example (C = classes)")
     total = {n: torch.zeros_like(p) for n, p in params.items()}
-    seen = 0
+    seen, size, classes, vectorised = 0, 0, 0, by_jacobian
     device = model_device(model)
     for batch in retain:
         x, _ = to_device(batch, device)
         x = take(x, slice(0, max_samples - seen))
-        for n, f in per(vectorised, looped, x).items():
-            total[n] += f
+        if not size:  # sized once, from the first batch
+            one = take(x, slice(0, 1))
+            classes = forward(model, one).shape[1]
+            size, mode = fisher_chunking(model, params, one, classes, memory_mb)
+            vectorised = by_jacobian if mode == "jacobian" else by_class
+        for part, _ in chunks(x, None, size):
+            for n, f in per(vectorised, looped_fisher_of(model), part).items():
+                total[n] += f
         seen += batch_size_of(x)
         if seen >= max_samples:
             break
@@ -76,6 +105,27 @@ def diagonal_fisher(model: nn.Module, retain: Iterable,
         raise ConfigError("fisher needs retain examples to estimate the Fisher; the retain "
                           "loader is empty.")
     return {n: t / seen for n, t in total.items()}
+
+
+def fisher_chunking(model: nn.Module, params: dict[str, torch.Tensor], one, classes: int,
+                    memory_mb: float):
+    """(examples per chunk, "jacobian" or "class" mode) for the memory budget."""
+    pair = gradient_bytes(params, activation_bytes(model, one))
+    budget = budget_bytes(memory_mb)
+    size = chunk_size(classes * pair, budget)
+    if size:
+        return size, "jacobian"
+    size = chunk_size(pair, budget)
+    announce("fisher", f"one example's Jacobian ({classes} classes x the weights, about "
+             f"{classes * pair / MIB:.0f} MiB) exceeds the memory budget ({budget / MIB:.0f} "
+             f"MiB; set memory_mb to change it)",
+             f"computing it one class at a time over chunks of {max(size, 1)} example(s): "
+             f"{classes} forward passes per chunk instead of one, about {classes}x less memory")
+    return max(size, 1), "class"
+
+
+def looped_fisher_of(model: nn.Module):
+    return lambda x: looped_fisher(model, x)
 
 
 def looped_fisher(model: nn.Module, x) -> dict[str, torch.Tensor]:
@@ -130,7 +180,7 @@ def fisher(model: nn.Module, data: UnlearnData, cfg: FisherConfig) -> nn.Module:
     """
     was_training = model.training
     model.eval()
-    fisher_diag = diagonal_fisher(model, data.retain, cfg.max_samples)
+    fisher_diag = diagonal_fisher(model, data.retain, cfg.max_samples, cfg.memory_mb)
     output_layer = output_layer_parameters(model)
     with torch.no_grad():
         for name, p in model.named_parameters():

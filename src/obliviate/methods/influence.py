@@ -14,6 +14,15 @@ from obliviate.batches import forward, functional_forward, take, unsqueeze
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import PerExample
+from obliviate.methods.memory import (
+    MIB,
+    activation_bytes,
+    announce,
+    budget_bytes,
+    chunk_size,
+    chunks,
+    gradient_bytes,
+)
 from obliviate.train import model_device, to_device
 from obliviate.unlearning import UnlearnData, register_method
 
@@ -27,6 +36,8 @@ class InfluenceConfig:
     alpha: float = param(0.2, gt=0, help="step size: theta <- theta + alpha * H^-1 v")
     num_samples: int = param(1000, ge=1,
                              help="N: retain examples in the WoodFisher recursion, and its damping")
+    memory_mb: float = param(0.0, ge=0, help="memory budget (MiB) of the per-example "
+                                             "gradients; 0: half the available memory")
 
 
 def summed_gradient(model: nn.Module, loader: Iterable, params: list[nn.Parameter]):
@@ -44,10 +55,12 @@ def summed_gradient(model: nn.Module, loader: Iterable, params: list[nn.Paramete
     return total, count
 
 
-def per_example_gradients(model: nn.Module, loader: Iterable, limit: int) -> Iterator[torch.Tensor]:
-    """Flat gradients of CE on each of the first ``limit`` examples, one batch at a time.
+def per_example_gradients(model: nn.Module, loader: Iterable, limit: int,
+                          memory_mb: float = 0.0) -> Iterator[torch.Tensor]:
+    """Flat gradients of CE on each of the first ``limit`` examples, a chunk at a time.
 
-    ``vmap`` over ``torch.func.grad`` replaces the authors' batch-size-1 backward passes; where
+    ``vmap`` over ``torch.func.grad`` replaces the authors' batch-size-1 backward passes, over
+    chunks of each batch sized to the memory budget (:mod:`obliviate.methods.memory`); where
     ``vmap`` cannot trace the model (Hugging Face attention masks), those backward passes give
     the same gradients.
     """
@@ -75,11 +88,21 @@ def per_example_gradients(model: nn.Module, loader: Iterable, limit: int) -> Ite
         return torch.stack(rows)
 
     per = PerExample("influence")
-    seen = 0
+    seen, size = 0, 0
     for batch in loader:
         x, y = to_device(batch, model_device(model))
         x, y = take(x, slice(0, limit - seen)), y[: limit - seen]
-        yield per(vectorised, looped, x, y)
+        if not size:  # sized once, from the first batch
+            per_row = gradient_bytes(params, activation_bytes(model, take(x, slice(0, 1))))
+            budget = budget_bytes(memory_mb)
+            size = chunk_size(per_row, budget)
+            if not size:
+                announce("influence", f"one example's gradient (about {per_row / MIB:.0f} MiB) "
+                         f"exceeds the memory budget ({budget / MIB:.0f} MiB; set memory_mb)",
+                         "computing one example at a time, which may still run out of memory")
+                size = 1
+        for part_x, part_y in chunks(x, y, size):
+            yield per(vectorised, looped, part_x, part_y)
         seen += len(y)
         if seen >= limit:
             return
@@ -135,7 +158,8 @@ def influence(model: nn.Module, data: UnlearnData, cfg: InfluenceConfig) -> nn.M
     if n_f == 0 or n_r == 0:
         raise ConfigError("influence needs non-empty forget and retain loaders.")
     v = sum_f / (n_f + n_r) - sum_r * n_f / ((n_f + n_r) * n_r)
-    step = woodfisher(v, per_example_gradients(model, data.retain, cfg.num_samples),
+    step = woodfisher(v, per_example_gradients(model, data.retain, cfg.num_samples,
+                                                     cfg.memory_mb),
                       damping=float(cfg.num_samples))
     with torch.no_grad():
         for p, piece in zip(params, step.split([p.numel() for p in params]), strict=True):

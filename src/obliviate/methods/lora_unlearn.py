@@ -1,6 +1,7 @@
 """LoRA unlearning: train only a low-rank adapter to forget, then merge it into the weights.
 
-Every targeted Linear/Conv2d layer gets a rank-r adapter (``peft``); the original weights are
+Every targeted Linear/Conv2d layer gets a rank-r adapter (``peft``; grouped and depthwise
+convolutions, which peft cannot adapt, are left as they are, with a note); the original weights are
 frozen and the adapter is trained with NegGrad+ or with KL-to-the-original on retain plus ascent
 on forget. Merging gives a plain model of the input's class, whose weight change in each adapted
 layer has rank at most r; biases and every non-adapted parameter stay exactly as they were.
@@ -9,6 +10,7 @@ layer has rank at most r; biases and every non-adapted parameter stay exactly as
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from dataclasses import dataclass
 
@@ -28,6 +30,8 @@ from obliviate.train import (
     to_device,
 )
 from obliviate.unlearning import UnlearnData, register_method
+
+logger = logging.getLogger("obliviate.methods")
 
 
 @dataclass(frozen=True)
@@ -64,19 +68,59 @@ def kl_ascent_loss(model: nn.Module, teacher: nn.Module, retain_batch, forget_ba
     return alpha * kl - (1 - alpha) * cross_entropy_loss(model, forget_batch)
 
 
-def adapter_targets(model: nn.Module, names: tuple[str, ...]) -> list[str]:
-    """The named Linear/Conv2d modules, or all of them (in registration order) when none given."""
-    adaptable = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)}
+def grouped(module: nn.Module) -> bool:
+    """A grouped or depthwise convolution (``groups > 1``), which peft's LoRA cannot adapt."""
+    return isinstance(module, nn.Conv2d) and module.groups > 1
+
+
+def adapter_targets(model: nn.Module, names: tuple[str, ...], *, announce: bool = False
+                    ) -> list[str]:
+    """The named Linear/Conv2d modules, or all of them (in registration order) when none given.
+
+    Grouped and depthwise convolutions (MobileNet, EfficientNet, ConvNeXt, RegNet blocks) are
+    left out of the default set, with a note at WARNING when ``announce``; naming one is a
+    ConfigError, before any work.
+    """
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)}
+    adaptable = {n: m for n, m in layers.items() if not grouped(m)}
+    skipped = [n for n, m in layers.items() if grouped(m)]
     if not names:
         if not adaptable:
-            raise ConfigError("lora-unlearn found no nn.Linear or nn.Conv2d layer in the model; "
-                              "LoRA needs one to adapt.")
+            raise ConfigError("lora-unlearn found no nn.Linear or ungrouped nn.Conv2d layer in "
+                              "the model; LoRA needs one to adapt (peft cannot adapt grouped "
+                              "or depthwise convolutions).")
+        if skipped and announce:
+            logger.warning("lora-unlearn: %d grouped/depthwise convolution(s) left without an "
+                           "adapter (peft cannot adapt groups > 1), e.g. '%s'; their weights stay "
+                           "as they are", len(skipped), skipped[0])
         return list(adaptable)
+    bad = [n for n in names if n in skipped]
+    if bad:
+        raise ConfigError(f"lora-unlearn cannot adapt grouped or depthwise convolutions "
+                          f"(groups > 1): {bad}. Leave them out of target_modules.")
     bad = [n for n in names if n not in adaptable]
     if bad:
         raise ConfigError(f"lora-unlearn can adapt only nn.Linear/nn.Conv2d modules; {bad} are "
                           f"not among them. Choose from: {', '.join(adaptable)}.")
     return list(names)
+
+
+LAYER_ATTRIBUTES = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size",
+                    "stride", "padding", "dilation", "groups", "padding_mode")
+
+
+def expose_layer_attributes(adapted: nn.Module) -> None:
+    """Give each peft wrapper its base layer's shape attributes: a model that reads them in its
+    forward (Hugging Face MobileNet's TF padding reads ``conv.stride``) would fail otherwise."""
+    for module in adapted.modules():
+        base = getattr(module, "base_layer", None)
+        if isinstance(base, nn.Linear | nn.Conv2d) and module is not base:
+            for name in LAYER_ATTRIBUTES:
+                if hasattr(base, name) and name not in module.__dict__:
+                    try:
+                        getattr(module, name)
+                    except AttributeError:
+                        object.__setattr__(module, name, getattr(base, name))
 
 
 @register_method("lora-unlearn", family="lora", needs_retain=True,
@@ -99,7 +143,7 @@ def lora_unlearn(model: nn.Module, data: UnlearnData, cfg: LoraUnlearnConfig) ->
         import peft
     except ImportError:
         raise ConfigError("lora-unlearn needs peft: pip install 'obliviate[lora]'") from None
-    targets = adapter_targets(model, cfg.target_modules)
+    targets = adapter_targets(model, cfg.target_modules, announce=True)
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     lora = peft.LoraConfig(
@@ -109,6 +153,7 @@ def lora_unlearn(model: nn.Module, data: UnlearnData, cfg: LoraUnlearnConfig) ->
     with torch.random.fork_rng(devices=[]):  # the adapters' initial A matrices
         torch.manual_seed(data.seed())
         adapted = peft.get_peft_model(model, lora)
+    expose_layer_attributes(adapted)
     forget = cycle(data.forget)
 
     def loss(m: nn.Module, retain_batch) -> torch.Tensor:
