@@ -233,6 +233,14 @@ def sequence_scores(model: nn.Module, tok, qas: list[QA], k: float = MIN_K,
     return token_set_scores(model, s, texts, k, batch_size, drop_last=True)
 
 
+def vocab_moments(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of log p under p over the last (vocabulary) axis of log-probabilities
+    ``logp``: min-k%++'s normalisers (OpenUnlearning's ``MinKPlusPlusAttack``)."""
+    p = logp.exp()
+    mu = (p * logp).sum(-1)
+    return mu, (p * logp ** 2).sum(-1) - mu ** 2
+
+
 @torch.no_grad()
 def token_set_scores(model: nn.Module, s: TokenSet, texts: list[str], k: float = MIN_K,
                      batch_size: int = 64, drop_last: bool = False) -> dict[str, np.ndarray]:
@@ -251,9 +259,7 @@ def token_set_scores(model: nn.Module, s: TokenSet, texts: list[str], k: float =
         target = labels[:, 1:]
         valid = target != -100
         logp = logp_all.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        p = logp_all.exp()
-        mu = (p * logp_all).sum(-1)
-        var = (p * logp_all ** 2).sum(-1) - mu ** 2
+        mu, var = vocab_moments(logp_all)
         for i in range(len(ids)):
             at = valid[i].nonzero().squeeze(1)
             lp = logp[i][at].cpu().numpy()
