@@ -19,8 +19,8 @@ Fidelity:
       package without stemming (``metrics/logger.py``), Min-40% for PrivLeak.
     - Follows: VerbMem's ground truth is the first 128 tokens with the BOS counted (127 of
       text; :func:`verbmem_truth`), as ``metrics/verbmem.py`` cuts it.
-    - Follows: the MIAs score every token of a text (``metrics/privleak.py``), with
-      OpenUnlearning's min-k%++ (variance clamped at 1e-6), as MUSE has none.
+    - Follows: the MIAs score every token of a text (``metrics/privleak.py``); min-k%++,
+      which MUSE's code lacks, is OpenUnlearning's (variance clamped at 1e-6).
     - Departs: generation stops at the tokenizer's end token (the byte tokenizer's is the
       newline, so a VerbMem continuation ends at its first line break), and at 128 new tokens
       as MUSE's; texts longer than the model's context are cut to their last tokens.
