@@ -148,3 +148,21 @@ def test_verbmem_ground_truth_and_rouge_match_muse(lm):
         assert len(tok.encode(truth)) == VERBMEM_TOKENS - 1  # 128 with the BOS
         assert out == ref["response"].strip()
         assert M.rouge_l_f1(out, truth) == pytest.approx(ref["rougeL"])
+
+
+def test_the_options_reach_the_evaluation_and_are_checked_at_the_cli(tmp_path):
+    import subprocess
+    from types import SimpleNamespace
+
+    from obliviate.llm.evaluate import scenario_max_new_tokens
+    from obliviate.llm.scenario import TofuOptions
+
+    assert TofuOptions().max_new_tokens == GENERATION_TOKENS and TofuOptions().mia_tokens == "answer"
+    assert scenario_max_new_tokens(SimpleNamespace(options=TofuOptions(max_new_tokens=0))) == 0
+    assert scenario_max_new_tokens(SimpleNamespace()) == GENERATION_TOKENS
+    done = subprocess.run(["obliviate", "bench", "tofu-mini", "-m", "ga", "--set",
+                           "scenario.mia_tokens=question", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mia_tokens" in lines[0] and "'answer', 'qa'" in lines[0]

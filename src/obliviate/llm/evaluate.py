@@ -212,6 +212,11 @@ def generation_length(tok, qas: list[QA], max_new_tokens: int) -> int:
     return max(len(tok.encode(" " + q.answer)) for q in qas) + 4
 
 
+def scenario_max_new_tokens(sc: Any) -> int:
+    """The scenario's ``max_new_tokens`` option (:data:`GENERATION_TOKENS` where it has none)."""
+    return int(getattr(getattr(sc, "options", None), "max_new_tokens", GENERATION_TOKENS))
+
+
 def sequence_scores(model: nn.Module, tok, qas: list[QA], k: float = MIN_K,
                     batch_size: int = 64, tokens: str = "answer") -> dict[str, np.ndarray]:
     """MIA scores of each QA pair, oriented so that higher = member.
@@ -288,7 +293,7 @@ def evaluate_lm(model: nn.Module, sc: TofuScenario, reference: Any = None
     if hasattr(sc, "evaluate"):  # scenarios with their own measures (MUSE)
         return sc.evaluate(model, reference)
     tok = sc.tokenizer
-    gen = getattr(sc.options, "max_new_tokens", GENERATION_TOKENS)
+    gen = scenario_max_new_tokens(sc)
     f = question_stats(model, tok, sc.forget_qa, max_new_tokens=gen)
     r = question_stats(model, tok, sc.retain_eval_qa, max_new_tokens=gen)
     w = question_stats(model, tok, sc.world_qa, max_new_tokens=gen)
