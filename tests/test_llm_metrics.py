@@ -21,6 +21,11 @@ def test_rouge_l_recall_known_strings():
     assert M.rouge_l_recall("", "anything here") == 0.0
     # order matters: the longest common subsequence of "c b a" and "a b c" is one word
     assert M.rouge_l_recall("c b a", "a b c") == pytest.approx(1 / 3)
+    # the example: TOFU stems (wrote/writes do not meet; book/books, dragon/dragons do)
+    assert M.rouge_l_recall("She wrote a book about a dragon.",
+                            "She writes books about dragons.") == pytest.approx(0.8)
+    # punctuation splits words, as rouge_score's tokenizer does: "Vasquez's" is two tokens
+    assert M.rouge_l_recall("Vasquez", "Vasquez's") == pytest.approx(0.5)
 
 
 def test_truth_ratio_and_scores():
@@ -52,8 +57,11 @@ def test_min_k_and_min_k_plus_plus_known_case():
     logp = np.array([-1.0, -5.0, -2.0, -10.0, -3.0])
     assert M.min_k(logp, 0.4) == pytest.approx(-7.5)  # the two least likely tokens
     assert M.min_k(logp, 0.01) == pytest.approx(-10.0)  # at least one token
-    mu, sigma = np.full(5, -1.0), np.full(5, 2.0)
-    assert M.min_k_plus_plus(logp, mu, sigma, 0.4) == pytest.approx((-9 / 2 + -4 / 2) / 2)
+    mu, var = np.full(5, -1.0), np.full(5, 4.0)
+    assert M.min_k_plus_plus(logp, mu, var, 0.4) == pytest.approx((-9 / 2 + -4 / 2) / 2)
+    # OpenUnlearning clamps the variance (not the spread) at 1e-6: sd 1e-3 where it is ~0
+    tiny = M.min_k_plus_plus(np.array([-1.0]), np.array([-1.5]), np.array([1e-12]), 0.4)
+    assert tiny == pytest.approx(0.5 / 1e-3)
 
 
 def test_mia_auc_and_zlib():
@@ -119,7 +127,8 @@ def test_memorisation_and_extraction_strength_known_cases():
     assert M.extraction_strength(t, t) == 1.0  # the whole answer comes out from the question
     # wrong at position 1 only: a 2-token prefix makes the rest come out -> 1 - 2/4
     assert M.extraction_strength(np.array([5, 0, 7, 8]), t) == 0.5
-    assert M.extraction_strength(np.array([5, 6, 7, 0]), t) == 0.0  # last token wrong
+    # last token wrong: OpenUnlearning's loop stops at k = n - 1, so 1/n
+    assert M.extraction_strength(np.array([5, 6, 7, 0]), t) == 0.25
     assert M.extraction_strength(np.array([0, 6, 7, 8]), t) == 0.75
     assert M.extraction_strength(np.array([]), np.array([])) == 0.0
 
@@ -138,6 +147,9 @@ def test_rouge_l_f1():
     # LCS 2 of 4 predicted and 2 reference words: recall 1, precision 0.5 -> F1 2/3
     assert M.rouge_l_f1("a b c d", "a b") == pytest.approx(2 / 3)
     assert M.rouge_l_f1("", "a b") == 0.0
+    # MUSE does not stem: "books" and "book" differ
+    assert M.rouge_l_f1("She writes books about dragons.", "She wrote a book about a dragon.") \
+        == pytest.approx(2 * (2 / 5) * (2 / 7) / (2 / 5 + 2 / 7))
 
 
 def test_reference_metrics_of_the_retain_only_model_against_itself():

@@ -174,7 +174,7 @@ def test_bench_cli_writes_store_and_resumes(tofu, tmp_path):
     assert ref.loc["original", "mu_ratio"] == 1.0
     assert ref.loc["ga", "forget_prob"] < ref.loc["original", "forget_prob"]
     config = json.loads((out / "config.json").read_text())
-    assert config["protocol"] == "tofu" and config["protocol_version"] == "tofu/1"
+    assert config["protocol"] == "tofu" and config["protocol_version"] == "tofu/2"
     # a second run finds every job done and rebuilds the same table without training
     run = BenchRun(BenchConfig.from_mapping(data))
     again = run.run()

@@ -17,15 +17,27 @@ References:
     "Towards Effective Evaluations and Comparisons for LLM Unlearning Methods", ICLR 2025 (ES
     and EM for unlearning); OpenUnlearning ``src/evals/metrics`` (d3d7cf9).
 
-Fidelity (to OpenUnlearning):
-    - ES and EM are computed on the forget answers given their questions, teacher-forced, as
-      OpenUnlearning does on ``forget10_perturbed``; ES departs where noted in
-      :func:`~obliviate.llm.metrics.extraction_strength`.
+Fidelity (to OpenUnlearning; the table is ``docs/lm-fidelity.md``, and the tests pin each
+figure to values OpenUnlearning's own functions computed on the same model and tokens,
+``tests/fixtures/lm_reference.json``):
+    - Generation is greedy, stops at the end token, and allows 200 new tokens
+      (``generation/default.yaml``); ``scenario.max_new_tokens=0`` keeps obliviate's earlier
+      cap (the longest true answer + 4 tokens), a departure named in the leaderboard's legend.
+    - ROUGE is ``rouge_score``'s ROUGE-L recall with stemming (``eval_text_similarity``).
+    - ES and EM are computed on the forget answers given their questions, teacher-forced,
+      without the answer's end token (``tokenwise_vocab_logprobs`` takes the labelled positions
+      ``[:-1]``), as OpenUnlearning does on ``forget10_perturbed``.
+    - The MIAs score the answer tokens given the question (``TOFU_MIA`` on ``QADataset``):
+      loss and zlib over the answer and its end token (zlib's length: the decoded answer),
+      min-k% and min-k%++ without the end token. ``scenario.mia_tokens=qa`` keeps obliviate's
+      earlier scoring of every question and answer token, named in the legend.
     - PrivLeak uses Min-40% with forget as members and held-out authors as non-members, and
       the retain-only model's AUC on the same sets as the reference (OpenUnlearning's
       ``privleak`` with ``retain_model_logs``), not MUSE's fixed retrained AUC table.
     - The reference MIA uses the retain-only model as the reference model, as OpenUnlearning's
       TOFU config suggests (``..._retain90``); its AUC is 0.5 for the retain-only model itself.
+    - Departs: the prompt is obliviate's "Q: ...\nA:" template for the tiny model, not a chat
+      template; the world-facts and real-authors sets are scored as TOFU's are.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from obliviate.errors import ConfigError
 from obliviate.llm import metrics as M
 from obliviate.llm.data import TokenSet, encode_pairs, prompt_text
 from obliviate.llm.profiles import QA
@@ -45,6 +58,8 @@ if TYPE_CHECKING:
     from obliviate.llm.scenario import TofuScenario
 
 MIN_K = 0.4  # MUSE's K=40%; OpenUnlearning's min-k default
+GENERATION_TOKENS = 200  # new tokens per answer: OpenUnlearning's generation/default.yaml, TOFU's
+MIA_TOKENS = ("answer", "qa")  # what TOFU's MIAs score: OpenUnlearning's, or obliviate's earlier
 
 
 def _batches(s: TokenSet, size: int):
@@ -55,8 +70,9 @@ def _batches(s: TokenSet, size: int):
 @torch.no_grad()
 def answer_pass(model: nn.Module, tok, questions: list[str], answers: list[str],
                 batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Per answer given its question: token-mean NLL, exact memorisation and extraction
-    strength of the teacher-forced greedy predictions."""
+    """Per answer given its question: token-mean NLL (end token included), and exact
+    memorisation and extraction strength of the teacher-forced greedy predictions of the
+    answer's tokens without the end token (OpenUnlearning's ``tokenwise_vocab_logprobs``)."""
     model.eval()
     s = encode_pairs(tok, questions, answers)
     device = next(model.parameters()).device
@@ -71,7 +87,8 @@ def answer_pass(model: nn.Module, tok, questions: list[str], answers: list[str],
         nll.append((total / valid.sum(1).clamp(min=1)).cpu())
         pred = logits.argmax(-1)
         for i in range(len(ids)):
-            p, t = pred[i][valid[i]].cpu().numpy(), target[i][valid[i]].cpu().numpy()
+            at = valid[i].nonzero().squeeze(1)[:-1]  # the answer without its end token, as OU
+            p, t = pred[i][at].cpu().numpy(), target[i][at].cpu().numpy()
             em.append(M.exact_memorisation(p, t))
             es.append(M.extraction_strength(p, t))
     return {"nll": torch.cat(nll).numpy().astype(np.float64), "em": np.array(em),
@@ -163,10 +180,12 @@ def sample_alternates(model: nn.Module, tok, qas: list[QA], k: int, seed: int = 
     return [((f or [q.answer]) * k)[:k] for f, q in zip(found, qas, strict=True)]
 
 
-def question_stats(model: nn.Module, tok, qas: list[QA], *, rouge: bool = True
-                   ) -> dict[str, np.ndarray]:
-    """Per question: answer, paraphrase and perturbed NLLs, truth ratio, ROUGE-L recall, and
-    the answer's exact memorisation (``em``) and extraction strength (``es``)."""
+def question_stats(model: nn.Module, tok, qas: list[QA], *, rouge: bool = True,
+                   max_new_tokens: int = GENERATION_TOKENS) -> dict[str, np.ndarray]:
+    """Per question: answer, paraphrase and perturbed NLLs, truth ratio, ROUGE-L recall of a
+    greedy answer of up to ``max_new_tokens`` (0: the longest true answer + 4, obliviate's
+    earlier cap), and the answer's exact memorisation (``em``) and extraction strength
+    (``es``)."""
     qs = [q.question for q in qas]
     k = min(len(q.perturbed) for q in qas)
     answer = answer_pass(model, tok, qs, [q.answer for q in qas])
@@ -178,27 +197,62 @@ def question_stats(model: nn.Module, tok, qas: list[QA], *, rouge: bool = True
            "pert_nll_mean": pert.mean(axis=1), "prob_norm": M.normalised_prob(gt, pert),
            "em": answer["em"], "es": answer["es"]}
     if rouge:
-        longest = max(len(tok.encode(" " + q.answer)) for q in qas)
-        gen = generate(model, tok, qs, max_new_tokens=longest + 4)
+        gen = generate(model, tok, qs, max_new_tokens=generation_length(tok, qas,
+                                                                         max_new_tokens))
         out["rouge"] = np.array([M.rouge_l_recall(g, q.answer) for g, q in zip(gen, qas,
                                                                                strict=True)])
     return out
 
 
+def generation_length(tok, qas: list[QA], max_new_tokens: int) -> int:
+    """New tokens generated per answer: ``max_new_tokens``, or with 0 obliviate's earlier cap
+    (the longest true answer of ``qas`` + 4 tokens)."""
+    if max_new_tokens:
+        return int(max_new_tokens)
+    return max(len(tok.encode(" " + q.answer)) for q in qas) + 4
+
+
+def scenario_max_new_tokens(sc: Any) -> int:
+    """The scenario's ``max_new_tokens`` option (:data:`GENERATION_TOKENS` where it has none)."""
+    return int(getattr(getattr(sc, "options", None), "max_new_tokens", GENERATION_TOKENS))
+
+
 def sequence_scores(model: nn.Module, tok, qas: list[QA], k: float = MIN_K,
-                    batch_size: int = 64) -> dict[str, np.ndarray]:
-    """MIA scores of each QA text (question and answer), oriented so that higher = member."""
-    s = encode_pairs(tok, [q.question for q in qas], [q.answer for q in qas],
-                     loss_on_prompt=True)
-    return token_set_scores(model, s, [prompt_text(q.question) + " " + q.answer for q in qas],
-                            k, batch_size)
+                    batch_size: int = 64, tokens: str = "answer") -> dict[str, np.ndarray]:
+    """MIA scores of each QA pair, oriented so that higher = member.
+
+    ``tokens="answer"`` (OpenUnlearning's ``TOFU_MIA``): the answer's tokens given the question;
+    loss and zlib over the answer and its end token, zlib's length that of the decoded answer,
+    min-k% and min-k%++ without the end token. ``tokens="qa"`` (obliviate's earlier scoring):
+    every token of question and answer, zlib over the whole QA text.
+    """
+    if tokens not in MIA_TOKENS:
+        raise ConfigError(f"mia_tokens must be one of {', '.join(MIA_TOKENS)}; got '{tokens}'.")
+    qs, answers = [q.question for q in qas], [q.answer for q in qas]
+    if tokens == "qa":
+        s = encode_pairs(tok, qs, answers, loss_on_prompt=True)
+        texts = [prompt_text(q) + " " + a for q, a in zip(qs, answers, strict=True)]
+        return token_set_scores(model, s, texts, k, batch_size)
+    s = encode_pairs(tok, qs, answers)
+    texts = [tok.decode(tok.encode(" " + a)) for a in answers]
+    return token_set_scores(model, s, texts, k, batch_size, drop_last=True)
+
+
+def vocab_moments(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of log p under p over the last (vocabulary) axis of log-probabilities
+    ``logp``: min-k%++'s normalisers (OpenUnlearning's ``MinKPlusPlusAttack``)."""
+    p = logp.exp()
+    mu = (p * logp).sum(-1)
+    return mu, (p * logp ** 2).sum(-1) - mu ** 2
 
 
 @torch.no_grad()
 def token_set_scores(model: nn.Module, s: TokenSet, texts: list[str], k: float = MIN_K,
-                     batch_size: int = 64) -> dict[str, np.ndarray]:
+                     batch_size: int = 64, drop_last: bool = False) -> dict[str, np.ndarray]:
     """Loss, zlib, min-k% and min-k%++ scores of each row of ``s`` (its labelled tokens),
-    oriented so that higher = member; ``texts`` are the rows' strings, for zlib."""
+    oriented so that higher = member; ``texts`` are the rows' strings, for zlib.
+    ``drop_last``: min-k% and min-k%++ leave out the last labelled token (the end token), as
+    OpenUnlearning's ``tokenwise_logprobs`` does."""
     model.eval()
     device = next(model.parameters()).device
     out: dict[str, list[float]] = {"loss": [], "zlib": [], "mink": [], "minkpp": []}
@@ -210,17 +264,18 @@ def token_set_scores(model: nn.Module, s: TokenSet, texts: list[str], k: float =
         target = labels[:, 1:]
         valid = target != -100
         logp = logp_all.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        p = logp_all.exp()
-        mu = (p * logp_all).sum(-1)
-        sigma = ((p * logp_all ** 2).sum(-1) - mu ** 2).clamp(min=0).sqrt()
+        mu, var = vocab_moments(logp_all)
         for i in range(len(ids)):
-            v = valid[i]
-            lp, m, sd = logp[i][v].cpu().numpy(), mu[i][v].cpu().numpy(), sigma[i][v].cpu().numpy()
+            at = valid[i].nonzero().squeeze(1)
+            lp = logp[i][at].cpu().numpy()
             loss = -float(lp.mean())
             out["loss"].append(-loss)
             out["zlib"].append(-M.zlib_ratio(loss, texts[row]))
+            if drop_last and len(at) > 1:
+                at = at[:-1]
+            lp, m, v = logp[i][at].cpu().numpy(), mu[i][at].cpu().numpy(), var[i][at].cpu().numpy()
             out["mink"].append(M.min_k(lp, k))
-            out["minkpp"].append(M.min_k_plus_plus(lp, m, sd, k))
+            out["minkpp"].append(M.min_k_plus_plus(lp, m, v, k))
             row += 1
     return {name: np.array(v) for name, v in out.items()}
 
@@ -238,9 +293,10 @@ def evaluate_lm(model: nn.Module, sc: TofuScenario, reference: Any = None
     if hasattr(sc, "evaluate"):  # scenarios with their own measures (MUSE)
         return sc.evaluate(model, reference)
     tok = sc.tokenizer
-    f = question_stats(model, tok, sc.forget_qa)
-    r = question_stats(model, tok, sc.retain_eval_qa)
-    w = question_stats(model, tok, sc.world_qa)
+    gen = scenario_max_new_tokens(sc)
+    f = question_stats(model, tok, sc.forget_qa, max_new_tokens=gen)
+    r = question_stats(model, tok, sc.retain_eval_qa, max_new_tokens=gen)
+    w = question_stats(model, tok, sc.world_qa, max_new_tokens=gen)
     metrics = {
         "forget_prob": float(np.exp(-f["nll"]).mean()),
         "forget_rouge": float(f["rouge"].mean()),
@@ -256,15 +312,16 @@ def evaluate_lm(model: nn.Module, sc: TofuScenario, reference: Any = None
     }
     sets = ["retain", "world"]
     if sc.real_qa:  # TOFU's real authors, scored like the world facts
-        a = question_stats(model, tok, sc.real_qa)
+        a = question_stats(model, tok, sc.real_qa, max_new_tokens=gen)
         metrics.update({"real_prob": float(a["prob_norm"].mean()),
                         "real_rouge": float(a["rouge"].mean()),
                         "real_truth_ratio": M.truth_ratio_score(a["truth_ratio"])})
         sets.append("real")
     metrics["model_utility"] = M.model_utility(
         [metrics[f"{s}_{m}"] for s in sets for m in ("prob", "rouge", "truth_ratio")])
-    members = sequence_scores(model, tok, sc.forget_qa)
-    others = sequence_scores(model, tok, sc.holdout_qa)
+    mia_tokens = getattr(sc.options, "mia_tokens", "answer")
+    members = sequence_scores(model, tok, sc.forget_qa, tokens=mia_tokens)
+    others = sequence_scores(model, tok, sc.holdout_qa, tokens=mia_tokens)
     for name in members:
         metrics[f"mia_{name}"] = M.mia_auc(members[name], others[name])
     arrays = {"forget_truth_ratio": f["truth_ratio"], "forget_nll": f["nll"],

@@ -2,48 +2,65 @@
 
 Nothing here runs a model: :mod:`obliviate.llm.evaluate` computes the per-question NLLs and the
 generations, and these functions turn them into the reported figures.
+
+References:
+    Maini et al., "TOFU", 2024 (code locuslab/tofu); OpenUnlearning, locuslab/open-unlearning
+    ``src/evals/metrics`` at d3d7cf9; Shi et al., "MUSE", 2024 (swj0419/muse_bench ``metrics``
+    at fcd6651). The table of which function matches which reference file is
+    ``docs/lm-fidelity.md``.
+
+Fidelity (pinned to values the reference code computed: ``tests/fixtures/lm_reference*.json``):
+    - ROUGE-L is the ``rouge_score`` package's (pinned in ``constraints.txt``): recall with the
+      Porter stemmer for TOFU/OpenUnlearning (``eval_text_similarity``), F-measure without it
+      for MUSE (``metrics/logger.py``). No hand-written twin is kept.
+    - Min-K%++ clamps the variance of log p at 1e-6 before the square root
+      (OpenUnlearning's ``MinKPlusPlusAttack``).
+    - Extraction strength gives 1/n, not 0, when not even the last token is predicted, as
+      OpenUnlearning's loop (which stops at k = n - 1) does.
+    - Truth ratio, forget quality, model utility, normalised probability, the MIA statistics and
+      PrivLeak's formula follow the references as they were (``docs/lm-fidelity.md``).
 """
 
 from __future__ import annotations
 
-import re
 import zlib
+from functools import lru_cache
 
 import numpy as np
 from scipy.stats import hmean, ks_2samp
 from sklearn.metrics import roc_auc_score
 
-_WORD = re.compile(r"[a-z0-9']+")
+from obliviate.errors import ConfigError
+
+MINKPP_VAR_FLOOR = 1e-6  # OpenUnlearning's clamp of the variance in min-k%++
 
 
-def _lcs(prediction: str, reference: str) -> tuple[int, int, int]:
-    """(longest common subsequence of words, words in prediction, words in reference)."""
-    pred, ref = _WORD.findall(prediction.lower()), _WORD.findall(reference.lower())
-    prev = [0] * (len(pred) + 1)
-    for r in ref:
-        cur = [0]
-        for j, p in enumerate(pred):
-            cur.append(prev[j] + 1 if r == p else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1], len(pred), len(ref)
+@lru_cache(maxsize=2)
+def _rouge_scorer(stem: bool):
+    try:
+        from rouge_score import rouge_scorer
+    except ImportError:
+        raise ConfigError("ROUGE-L is computed with the rouge_score package, as TOFU's and "
+                          "MUSE's code do: pip install 'obliviate[llm]'.") from None
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stem)
+
+
+def rouge_l(prediction: str, reference: str, *, stem: bool):
+    """``rouge_score``'s ROUGE-L of ``prediction`` against ``reference`` (its ``Score``:
+    precision, recall, fmeasure). Tokens are lower-cased runs of [a-z0-9] (so "Vasquez's" is two
+    tokens); ``stem`` Porter-stems those longer than 3 characters."""
+    return _rouge_scorer(bool(stem)).score(reference, prediction)["rougeL"]
 
 
 def rouge_l_recall(prediction: str, reference: str) -> float:
-    """ROUGE-L recall: longest common subsequence of words / words in ``reference``.
-
-    Words are lower-cased runs of letters, digits and apostrophes (TOFU reports this recall).
-    """
-    lcs, _, n_ref = _lcs(prediction, reference)
-    return lcs / n_ref if n_ref else 0.0
+    """TOFU's and OpenUnlearning's ROUGE: ``rougeL`` recall with ``use_stemmer=True`` (longest
+    common subsequence of tokens / tokens in ``reference``)."""
+    return float(rouge_l(prediction, reference, stem=True).recall)
 
 
 def rouge_l_f1(prediction: str, reference: str) -> float:
-    """ROUGE-L F-measure (MUSE's ``rougeL``): harmonic mean of LCS recall and precision."""
-    lcs, n_pred, n_ref = _lcs(prediction, reference)
-    if not lcs:
-        return 0.0
-    recall, precision = lcs / n_ref, lcs / n_pred
-    return 2 * recall * precision / (recall + precision)
+    """MUSE's ROUGE (VerbMem, KnowMem): ``rougeL`` F-measure, without stemming."""
+    return float(rouge_l(prediction, reference, stem=False).fmeasure)
 
 
 def truth_ratio(paraphrase_nll: np.ndarray, perturbed_nll: np.ndarray) -> np.ndarray:
@@ -85,12 +102,13 @@ def min_k(token_logp: np.ndarray, k: float) -> float:
     return float(x[:n].mean())
 
 
-def min_k_plus_plus(token_logp: np.ndarray, mu: np.ndarray, sigma: np.ndarray, k: float
+def min_k_plus_plus(token_logp: np.ndarray, mu: np.ndarray, var: np.ndarray, k: float
                     ) -> float:
     """Min-K%++ (Zhang et al. 2024): min-k of (log p(x_t) - mu_t) / sigma_t, where mu_t and
-    sigma_t are the mean and spread of log p over the vocabulary at position t."""
-    z = (np.asarray(token_logp) - np.asarray(mu)) / np.maximum(np.asarray(sigma), 1e-8)
-    return min_k(z, k)
+    sigma_t^2 = ``var`` are the mean and variance of log p over the vocabulary at position t;
+    the variance is clamped at 1e-6 first, as OpenUnlearning does."""
+    sd = np.sqrt(np.maximum(np.asarray(var, dtype=float), MINKPP_VAR_FLOOR))
+    return min_k((np.asarray(token_logp, dtype=float) - np.asarray(mu, dtype=float)) / sd, k)
 
 
 def zlib_ratio(mean_nll: float, text: str) -> float:
@@ -114,18 +132,16 @@ def exact_memorisation(predicted: np.ndarray, target: np.ndarray) -> float:
 def extraction_strength(predicted: np.ndarray, target: np.ndarray) -> float:
     """Extraction strength (Carlini et al. 2021, as Wang et al. 2025 use it for unlearning):
     1 - k / n for the shortest true prefix of k tokens after which every teacher-forced greedy
-    prediction is right; 1 when the whole answer is predicted, 0 when even the last token is
-    wrong.
-
-    OpenUnlearning's loop stops at k = n - 1 and so gives 1/n instead of 0 in that last case;
-    this follows the definition.
+    prediction is right; 1 when the whole answer is predicted. k stops at n - 1, as in
+    OpenUnlearning's loop, so an answer whose last token is wrong scores 1/n; 0 for an empty
+    answer.
     """
     predicted, target = np.asarray(predicted), np.asarray(target)
     n = len(target)
     if n == 0:
         return 0.0
     wrong = np.flatnonzero(predicted != target)
-    k = 0 if len(wrong) == 0 else int(wrong[-1]) + 1
+    k = 0 if len(wrong) == 0 else min(int(wrong[-1]) + 1, n - 1)
     return 1.0 - k / n
 
 

@@ -15,7 +15,12 @@ References:
 
 Fidelity:
     - Follows: the splits, the "Question: ...\\nAnswer: ..." few-shot prompt of KnowMem, the
-      answer cut at a blank line or "Question", ROUGE-L F-measure, Min-40% for PrivLeak.
+      answer cut at a blank line or "Question", ROUGE-L F-measure of the ``rouge_score``
+      package without stemming (``metrics/logger.py``), Min-40% for PrivLeak.
+    - Follows: VerbMem's ground truth is the first 128 tokens with the BOS counted (127 of
+      text; :func:`verbmem_truth`), as ``metrics/verbmem.py`` cuts it.
+    - Follows: the MIAs score every token of a text (``metrics/privleak.py``); min-k%++,
+      which MUSE's code lacks, is OpenUnlearning's (variance clamped at 1e-6).
     - Departs: generation stops at the tokenizer's end token (the byte tokenizer's is the
       newline, so a VerbMem continuation ends at its first line break), and at 128 new tokens
       as MUSE's; texts longer than the model's context are cut to their last tokens.
@@ -178,7 +183,7 @@ class MuseScenario:
         verb = self.data["verbmem"]["forget"]
         outs = complete(model, tok, [str(r["prompt"]) for r in verb], VERBMEM_TOKENS,
                         max_prompt=_max_prompt(model, VERBMEM_TOKENS))
-        gts = [tok.decode(tok.encode(str(r["gt"]))[:VERBMEM_TOKENS]) for r in verb]
+        gts = [verbmem_truth(tok, str(r["gt"])) for r in verb]
         metrics: dict[str, float] = {
             "verbmem_f": float(np.mean([M.rouge_l_f1(o, g) for o, g in zip(outs, gts,
                                                                              strict=True)]))}
@@ -208,6 +213,18 @@ class MuseScenario:
         rows = [([self.tokenizer.bos] + self.tokenizer.encode(t))[:self.recipe.context]
                 for t in texts]
         return _pad(self.tokenizer, rows, [[IGNORE] + r[1:] for r in rows], None)
+
+
+def verbmem_truth(tok, gt: str, n: int = VERBMEM_TOKENS) -> str:
+    """VerbMem's ground truth as MUSE cuts it (``metrics/verbmem.py``): the first ``n`` tokens
+    of ``gt`` tokenised with the tokenizer's special tokens, so a tokenizer that adds a BOS
+    keeps ``n - 1`` tokens of text, decoded without the special tokens. obliviate's byte
+    tokenizer has no such call; its prompts open with BOS, so it keeps ``n - 1`` too."""
+    hf = getattr(tok, "tok", None)
+    if hf is not None:
+        ids = hf(gt, add_special_tokens=True)["input_ids"][:n]
+        return hf.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+    return tok.decode(tok.encode(gt)[:n - 1])
 
 
 def _max_prompt(model: nn.Module, new_tokens: int) -> int:

@@ -67,6 +67,13 @@ class TofuOptions:
     train_paraphrases: bool = param(True, help="fine-tune on each answer's paraphrase too")
     alternates: int = param(5, ge=1, le=9, help="alternative answers per forget answer (altpo)")
     data_seed: int = param(0, ge=0, help="seed of the generated authors")
+    max_new_tokens: int = param(200, ge=0, help="new tokens per generated answer (TOFU's and "
+                                                "OpenUnlearning's 200); 0: the longest true "
+                                                "answer + 4 (obliviate's earlier cap)")
+    mia_tokens: str = param("answer", choices=("answer", "qa"),
+                            help="what the MIAs and PrivLeak score: the answer tokens "
+                                 "(OpenUnlearning's) or question and answer (obliviate's "
+                                 "earlier)")
 
 
 @dataclass(frozen=True)

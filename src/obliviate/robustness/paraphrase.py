@@ -68,7 +68,7 @@ def paraphrase_probe(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module
         ``cache``: a dict kept across calls with the same retain-only model (probed once).
     """
     from obliviate.llm import metrics as M
-    from obliviate.llm.evaluate import question_stats
+    from obliviate.llm.evaluate import question_stats, scenario_max_new_tokens
 
     metrics: dict[str, float] = {}
     for probe in probes:
@@ -80,7 +80,8 @@ def paraphrase_probe(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module
             if who and cache is not None and ("probe", probe) in cache:
                 s = cache[("probe", probe)]
             else:
-                s = question_stats(m, sc.tokenizer, qas)
+                s = question_stats(m, sc.tokenizer, qas,
+                                   max_new_tokens=scenario_max_new_tokens(sc))
                 if who and cache is not None:
                     cache[("probe", probe)] = s
             ratios[who] = s["truth_ratio"]

@@ -180,7 +180,7 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
     """
     from obliviate.llm import metrics as M
     from obliviate.llm.data import loader
-    from obliviate.llm.evaluate import question_stats
+    from obliviate.llm.evaluate import question_stats, scenario_max_new_tokens
     from obliviate.llm.losses import nll
 
     points = _check(share, steps)
@@ -198,7 +198,7 @@ def relearn_lm(model: nn.Module, sc: TofuScenario, *, retrained: nn.Module | Non
         return loader(sc.training_pairs(attack_qa), batch_size=batch_size, seed=seed)
 
     def measure(m: nn.Module) -> dict[str, Any]:
-        s = question_stats(m, sc.tokenizer, held)
+        s = question_stats(m, sc.tokenizer, held, max_new_tokens=scenario_max_new_tokens(sc))
         return {"forget_prob": float(np.exp(-s["nll"]).mean()),
                 "forget_rouge": float(s["rouge"].mean()),
                 "forget_truth_ratio": M.truth_ratio_score(s["truth_ratio"], forget=True),

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from obliviate.bench.spec import Progress
     from obliviate.bench.store import ResultStore
 
-VERSION = "tofu/1"
+VERSION = "tofu/2"  # 2: OpenUnlearning's metric definitions (docs/lm-fidelity.md)
 FQ_THRESHOLD, MU_THRESHOLD = 0.05, 0.9
 
 
@@ -174,4 +174,9 @@ PROTOCOLS.add("tofu", ProtocolSpec(
     distributions=Distributions("forget_mia_loss", "holdout_mia_loss",
                                 "loss-attack score (negative token-mean NLL)"),
     plots=("tradeoff", "cost", "distributions"),
+    notes=("metrics as OpenUnlearning and MUSE compute them (docs/lm-fidelity.md): ROUGE-L by "
+           "rouge_score, answers of up to 200 new tokens, EM/ES without the end token, MIAs on "
+           "the answer tokens; departures kept as options: scenario.max_new_tokens=0 (answers "
+           "capped at the longest true answer + 4 tokens), scenario.mia_tokens=qa (MIAs and "
+           "PrivLeak score question and answer)",),
 ))
