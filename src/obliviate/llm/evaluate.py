@@ -89,7 +89,7 @@ def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 
              generator: torch.Generator | None = None) -> list[str]:
     """Greedy (or, with ``temperature`` > 0, sampled) answers to ``questions``, up to the end
     token or ``max_new_tokens``."""
-    return complete(model, tok, [prompt_text(q) for q in questions], max_new_tokens,
+    return complete(model, tok, [prompt_text(q, tok) for q in questions], max_new_tokens,
                     batch_size, temperature, generator)
 
 

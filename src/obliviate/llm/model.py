@@ -36,6 +36,7 @@ def _transformers():
         raise ConfigError("The language-model track needs transformers: pip install "
                           "'obliviate[llm]'.") from None
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 
@@ -54,7 +55,8 @@ def _hf_tokenizer(folder: str, role: str) -> HFTokenizer:
                           f"of a folder that has them.")
     tr = _transformers()
     try:
-        tok = HFTokenizer(tr.AutoTokenizer.from_pretrained(str(path)), str(path))
+        tok = HFTokenizer(tr.AutoTokenizer.from_pretrained(str(path), trust_remote_code=False),
+                          str(path))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Cannot read the tokenizer in '{folder}' ({exc}); pass "
                           f"scenario.tokenizer=bytes or another folder.") from None
@@ -95,7 +97,7 @@ def tokenizer_for(model: str, choice: str = "auto"):
 
 def _model_config(model: str):
     try:
-        return _transformers().AutoConfig.from_pretrained(model)
+        return _transformers().AutoConfig.from_pretrained(model, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Cannot read the model config in '{model}' ({exc}); pass the folder "
                           f"of a saved HF causal LM (with config.json).") from None
@@ -134,7 +136,7 @@ def build_lm(model: str, seed: int, *, width: int = 96, layers: int = 4, heads: 
             return tr.GPT2LMHeadModel(cfg)
         if not Path(model).is_dir():
             tokenizer_for(model)  # raises the missing-folder error
-        return tr.AutoModelForCausalLM.from_pretrained(model)
+        return tr.AutoModelForCausalLM.from_pretrained(model, trust_remote_code=False)
 
 
 def with_lora(model: nn.Module, rank: int) -> nn.Module:

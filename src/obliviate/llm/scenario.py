@@ -200,6 +200,7 @@ class TofuScenario:
     # ------------------------------------------------------------------ facts
     def describe(self) -> dict[str, Any]:
         return {"scenario": self.name, "options": config_dict(self.options),
+                "template": getattr(self.tokenizer, "template", "qa"),
                 "recipe": config_dict(self.recipe), "forget": self.forget_spec,
                 "forget_seed": self.seed,
                 "sizes": {"authors": len({q.owner for q in self.qa}), "forget_authors":
