@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from obliviate.llm import evaluate_lm, load_tofu, unlearn_lm
 from obliviate.llm.data import IGNORE
