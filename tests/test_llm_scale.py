@@ -51,3 +51,25 @@ def test_hf_folders_of_four_architectures_unlearn_and_evaluate(arch, tmp_path, t
     metrics, _ = evaluate_lm(model, sc, reference=original)
     assert all(np.isfinite(v) for v in metrics.values())
     assert 0 <= metrics["forget_quality"] <= 1
+
+
+@pytest.mark.parametrize("which", ["llama", "tiny-gpt2"])
+def test_cached_batched_generation_equals_the_cache_free_loop(which, llama):
+    from obliviate.llm.evaluate import complete
+    from obliviate.llm.model import build_lm, tokenizer_for
+
+    folder = str(llama) if which == "llama" else "tiny-gpt2"
+    tok = tokenizer_for(folder)
+    model = build_lm(folder, seed=3, width=32, layers=2, heads=2)
+    model.generation_config.do_sample, model.generation_config.repetition_penalty = True, 3.0
+    prompts = ["Q: Where was Ada born?\nA:", "Q: Who?\nA:", "Q: What did the author of "
+               "three novels write first?\nA:"]  # unequal lengths: left padding matters
+    calls = []
+    real = model.generate
+    model.generate = lambda **kw: calls.append(kw) or real(**kw)
+    cached = complete(model, tok, prompts, max_new_tokens=12, batch_size=2)
+    loop = complete(model, tok, prompts, max_new_tokens=12, batch_size=2, cache=False)
+    assert len(calls) == 2 and calls[0]["attention_mask"][1].tolist()[0] == 0  # left-padded
+    assert cached == loop and any(len(a) > 3 for a in cached)
+    # the folder's sampling settings were not applied, and are back afterwards
+    assert model.generation_config.repetition_penalty == 3.0
