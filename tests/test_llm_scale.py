@@ -160,3 +160,40 @@ def test_scale_options_are_checked(toy):
         _run(sc, model, "npo", dtype="float8")
     with pytest.raises(ConfigError, match="reference='frozen'"):
         _run(sc, model, "npo", reference="frozen")
+
+
+def test_two_accelerate_processes_equal_one_with_the_same_effective_batch(tmp_path):
+    """DDP over 2 CPU processes (gloo) under ``accelerate launch``, against one process in
+    this one: each process takes 4 of the 8 rows of every batch of npo (a loss averaged over
+    rows), so the weights agree within float rounding (TOL on the log-probabilities)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    root = Path(__file__).resolve().parents[1]
+    sets = {"scenario": {"size": "toy", "profiles": 6}, "recipe": {"finetune_epochs": 1,
+                                                                   "pretrain_steps": 0}}
+    sc = load_tofu("authors:0.1", 0, recipe=sets["recipe"], **sets["scenario"])
+    original = sc.train_original(0, tmp_path / "models")  # cached: the launch reads it
+    one = unlearn_lm(original, sc.forget_set(), sc.retain_set(), method="npo", seed=0,
+                     **{**sc.method_defaults["npo"], "epochs": 1, "batch_size": 8})
+    args = [f"--set={o}.{k}={v}" for o, kv in sets.items() for k, v in kv.items()]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root / "src")}
+    done = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+         str(root / "configs/accelerate/cpu-ddp.yaml"), "-m", "obliviate.llm.launch",
+         "--method", "npo", "--set", "npo.epochs=1", "--set", "npo.batch_size=8", *args,
+         "--cache", str(tmp_path / "models"), "--out", str(tmp_path / "two")],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert doc["processes"] == 2 and doc["distributed_type"] == "MULTI_CPU"
+    assert 0 <= doc["metrics"]["forget_quality"] <= 1  # evaluated once, by the main process
+    two = sc.new_model(0)
+    two.load_state_dict(load_file(str(tmp_path / "two" / "model.safetensors")))
+    s = sc.forget_set()
+    assert _gap(one, two, s) < TOL and _gap(one, original, s) > 0.01
