@@ -79,14 +79,18 @@ def model_config(arch: str, vocab_size: int, *, hidden: int = 32, layers: int = 
 
 def save_model_folder(folder: Path, arch: str, texts: list[str], *, seed: int = 0,
                       vocab_size: int = 320, chat_template: str | None = None,
-                      dtype: torch.dtype = torch.float32, **size: Any) -> Path:
+                      dtype: torch.dtype = torch.float32, model_vocab: int = 0,
+                      **size: Any) -> Path:
     """Write a random-weight ``arch`` model and a tokenizer trained on ``texts`` to ``folder``
-    with ``save_pretrained`` (safetensors); ``size``: :func:`model_config`'s keywords."""
+    with ``save_pretrained`` (safetensors); ``size``: :func:`model_config`'s keywords.
+    ``model_vocab`` widens the model's vocabulary beyond the tokenizer's (the embedding and
+    output layer of a real model's size; the extra ids are never produced by the tokenizer)."""
     import transformers
 
     folder = Path(folder)
     tok = train_tokenizer(texts, vocab_size, chat_template)
-    cfg = model_config(arch, len(tok), bos=tok.bos_token_id, eos=tok.eos_token_id,
+    cfg = model_config(arch, max(len(tok), model_vocab), bos=tok.bos_token_id,
+                       eos=tok.eos_token_id,
                        pad=tok.pad_token_id, **size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -71,15 +72,20 @@ def main(argv: list[str] | None = None) -> dict | None:
                        seed=args.seed, config=cfg, accelerator=accelerator,
                        **lm_unlearn_options(sc.options))
     seconds = time.perf_counter() - start
+    state = accelerator.get_state_dict(model)  # every process takes part (FSDP gathers shards)
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return None
+    kind = str(accelerator.distributed_type).split(".")[-1]
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and kind != "FSDP":
+        print(f"note: FSDP was configured but accelerate ran {kind} (FSDP needs GPUs).")
+    state = {k: v.detach().contiguous().cpu().clone() for k, v in state.items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu().clone() for k, v in model.state_dict().items()},
-              str(args.out / "model.safetensors"))
+    save_file(state, str(args.out / "model.safetensors"))
+    model = sc.new_model(args.seed)  # the full weights, on the main process alone
+    model.load_state_dict(state)
     doc = {"method": info.name, "processes": accelerator.num_processes,
-           "distributed_type": str(accelerator.distributed_type).split(".")[-1],
-           "unlearn_seconds": seconds, "scenario": sc.describe()}
+           "distributed_type": kind, "unlearn_seconds": seconds, "scenario": sc.describe()}
     if not args.no_eval:
         retrained = sc.train_retrained(args.seed, cache)
         doc["metrics"] = evaluate_lm(model, sc, reference=evaluate_lm(retrained, sc)[1])[0]
