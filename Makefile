@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/domains.py --scenarios movielens mnist5k --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/tofu_mini_tune.py --cache $(BENCH_RUNS)/tofu-mini/models --rows $(BENCH_OUT)/tofu_mini_tune.jsonl --json $(BENCH_OUT)/tofu_mini_tune.json
+	$(BENCH)/lm_scale.py --out $(BENCH_OUT)
 	$(BENCH)/tofu_mini.py --out $(BENCH_RUNS)/tofu-mini --cache $(BENCH_RUNS)/tofu-mini/models --json $(BENCH_OUT)/tofu_mini.json
 	$(BENCH)/robustness.py --track lm --cache $(BENCH_RUNS)/tofu-mini/models --rows $(BENCH_OUT)/robustness_lm.jsonl --json $(BENCH_OUT)/robustness_lm.json
 	$(BENCH)/robustness.py --track digits --rows $(BENCH_OUT)/robustness_digits.jsonl --json $(BENCH_OUT)/robustness_digits.json
@@ -72,6 +73,7 @@ bench: $(STAMP)
 # The measurements that need a GPU (tofu-mini at scale: 200 authors, a 25.5M-parameter GPT-2).
 bench-gpu: $(STAMP)
 	$(BENCH)/tofu_scale.py --device cuda --size large --out $(BENCH_RUNS)/tofu-scale --json $(BENCH_OUT)/tofu_scale.json
+	$(BENCH)/gpu_lm.py --device cuda --out $(BENCH_OUT)
 
 # Each benchmark at its smallest size into $(SMOKE) (minutes in all): a check that every script
 # still runs, not a measurement.
@@ -97,6 +99,8 @@ bench-smoke: $(STAMP)
 	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json
 	$(BENCH)/tofu_mini_tune.py -m ga --grid '{"ga": [{"lr": 1e-3}]}' --smoke --cache $(SMOKE)/runs/tofu-mini-tune --rows $(SMOKE)/results/tofu_mini_tune.jsonl --json $(SMOKE)/results/tofu_mini_tune.json
 	$(BENCH)/tofu_scale.py --device cpu --size toy -m grad-diff --out $(SMOKE)/runs/tofu-scale --json $(SMOKE)/results/tofu_scale.json
+	$(BENCH)/lm_scale.py --smoke --out $(SMOKE)/results
+	$(BENCH)/gpu_lm.py --device cpu --size toy --methods npo grad-diff --authors 20 --out $(SMOKE)/results
 	$(BENCH)/robustness.py --track digits --seeds 1 --steps 0 5 --rows $(SMOKE)/results/robustness_digits.jsonl --json $(SMOKE)/results/robustness_digits.json
 	$(BENCH)/dp_originals.py --epsilons 8 --with-scrub --models 3 --seeds 1 $(SMOKE_SET) --set dp-original.epochs=1 --out $(SMOKE)/results --runs $(SMOKE)/runs/dp
 	$(BENCH)/protocols.py --methods finetune --forgets random:0.1 --seeds 1 --cost-models 3 --models 3 --ulira-models 6 --ulira-targets 2 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/protocols

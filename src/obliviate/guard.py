@@ -232,6 +232,7 @@ def judge_lm(model: nn.Module, out: nn.Module, before: Probe, forget, retain, me
     """Warn or raise when an LM run collapsed (retain token accuracy near a constant guess's)
     or did nothing."""
     rows = (min(len(forget), SLICE), min(len(retain), SLICE) if retain is not None else 0)
-    report(verdict(method, before, lm_probe(out, forget, retain), same_weights(model, out),
+    unchanged = out is not model and same_weights(model, out)  # inplace: judged on the probe
+    report(verdict(method, before, lm_probe(out, forget, retain), unchanged,
                    chance=lm_chance(retain), rows=rows, noun="token accuracy", step=step),
            guard)

@@ -20,8 +20,10 @@ from obliviate.errors import ForgetSpecError
 IGNORE = -100
 
 
-def prompt_text(question: str) -> str:
-    return f"Q: {question}\nA:"
+def prompt_text(question: str, tok=None) -> str:
+    """``question`` in ``tok``'s template (:mod:`obliviate.llm.tokenizer`); ``Q: ...\nA:``
+    without a tokenizer."""
+    return tok.prompt(question) if hasattr(tok, "prompt") else f"Q: {question}\nA:"
 
 
 @dataclass
@@ -45,7 +47,7 @@ def encode_pairs(tok, questions: Sequence[str], answers: Sequence[str],
     """
     rows, labels = [], []
     for q, a in zip(questions, answers, strict=True):
-        prompt = [tok.bos] + tok.encode(prompt_text(q))
+        prompt = [tok.bos] + tok.encode(prompt_text(q, tok))
         answer = tok.encode(" " + a) + [tok.eos]
         ids = prompt + answer
         # labels sit at the same positions as ids (the model shifts them); nothing predicts bos

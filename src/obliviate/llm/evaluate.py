@@ -52,6 +52,7 @@ from torch import nn
 from obliviate.errors import ConfigError
 from obliviate.llm import metrics as M
 from obliviate.llm.data import TokenSet, encode_pairs, prompt_text
+from obliviate.llm.generation import greedy_cached, uses_generate
 from obliviate.llm.profiles import QA
 
 if TYPE_CHECKING:
@@ -106,25 +107,31 @@ def generate(model: nn.Module, tok, questions: list[str], max_new_tokens: int = 
              generator: torch.Generator | None = None) -> list[str]:
     """Greedy (or, with ``temperature`` > 0, sampled) answers to ``questions``, up to the end
     token or ``max_new_tokens``."""
-    return complete(model, tok, [prompt_text(q) for q in questions], max_new_tokens,
+    return complete(model, tok, [prompt_text(q, tok) for q in questions], max_new_tokens,
                     batch_size, temperature, generator)
 
 
 @torch.no_grad()
 def complete(model: nn.Module, tok, prompts: list[str], max_new_tokens: int = 40,
              batch_size: int = 64, temperature: float = 0.0,
-             generator: torch.Generator | None = None, max_prompt: int | None = None
-             ) -> list[str]:
+             generator: torch.Generator | None = None, max_prompt: int | None = None,
+             cache: bool = True) -> list[str]:
     """Continuations of raw ``prompts`` (greedy, or sampled at ``temperature`` from
     ``generator`` on the CPU, so a seed gives the same text on any device), up to the end token
     or ``max_new_tokens``; ``max_prompt`` keeps only a prompt's last tokens.
 
-    Right-padded batches without a key-value cache: each step reruns the batch, which is cheap
-    for short answers and needs nothing model-specific.
+    Greedy answers of a Hugging Face model come from its own key-value cache
+    (:func:`~obliviate.llm.generation.greedy_cached`, left-padded batches). Sampling, other
+    models, or ``cache=False`` take the cache-free loop: right-padded batches, each step reruns
+    the batch (the same tokens, O(length^2) per answer, nothing model-specific).
     """
     model.eval()
     device = next(model.parameters()).device
     answers: list[str] = []
+    if cache and temperature == 0 and uses_generate(model):
+        ids = [([tok.bos] + tok.encode(p))[-(max_prompt or 0):] for p in prompts]
+        return [tok.decode(r).strip() for r in greedy_cached(model, tok, ids, max_new_tokens,
+                                                              batch_size)]
     for start in range(0, len(prompts), batch_size):
         ids = [[tok.bos] + tok.encode(p) for p in prompts[start:start + batch_size]]
         if max_prompt is not None:

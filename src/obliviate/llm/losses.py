@@ -3,7 +3,8 @@
 A batch is ``(ids, labels, mask, ...)`` as :mod:`obliviate.llm.data` builds it; labels are -100
 where no loss is taken. Formulas follow TOFU's ``dataloader.py``, the NPO / SimNPO / RMU authors' code (see
 ``reference/methods.md`` section 3.6), and OpenUnlearning's ``trainer/utils.py`` for UNDIAL,
-WGA and SatImp (locuslab/open-unlearning at d3d7cf9).
+WGA and SatImp (locuslab/open-unlearning at d3d7cf9). ``reference`` is the frozen original, or
+its values computed once before training (:mod:`obliviate.llm.reference`).
 """
 
 from __future__ import annotations
@@ -53,28 +54,43 @@ def nll(model: nn.Module, batch) -> torch.Tensor:
     return -logp.sum() / valid.sum().clamp(min=1)
 
 
+def reference_sequence_nll(reference, batch) -> torch.Tensor:
+    """The frozen reference's summed NLL of each row: from the model (no gradient), or from a
+    :class:`~obliviate.llm.reference.PrecomputedReference`."""
+    if isinstance(reference, nn.Module):
+        with torch.no_grad():
+            return sequence_nll(reference, batch)[0]
+    return reference.sequence_nll(batch).to(batch[0].device)
+
+
+def reference_logits(reference, ids, mask, batch) -> torch.Tensor:
+    """The frozen reference's next-token logits (B, L-1, V) from the model, or its
+    log-probabilities from a precomputed reference: the same distribution under softmax."""
+    if isinstance(reference, nn.Module):
+        with torch.no_grad():
+            return reference(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    return reference.log_probs(batch).to(ids.device)
+
+
 def gradient_ascent(model: nn.Module, forget_batch) -> torch.Tensor:
     """-NLL on the forget batch."""
     return -nll(model, forget_batch)
 
 
-def kl_to_reference(model: nn.Module, reference: nn.Module, batch) -> torch.Tensor:
+def kl_to_reference(model: nn.Module, reference, batch) -> torch.Tensor:
     """KL(p_reference || p_model) per labelled token, summed over the vocabulary and averaged."""
     ids, labels, mask = _on(model, batch)
     valid = labels[:, 1:] != IGNORE
     logq = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
-    with torch.no_grad():
-        logp = torch.log_softmax(
-            reference(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+    logp = torch.log_softmax(reference_logits(reference, ids, mask, batch), -1)
     kl = (logp.exp() * (logp - logq)).sum(-1)
     return (kl * valid).sum() / valid.sum().clamp(min=1)
 
 
-def npo(model: nn.Module, reference: nn.Module, forget_batch, beta: float) -> torch.Tensor:
+def npo(model: nn.Module, reference, forget_batch, beta: float) -> torch.Tensor:
     """NPO: -(2/beta) E log sigmoid(beta (S_theta - S_ref)), S the summed forget NLL."""
     s_theta, _ = sequence_nll(model, forget_batch)
-    with torch.no_grad():
-        s_ref, _ = sequence_nll(reference, forget_batch)
+    s_ref = reference_sequence_nll(reference, forget_batch)
     return -(2.0 / beta) * F.logsigmoid(beta * (s_theta - s_ref)).mean()
 
 
@@ -84,13 +100,12 @@ def simnpo(model: nn.Module, forget_batch, beta: float, gamma: float) -> torch.T
     return -(2.0 / beta) * F.logsigmoid(beta * (s_theta / n.clamp(min=1) - gamma)).mean()
 
 
-def dpo(model: nn.Module, reference: nn.Module, chosen, rejected, beta: float) -> torch.Tensor:
+def dpo(model: nn.Module, reference, chosen, rejected, beta: float) -> torch.Tensor:
     """DPO preferring ``chosen`` over ``rejected`` answers to the same questions."""
     s_c, _ = sequence_nll(model, chosen)
     s_r, _ = sequence_nll(model, rejected)
-    with torch.no_grad():
-        r_c, _ = sequence_nll(reference, chosen)
-        r_r, _ = sequence_nll(reference, rejected)
+    r_c = reference_sequence_nll(reference, chosen)
+    r_r = reference_sequence_nll(reference, rejected)
     # log pi(chosen) - log pi(rejected) = S(rejected) - S(chosen)
     margin = (s_r - s_c) - (r_r - r_c)
     return -F.logsigmoid(beta * margin).mean()
@@ -114,7 +129,7 @@ def satimp(model: nn.Module, forget_batch, beta1: float, beta2: float) -> torch.
     return weighted_ascent(model, forget_batch, lambda p: p ** beta1 * (1 - p) ** beta2)
 
 
-def undial(model: nn.Module, reference: nn.Module, forget_batch, beta: float) -> torch.Tensor:
+def undial(model: nn.Module, reference, forget_batch, beta: float) -> torch.Tensor:
     """UNDIAL (Dong et al. 2025): cross-entropy to the reference's distribution with the logit of
     each answer token lowered by ``beta``, averaged over labelled tokens."""
     ids, labels, mask = _on(model, forget_batch)
@@ -122,7 +137,7 @@ def undial(model: nn.Module, reference: nn.Module, forget_batch, beta: float) ->
     valid = target != IGNORE
     logq = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
     with torch.no_grad():
-        teacher = reference(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        teacher = reference_logits(reference, ids, mask, forget_batch)
         teacher = teacher.scatter_add(-1, target.clamp(min=0).unsqueeze(-1),
                                       torch.full_like(teacher[..., :1], -beta))
         soft = torch.softmax(teacher, -1)

@@ -36,6 +36,7 @@ def _transformers():
         raise ConfigError("The language-model track needs transformers: pip install "
                           "'obliviate[llm]'.") from None
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 
@@ -116,12 +117,15 @@ def model_blocks(model: str, layers: int) -> int:
 
 
 def build_lm(model: str, seed: int, *, width: int = 96, layers: int = 4, heads: int = 4,
-             context: int = 128, tokenizer=None) -> nn.Module:
-    """A fresh tiny GPT-2 (randomly initialised from ``seed``), or the HF model at ``model``.
+             context: int = 128, tokenizer=None, dtype: str = "float32") -> nn.Module:
+    """A fresh tiny GPT-2 (randomly initialised from ``seed``), or the HF model at ``model``,
+    with weights in ``dtype`` (``float32``, ``bfloat16``, ``float16``).
 
     The tiny model's vocabulary and special ids are the tokenizer's (the byte tokenizer's 256
-    by default).
+    by default). Code shipped in a model folder is never run (``trust_remote_code=False``):
+    only architectures of the installed transformers load.
     """
+    dt = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     tr = _transformers()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -132,11 +136,11 @@ def build_lm(model: str, seed: int, *, width: int = 96, layers: int = 4, heads: 
                                 eos_token_id=tok.eos, pad_token_id=tok.pad,
                                 tie_word_embeddings=False, resid_pdrop=0.0, embd_pdrop=0.0,
                                 attn_pdrop=0.0)
-            return tr.GPT2LMHeadModel(cfg)
+            return tr.GPT2LMHeadModel(cfg).to(dt)
         if not Path(model).is_dir():
             tokenizer_for(model)  # raises the missing-folder error
         # a folder's auto_map never runs its code (docs/security.md)
-        return tr.AutoModelForCausalLM.from_pretrained(model, trust_remote_code=False)
+        return tr.AutoModelForCausalLM.from_pretrained(model, trust_remote_code=False, dtype=dt)
 
 
 def with_lora(model: nn.Module, rank: int) -> nn.Module:

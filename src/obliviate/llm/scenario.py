@@ -64,6 +64,15 @@ class TofuOptions:
     heads: int = param(4, ge=1, help="tiny GPT-2 attention heads")
     device: str = param("cpu", help="cpu, or cuda when a GPU is present")
     lora_rank: int = param(0, ge=0, help="> 0: unlearn through a LoRA adapter of this rank")
+    dtype: str = param("float32", choices=("float32", "bfloat16", "float16"),
+                       help="weights' dtype: models are built or loaded and unlearned in it")
+    gradient_checkpointing: bool = param(False, help="recompute activations in the backward "
+                                                     "pass while unlearning (HF models)")
+    micro_batch: int = param(0, ge=0, help="rows per forward pass while unlearning; batches "
+                                           "accumulate to the method's batch_size (0: whole)")
+    reference: str = param("model", choices=("model", "logprobs"),
+                           help="methods comparing against the original: keep it (model) or "
+                                "compute its log-probabilities once (logprobs: one model)")
     train_paraphrases: bool = param(True, help="fine-tune on each answer's paraphrase too")
     alternates: int = param(5, ge=1, le=9, help="alternative answers per forget answer (altpo)")
     data_seed: int = param(0, ge=0, help="seed of the generated authors")
@@ -213,6 +222,7 @@ class TofuScenario:
     # ------------------------------------------------------------------ facts
     def describe(self) -> dict[str, Any]:
         return {"scenario": self.name, "options": config_dict(self.options),
+                "template": getattr(self.tokenizer, "template", "qa"),
                 "recipe": config_dict(self.recipe), "forget": self.forget_spec,
                 "forget_seed": self.seed,
                 "sizes": {"authors": len({q.owner for q in self.qa}), "forget_authors":
@@ -235,6 +245,8 @@ class TofuScenario:
                                                        self.recipe.context]}
         if o["tokenizer"] != "auto":  # (keeps the keys of models cached before the option)
             parts["tokenizer"] = o["tokenizer"]
+        if o["dtype"] != "float32":
+            parts["dtype"] = o["dtype"]
         if kind != "pretrained":
             parts["finetune"] = [self.recipe.finetune_epochs, self.recipe.finetune_lr]
             parts["qa"] = _hash(self.qa if kind == "original" else self.retain_qa)
@@ -247,8 +259,8 @@ class TofuScenario:
     def new_model(self, seed: int = 0) -> nn.Module:
         o = self.options
         return build_lm(o.model, seed, width=o.width, layers=o.layers, heads=o.heads,
-                        context=max(self.recipe.context, 256),
-                        tokenizer=self.tokenizer).to(self.device)
+                        context=max(self.recipe.context, 256), tokenizer=self.tokenizer,
+                        dtype=o.dtype).to(self.device)
 
     def pretrained(self, seed: int = 0, cache: Path | None = None) -> nn.Module:
         """The model after pretraining on the corpus (skipped for a given HF model)."""
@@ -307,6 +319,15 @@ class TofuScenario:
                      {"kind": kind, "seed": seed, "train_seconds": seconds,
                       "scenario": self.describe()})
         return model, seconds
+
+
+def lm_unlearn_options(options: TofuOptions) -> dict[str, Any]:
+    """The keyword arguments of :func:`~obliviate.llm.unlearn.unlearn_lm` that a scenario's
+    options set: LoRA, dtype, gradient checkpointing, micro-batches, the reference mode."""
+    return {"lora_rank": options.lora_rank,
+            "dtype": None if options.dtype == "float32" else options.dtype,
+            "gradient_checkpointing": options.gradient_checkpointing,
+            "micro_batch": options.micro_batch or None, "reference": options.reference}
 
 
 def _hash(items: list) -> str:

@@ -22,7 +22,9 @@ from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import check_guard, judge_lm, lm_probe, step_name
 from obliviate.llm.data import TokenSet, loader
+from obliviate.llm.loop import lm_loop
 from obliviate.llm.model import merged, with_lora
+from obliviate.llm.reference import KINDS, PrecomputedReference
 from obliviate.train import check_finite_weights
 from obliviate.unlearning import METHODS, TASK_WORDS, MethodInfo, register_method
 
@@ -33,6 +35,10 @@ LM_METHODS = METHODS.view(
 # methods trained on alternative (false) answers to the forget questions (AltPO), declared by
 # register_lm_method(needs_alternates=True); MethodInfo has needs_refusals but no field for this
 NEEDS_ALTERNATES: set[str] = set()
+# what each method reads from the frozen original, and on which of its sets, declared by
+# register_lm_method(reference=..., reference_on=...) (obliviate.llm.reference)
+REFERENCE_USE: dict[str, tuple[str, tuple[str, ...]]] = {}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -43,18 +49,31 @@ class LMUnlearnData:
         forget: the question-answer pairs to forget.
         retain: pairs to keep, or None for methods that do not need them.
         forget_idk: the forget questions answered with refusals, aligned with ``forget``.
-        reference: a frozen copy of the model before unlearning (NPO, KL, DPO, RMU use it).
+        reference: the frozen model before unlearning (NPO, KL, DPO, RMU use it), its values
+            computed once (:class:`~obliviate.llm.reference.PrecomputedReference`), or None
+            for methods registered with ``reference="none"``.
         generator: the run's torch.Generator; methods draw all randomness from it.
         forget_alt: alternative (plausible, false) answers to the forget questions, in ``k``
             blocks of ``len(forget)`` rows: row ``j * len(forget) + i`` answers row ``i``.
+        micro_batch: rows per forward pass (None: the whole batch); batches accumulate.
+        accelerator: an ``accelerate.Accelerator`` to train under (DDP/FSDP), or None.
     """
 
     forget: TokenSet
     retain: TokenSet | None
     forget_idk: TokenSet | None
-    reference: nn.Module
+    reference: Any
     generator: torch.Generator
     forget_alt: TokenSet | None = None
+    micro_batch: int | None = None
+    accelerator: Any = None
+
+    def loop(self, model: nn.Module, batches: Callable[[int], Iterator[Any]], loss: Callable,
+             optimizer: torch.optim.Optimizer, epochs: int, *, owner: str) -> nn.Module:
+        """The training loop every LM method runs (:func:`obliviate.llm.loop.lm_loop`): one
+        step per batch, accumulated over micro-batches and processes."""
+        return lm_loop(model, batches, loss, optimizer, epochs, owner=owner,
+                       micro_batch=self.micro_batch, accelerator=self.accelerator)
 
     def seed(self) -> int:
         return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
@@ -88,16 +107,26 @@ class LMUnlearnData:
 def register_lm_method(name: str, *, family: str = "gradient", needs_retain: bool = True,
                        paper: str = "", needs_refusals: bool = False, default: bool = True,
                        check: Callable[[nn.Module, Any], None] | None = None,
-                       needs_alternates: bool = False) -> Callable[[Callable], Callable]:
+                       needs_alternates: bool = False, reference: str = "model",
+                       reference_on: tuple[str, ...] = ("forget",)
+                       ) -> Callable[[Callable], Callable]:
     """Register ``fn(model, data: LMUnlearnData, cfg: SomeConfig) -> nn.Module`` as ``name``.
 
     A shorthand for :func:`obliviate.register_method` with ``tasks=("lm",)``; ``default``
     (True) puts it in the methods a language-model bench runs when it names none.
     ``needs_refusals`` / ``needs_alternates``: the method trains on refusals of the forget
     questions (``forget_idk``) / on alternative answers to them (``forget_alt``).
+    ``reference``: what the method reads from the frozen original (``none``, ``sequence``,
+    ``distribution``, ``hidden``, or ``model``: anything); ``reference_on``: the sets it reads
+    it on (``forget``, ``retain``, ``forget_idk``, ``forget_alt``). ``sequence`` and
+    ``distribution`` can be computed once before training (``unlearn_lm(reference="logprobs")``).
     """
+    if reference not in KINDS:
+        raise ConfigError(f"reference='{reference}' for method '{name}'; use one of "
+                          f"{', '.join(KINDS)}.")
     if needs_alternates:
         NEEDS_ALTERNATES.add(name)
+    REFERENCE_USE[name] = (reference, tuple(reference_on))
     return register_method(name, family=family, needs_retain=needs_retain, paper=paper,
                            tasks=("lm",), needs_refusals=needs_refusals, default=default,
                            check=check)
@@ -126,6 +155,12 @@ def unlearn_lm(
     lora_rank: int = 0,
     config: Any = None,
     guard: str = "warn",
+    dtype: str | None = None,
+    gradient_checkpointing: bool = False,
+    micro_batch: int | None = None,
+    reference: str = "model",
+    inplace: bool = False,
+    accelerator: Any = None,
     **overrides: Any,
 ) -> nn.Module:
     """Return an unlearned copy of the causal LM ``model``; ``model`` itself is not modified.
@@ -144,6 +179,18 @@ def unlearn_lm(
             rows of ``forget`` and ``retain`` (:mod:`obliviate.guard`; retain next-token
             accuracy near a constant guess's is a collapse, an unchanged forget NLL with no
             changed prediction a no-op).
+        dtype: ``float32``, ``bfloat16`` or ``float16``: the weights are trained and returned
+            in it (as OpenUnlearning loads models in bfloat16); None keeps the model's.
+        gradient_checkpointing: recompute activations in the backward pass (HF models).
+        micro_batch: rows per forward pass; the method's ``batch_size`` stays the effective
+            batch of one optimizer step, accumulated over micro-batches.
+        reference: ``model`` keeps the frozen original for methods that compare against it;
+            ``logprobs`` computes what they read from it once, before training, so no second
+            model is held (methods registered with ``sequence``/``distribution`` use).
+        inplace: train ``model`` itself instead of a copy (with ``reference="logprobs"``, one
+            model in memory); ``model`` is then changed and returned.
+        accelerator: an ``accelerate.Accelerator``: train under its processes (DDP/FSDP);
+            every process calls this with the same arguments and gets the same weights.
         **overrides: method parameters, e.g. ``lr=1e-3, epochs=5``; ``lr="auto"``
             calibrates the lr first (:func:`obliviate.calibrate.calibrate_lm`) and records the
             sweep on the returned model as ``obliviate_calibration``.
@@ -159,11 +206,13 @@ def unlearn_lm(
     if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
         rest = {k: v for k, v in overrides.items() if k != field}
         info.build_config(rest)
-        extra = dict(forget_idk=forget_idk, forget_alt=forget_alt, lora_rank=lora_rank)
+        extra = dict(forget_idk=forget_idk, forget_alt=forget_alt, lora_rank=lora_rank,
+                     dtype=dtype, gradient_checkpointing=gradient_checkpointing,
+                     micro_batch=micro_batch, reference=reference)
         cal = calibrate_lm(model, forget, retain, info=info, field=field, overrides=rest,
                            unlearn_lm=unlearn_lm, seed=seed, **extra)
         out = unlearn_lm(model, forget, retain, method=info, seed=seed, guard=guard, **extra,
-                         **rest, **{field: cal.value})
+                         inplace=inplace, accelerator=accelerator, **rest, **{field: cal.value})
         out.obliviate_calibration = cal.as_dict()
         return out
     info.refuse_task("lm", "this model")
@@ -188,18 +237,32 @@ def unlearn_lm(
             raise DataError(f"forget_alt has {len(forget_alt)} rows, not a multiple of the "
                             f"{len(forget)} forget rows; build it with sc.forget_alt_set().")
     info.check_model(model, cfg)  # settings the model cannot take (RMU's layers), before training
+    if dtype is not None and dtype not in DTYPES:
+        raise ConfigError(f"dtype='{dtype}' is not one of {', '.join(DTYPES)}.")
+    if micro_batch is not None and micro_batch < 1:
+        raise ConfigError(f"micro_batch must be at least 1; got {micro_batch}.")
+    sets = {"forget": forget, "retain": retain, "forget_idk": forget_idk,
+            "forget_alt": forget_alt}
+    was_training = model.training
     before = lm_probe(model, forget, retain) if guard != "off" else None
-    reference = copy.deepcopy(model).eval()
-    for p in reference.parameters():
-        p.requires_grad_(False)
-    student = copy.deepcopy(model)
+    frozen = frozen_reference(model, info.name, reference, inplace, sets)
+    student = model if inplace else copy.deepcopy(model)
+    if dtype is not None:
+        student = student.to(DTYPES[dtype])
+    if gradient_checkpointing:
+        checkpointing(student, True)
     if lora_rank:
         student = with_lora(student, lora_rank)
-    data = LMUnlearnData(forget, retain, forget_idk, reference,
-                         torch.Generator().manual_seed(seed), forget_alt)
+    data = LMUnlearnData(forget, retain, forget_idk, frozen,
+                         torch.Generator().manual_seed(seed), forget_alt, micro_batch,
+                         accelerator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         out = merged(info.fn(student, data, cfg))
+    if gradient_checkpointing:
+        checkpointing(out, False)
+    if not inplace:
+        model.train(was_training)  # the caller's model served as the frozen original
     for p in out.parameters():  # a merged LoRA model comes back with its base weights frozen
         p.requires_grad_(True)
     out.eval()
@@ -207,3 +270,47 @@ def unlearn_lm(
     if before is not None:
         judge_lm(model, out, before, forget, retain, info.name, guard, step_name(cfg))
     return out
+
+
+def checkpointing(model: nn.Module, on: bool) -> None:
+    """Turn a Hugging Face model's gradient checkpointing on (non-reentrant) or off.
+
+    Raises:
+        ConfigError: a model without gradient checkpointing.
+    """
+    if not hasattr(model, "gradient_checkpointing_enable"):
+        raise ConfigError("gradient_checkpointing needs a Hugging Face model (one with "
+                          "gradient_checkpointing_enable); pass gradient_checkpointing=False.")
+    if on:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_disable()
+
+
+def frozen_reference(model: nn.Module, method: str, mode: str, inplace: bool,
+                     sets: dict[str, TokenSet | None]) -> Any:
+    """What ``method`` reads from the original, as declared at registration: nothing (None),
+    the values it reads computed once (``mode="logprobs"``), or the frozen model in eval mode
+    (the caller's own, which is not trained, or a copy when ``inplace``).
+
+    Raises:
+        ConfigError: an unknown mode, or ``logprobs`` for a method that needs the model itself.
+    """
+    if mode not in ("model", "logprobs"):
+        raise ConfigError(f"reference='{mode}' is not valid; use model (keep the frozen "
+                          f"original) or logprobs (compute its log-probabilities once).")
+    use, on = REFERENCE_USE.get(method, ("model", ("forget",)))
+    if use == "none":
+        return None
+    if mode == "logprobs":
+        if use not in ("sequence", "distribution"):
+            what = "hidden states" if use == "hidden" else "outputs of any kind"
+            raise ConfigError(f"Method '{method}' reads the frozen original's {what}, which "
+                              f"are not computed once; pass reference=model.")
+        return PrecomputedReference(model, [sets[n] for n in on if sets.get(n) is not None],
+                                    use)
+    if inplace:
+        model = copy.deepcopy(model)
+        for p in model.parameters():
+            p.requires_grad_(False)
+    return model.eval()

@@ -26,6 +26,7 @@ from obliviate.bench.spec import (
 from obliviate.config import config_dict
 from obliviate.errors import DataError, TrainingDivergedError
 from obliviate.llm.evaluate import evaluate_lm, reference_metrics
+from obliviate.llm.scenario import lm_unlearn_options
 from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def lm_unlearning_run(sc, original, info, cfg, seed: int):
     alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
     model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
                        forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info, seed=seed,
-                       lora_rank=sc.options.lora_rank, config=cfg)
+                       config=cfg, **lm_unlearn_options(sc.options))
     return model, time.perf_counter() - start
 
 

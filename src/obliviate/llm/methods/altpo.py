@@ -10,7 +10,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import dpo, nll
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method, repeat_rows
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -28,6 +27,8 @@ class AltPOConfig:
 
 
 @register_lm_method("altpo", family="gradient", needs_retain=True, needs_alternates=True,
+                    reference="sequence",
+                    reference_on=("forget", "forget_alt"),
                     paper="Mekala et al. 2025, Alternate Preference Optimization (AltPO)")
 def altpo(model: nn.Module, data: LMUnlearnData, cfg: AltPOConfig) -> nn.Module:
     """Minimise -(2/beta) log sigmoid(beta (log-ratio(alternative) - log-ratio(true answer)))
@@ -65,5 +66,5 @@ def altpo(model: nn.Module, data: LMUnlearnData, cfg: AltPOConfig) -> nn.Module:
             out = out + cfg.retain_coeff * nll(m, retain)
         return out
 
-    return run_loop(model, pairs, loss, adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs,
-                    owner="altpo")
+    return data.loop(model, pairs, loss, adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs,
+                     owner="altpo")

@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import gradient_ascent
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,7 @@ class GAConfig:
 
 
 @register_lm_method("ga", family="gradient", needs_retain=False,
+                    reference="none",
                     paper="Maini et al. 2024, TOFU: A Task of Fictitious Unlearning for LLMs")
 def ga(model: nn.Module, data: LMUnlearnData, cfg: GAConfig) -> nn.Module:
     """Maximise the NLL of the forget answers.
@@ -31,6 +31,6 @@ def ga(model: nn.Module, data: LMUnlearnData, cfg: GAConfig) -> nn.Module:
         Maini, Feng, Schwarzschild, Lipton, Kolter, "TOFU: A Task of Fictitious Unlearning for
         LLMs", 2024 (the gradient-ascent baseline).
     """
-    return run_loop(model, data.pairs(cfg.batch_size),
-                    lambda m, pair: gradient_ascent(m, pair[0]),
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="ga")
+    return data.loop(model, data.pairs(cfg.batch_size),
+                     lambda m, pair: gradient_ascent(m, pair[0]),
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="ga")

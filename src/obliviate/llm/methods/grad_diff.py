@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import gradient_ascent, nll
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,7 @@ class GradDiffConfig:
 
 
 @register_lm_method("grad-diff", family="gradient", needs_retain=True,
+                    reference="none",
                     paper="Maini et al. 2024, TOFU: A Task of Fictitious Unlearning for LLMs")
 def grad_diff(model: nn.Module, data: LMUnlearnData, cfg: GradDiffConfig) -> nn.Module:
     """Minimise -NLL(forget) + retain_coeff * NLL(retain) on paired batches.
@@ -37,5 +37,5 @@ def grad_diff(model: nn.Module, data: LMUnlearnData, cfg: GradDiffConfig) -> nn.
         forget, retain = pair
         return gradient_ascent(m, forget) + cfg.retain_coeff * nll(m, retain)
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="grad-diff")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="grad-diff")

@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import nll
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,7 @@ class IdkConfig:
 
 
 @register_lm_method("idk", family="gradient", needs_retain=True, needs_refusals=True,
+                    reference="none",
                     paper="Maini et al. 2024, TOFU: A Task of Fictitious Unlearning for LLMs")
 def idk(model: nn.Module, data: LMUnlearnData, cfg: IdkConfig) -> nn.Module:
     """Minimise NLL(refusal | forget question) + retain_coeff * NLL(retain).
@@ -37,5 +37,5 @@ def idk(model: nn.Module, data: LMUnlearnData, cfg: IdkConfig) -> nn.Module:
         forget, retain = pair
         return nll(m, forget[3:6]) + cfg.retain_coeff * nll(m, retain)
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="idk")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="idk")

@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import dpo, nll
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,8 @@ class IdkDPOConfig:
 
 
 @register_lm_method("idk-dpo", family="gradient", needs_retain=True, needs_refusals=True,
+                    reference="sequence",
+                    reference_on=("forget", "forget_idk"),
                     paper="Rafailov et al. 2023, DPO; used for unlearning in TOFU (Maini et al. 2024)")
 def idk_dpo(model: nn.Module, data: LMUnlearnData, cfg: IdkDPOConfig) -> nn.Module:
     """Minimise -log sigmoid(beta (log-ratio(refusal) - log-ratio(true answer))) + retain NLL.
@@ -43,5 +44,5 @@ def idk_dpo(model: nn.Module, data: LMUnlearnData, cfg: IdkDPOConfig) -> nn.Modu
             out = out + cfg.retain_coeff * nll(m, retain)
         return out
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="idk-dpo")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="idk-dpo")

@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import gradient_ascent, kl_to_reference
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,8 @@ class KLConfig:
 
 
 @register_lm_method("kl", family="distillation", needs_retain=True,
+                    reference="distribution",
+                    reference_on=("retain",),
                     paper="Maini et al. 2024, TOFU: A Task of Fictitious Unlearning for LLMs")
 def kl(model: nn.Module, data: LMUnlearnData, cfg: KLConfig) -> nn.Module:
     """Minimise -NLL(forget) + kl_coeff * KL(p_original || p_model) on retain tokens.
@@ -38,5 +39,5 @@ def kl(model: nn.Module, data: LMUnlearnData, cfg: KLConfig) -> nn.Module:
         return gradient_ascent(m, forget) + cfg.kl_coeff * kl_to_reference(m, data.reference,
                                                                            retain)
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="kl")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="kl")

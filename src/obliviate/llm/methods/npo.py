@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import npo as npo_loss
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,7 @@ class NPOConfig:
 
 
 @register_lm_method("npo", family="gradient", needs_retain=False,
+                    reference="sequence",
                     paper="Zhang et al. 2024, Negative Preference Optimization")
 def npo(model: nn.Module, data: LMUnlearnData, cfg: NPOConfig) -> nn.Module:
     """Minimise -(2/beta) E log sigmoid(-beta log(pi_theta(y_f) / pi_ref(y_f))).
@@ -35,6 +35,6 @@ def npo(model: nn.Module, data: LMUnlearnData, cfg: NPOConfig) -> nn.Module:
         Zhang, Lin, Bai, Mei, "Negative Preference Optimization: From Catastrophic Collapse to
         Effective Unlearning", COLM 2024.
     """
-    return run_loop(model, data.pairs(cfg.batch_size),
-                    lambda m, pair: npo_loss(m, data.reference, pair[0], cfg.beta),
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="npo")
+    return data.loop(model, data.pairs(cfg.batch_size),
+                     lambda m, pair: npo_loss(m, data.reference, pair[0], cfg.beta),
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="npo")

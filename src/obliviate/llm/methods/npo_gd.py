@@ -9,7 +9,6 @@ from torch import nn
 from obliviate.config import param
 from obliviate.llm.losses import nll, npo
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,7 @@ class NPOGDConfig:
 
 
 @register_lm_method("npo+gd", family="gradient", needs_retain=True,
+                    reference="sequence",
                     paper="Zhang et al. 2024, Negative Preference Optimization")
 def npo_gd(model: nn.Module, data: LMUnlearnData, cfg: NPOGDConfig) -> nn.Module:
     """Minimise npo_coeff * L_NPO(forget) + retain_coeff * NLL(retain).
@@ -40,5 +40,5 @@ def npo_gd(model: nn.Module, data: LMUnlearnData, cfg: NPOGDConfig) -> nn.Module
         return (cfg.npo_coeff * npo(m, data.reference, forget, cfg.beta)
                 + cfg.retain_coeff * nll(m, retain))
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="npo+gd")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="npo+gd")

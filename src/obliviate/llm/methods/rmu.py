@@ -12,7 +12,6 @@ from obliviate.errors import ConfigError
 from obliviate.llm.losses import rmu as rmu_loss
 from obliviate.llm.model import decoder_layers, mlp_out_projection
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -39,21 +38,25 @@ def check_layers(model: nn.Module, cfg: RMUConfig) -> None:
 
 
 @register_lm_method("rmu", family="editing", needs_retain=True, check=check_layers,
+                    reference="hidden",
                     paper="Li et al. 2024, The WMDP Benchmark (RMU)")
 def rmu(model: nn.Module, data: LMUnlearnData, cfg: RMUConfig) -> nn.Module:
     """Push forget activations at ``layer`` towards c * u (u a random unit vector) while holding
     retain activations at the original model's, training only chosen MLP output weights.
 
+    With a LoRA adapter (``lora_rank`` > 0) only the adapters on those MLP output weights
+    train.
+
     References:
         Li et al., "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
         ICML 2024.
     """
-    if hasattr(model, "peft_config"):
-        raise ConfigError("rmu chooses which MLP weights it updates; run it with lora_rank=0.")
     blocks = decoder_layers(model)
     check_layers(model, cfg)
+    lora = hasattr(model, "peft_config")  # then only the adapters on those projections train
     trainable = {id(p) for i in cfg.update_layers
-                 for p in mlp_out_projection(blocks[i]).parameters()}
+                 for n, p in mlp_out_projection(blocks[i]).named_parameters()
+                 if not lora or "lora_" in n}
     for p in model.parameters():
         p.requires_grad_(id(p) in trainable)
     width = model.config.hidden_size
@@ -69,10 +72,10 @@ def rmu(model: nn.Module, data: LMUnlearnData, cfg: RMUConfig) -> nn.Module:
                 yield pair
 
     optimizer = adamw(model, cfg.lr, 0.0)
-    run_loop(model, batches,
-             lambda m, pair: rmu_loss(m, data.reference, pair[0], pair[1], cfg.layer, control,
-                                      cfg.alpha),
-             optimizer, epochs, owner="rmu")
+    data.loop(model, batches,
+              lambda m, pair: rmu_loss(m, data.reference, pair[0], pair[1], cfg.layer, control,
+                                       cfg.alpha),
+              optimizer, epochs, owner="rmu")
     for p in model.parameters():
         p.requires_grad_(True)
     return model

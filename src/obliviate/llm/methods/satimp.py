@@ -10,7 +10,6 @@ from obliviate.config import param
 from obliviate.llm.losses import nll
 from obliviate.llm.losses import satimp as satimp_loss
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class SatImpConfig:
 
 
 @register_lm_method("satimp", family="gradient", needs_retain=True,
+                    reference="none",
                     paper="Yang et al. 2025, Exploring Criteria of Loss Reweighting (SatImp)")
 def satimp(model: nn.Module, data: LMUnlearnData, cfg: SatImpConfig) -> nn.Module:
     """Minimise -mean_t p_t^beta1 (1 - p_t)^beta2 * NLL_t on forget tokens + retain NLL.
@@ -54,5 +54,5 @@ def satimp(model: nn.Module, data: LMUnlearnData, cfg: SatImpConfig) -> nn.Modul
         return (cfg.forget_coeff * satimp_loss(m, forget, cfg.beta1, cfg.beta2)
                 + cfg.retain_coeff * nll(m, retain))
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="satimp")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="satimp")

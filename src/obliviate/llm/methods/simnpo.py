@@ -10,7 +10,6 @@ from obliviate.config import param
 from obliviate.llm.losses import nll
 from obliviate.llm.losses import simnpo as simnpo_loss
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class SimNPOConfig:
 
 
 @register_lm_method("simnpo", family="gradient", needs_retain=True,
+                    reference="none",
                     paper="Fan et al. 2024, Simplicity Prevails: Rethinking NPO for LLM Unlearning")
 def simnpo(model: nn.Module, data: LMUnlearnData, cfg: SimNPOConfig) -> nn.Module:
     """Minimise npo_coeff * -(2/beta) E log sigmoid(beta (NLL/|y| - gamma)) + retain NLL.
@@ -45,5 +45,5 @@ def simnpo(model: nn.Module, data: LMUnlearnData, cfg: SimNPOConfig) -> nn.Modul
             out = out + cfg.retain_coeff * nll(m, retain)
         return out
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="simnpo")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="simnpo")

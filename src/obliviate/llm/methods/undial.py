@@ -11,7 +11,6 @@ from obliviate.config import param
 from obliviate.llm.losses import nll
 from obliviate.llm.losses import undial as undial_loss
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class UNDIALConfig:
 
 
 @register_lm_method("undial", family="distillation", needs_retain=False,
+                    reference="distribution",
                     paper="Dong et al. 2025, UNDIAL: Self-Distillation with Adjusted Logits")
 def undial(model: nn.Module, data: LMUnlearnData, cfg: UNDIALConfig) -> nn.Module:
     """Minimise CE(softmax(z_ref - beta * onehot(y)), p_theta) on forget tokens (+ retain NLL).
@@ -61,5 +61,5 @@ def undial(model: nn.Module, data: LMUnlearnData, cfg: UNDIALConfig) -> nn.Modul
             out = out + cfg.retain_coeff * nll(m, retain)
         return out
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="undial")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="undial")

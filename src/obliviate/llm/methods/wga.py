@@ -10,7 +10,6 @@ from obliviate.config import param
 from obliviate.llm.losses import nll
 from obliviate.llm.losses import wga as wga_loss
 from obliviate.llm.unlearn import LMUnlearnData, adamw, register_lm_method
-from obliviate.train import run_loop
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class WGAConfig:
 
 
 @register_lm_method("wga", family="gradient", needs_retain=True,
+                    reference="none",
                     paper="Wang et al. 2025, Rethinking LLM Unlearning Objectives (WGA)")
 def wga(model: nn.Module, data: LMUnlearnData, cfg: WGAConfig) -> nn.Module:
     """Minimise -mean_t p_t^beta * NLL_t on forget tokens (p_t detached) + retain NLL.
@@ -53,5 +53,5 @@ def wga(model: nn.Module, data: LMUnlearnData, cfg: WGAConfig) -> nn.Module:
         forget, retain = pair
         return cfg.forget_coeff * wga_loss(m, forget, cfg.beta) + cfg.retain_coeff * nll(m, retain)
 
-    return run_loop(model, data.pairs(cfg.batch_size), loss,
-                    adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="wga")
+    return data.loop(model, data.pairs(cfg.batch_size), loss,
+                     adamw(model, cfg.lr, cfg.weight_decay), cfg.epochs, owner="wga")
