@@ -54,6 +54,32 @@ def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
     return result, float(statistics.median(times))
 
 
+def timed_mean(fn: Callable[[], T], *, repeats: int = 5, min_total_s: float = 1.0
+               ) -> tuple[T, float]:
+    """``(result, seconds)``: the time of ``fn()`` as the challenge's N runs are timed.
+
+    The first call's result is kept; when it took at least ``min_total_s`` its time is the
+    measurement (as :func:`timed` and so the first of the N runs do). Otherwise it is a warm-up
+    and ``repeats`` more calls are timed once each and averaged, as the N warm runs' times are
+    averaged (:func:`timed_warm_once`): a reference timed this way and a method that does the
+    same work read a time ratio of 1 up to noise.
+    """
+    if repeats < 1 or min_total_s < 0:
+        raise ConfigError(f"timed_mean needs repeats >= 1 and min_total_s >= 0; got {repeats} "
+                          f"and {min_total_s}.")
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    if first >= min_total_s:
+        return result, first
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return result, float(statistics.fmean(times))
+
+
 _WARM: set[Hashable] = set()  # the keys :func:`timed_warm_once` has warmed up in this process
 
 
