@@ -18,7 +18,12 @@ import numpy as np
 import torch
 
 from obliviate.bench.method_runs import prepared_state, timed_unlearn
-from obliviate.bench.populations import cached_population, fallback_note, retain_masks
+from obliviate.bench.populations import (
+    cached_population,
+    fallback_note,
+    population_outputs,
+    retain_masks,
+)
 from obliviate.bench.repeated import finite_outputs, repeated_runs
 from obliviate.bench.spec import (
     POSITIVE,
@@ -186,17 +191,32 @@ class ChallengeDriver:
         self.run, self.opts, self.n = run, options, n_models
         self.sc = run.rb.scenario
 
+    def _seeds(self, seed: int, part: str) -> list[int]:
+        offset = {"A": 0, "B": self.n}[part]
+        return [1_000_000 + 10_000 * seed + offset + i for i in range(self.n)]
+
     def _population(self, seed: int, part: str) -> Population:
         """Population A or B of N retrained models for ``seed``, from the cache or trained."""
-        offset = {"A": 0, "B": self.n}[part]
-        seeds = [1_000_000 + 10_000 * seed + offset + i for i in range(self.n)]
         pop = cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
-                                retain_masks(self.sc, self.n), seeds,
+                                retain_masks(self.sc, self.n), self._seeds(seed, part),
                                 chunk_size=self.opts.chunk_size, device=self.sc.device)
         note = fallback_note(pop, "the retrained models")
         if note:
             self.run.note(note)
         return pop
+
+    def _side(self, seed: int, part: str) -> Side:
+        """``population_side`` of population A or B, its outputs predicted in one pass over
+        forget, retain and test, and cached (a warm bench predicts nothing)."""
+        sc = self.sc
+        out = population_outputs(self.run.cache, sc, f"retrained{part}", seed,
+                                 retain_masks(sc, self.n), self._seeds(seed, part),
+                                 (sc.x_forget, sc.x_retain, sc.splits.x_test),
+                                 chunk_size=self.opts.chunk_size, device=sc.device)
+        note = fallback_note(out, "the retrained models")
+        if note:
+            self.run.note(note)
+        return side_of(*out.logits, sc)
 
     def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
         for seed in self.run.rb.seeds:
@@ -215,12 +235,12 @@ class ChallengeDriver:
         self.original = original
         retrain_seconds = cutoff_seconds(run.cache, sc, seed)
         say(f"seed {seed}: {self.n} retrained models (A)")
-        side_a = population_side(self._population(seed, "A"), sc)
+        side_a = self._side(seed, "A")
         draws = seed_draws(seed, self.n, len(sc.forget_idx), self.opts.n_boot)
         ceiling_boot = self._stored(store, seed_jobs[1], "F_boot", draws)
         if ceiling_boot is None:  # else the ceiling row is stored with its bootstrap already
             say(f"seed {seed}: {self.n} more retrained models for the ceiling (B)")
-            side_b = population_side(self._population(seed, "B"), sc)
+            side_b = self._side(seed, "B")
             ceiling, eps = scores(side_b, side_a)
             ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
             say(f"seed {seed}: bootstrap of the ceiling ({self.opts.n_boot} replicates)")
