@@ -138,3 +138,21 @@ def test_redraw_calibration_matches_the_originals_mean_confidence_on_validation(
     with torch.no_grad():
         mine, theirs = logit_confidence(timid(x), y).mean(), logit_confidence(model(x), y).mean()
     assert mine.item() == pytest.approx(theirs.item(), rel=1e-3)
+
+
+def test_redraw_late_keep_redraws_only_the_last_linear_layer_differently():
+    model, _, _ = tiny_problem(hidden_layers=1)
+    same = [p.detach().clone() for p in model.parameters()]
+    shrink_perturb(model, 1.0, torch.Generator().manual_seed(0), late_keep=0.0)
+    head = {id(p) for p in model[-1].parameters()}
+    for p, q in zip(model.parameters(), same, strict=True):
+        assert torch.equal(p, q) != (id(p) in head)  # only the head was re-drawn
+
+
+def test_redraw_distillation_changes_the_repair():
+    model, forget, retain = tiny_problem(hidden_layers=1)
+    plain = ob.unlearn(model, forget, retain, method="redraw", epochs=2, seed=0, calibrate=False)
+    taught = ob.unlearn(model, forget, retain, method="redraw", epochs=2, seed=0, calibrate=False,
+                        distill=1.0)
+    x = next(iter(retain))[0]
+    assert not torch.allclose(plain(x), taught(x))
