@@ -41,9 +41,7 @@ def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
     if min_total_s < 0 or max_runs < 1:
         raise ConfigError(f"timed needs min_total_s >= 0 and max_runs >= 1; got {min_total_s} "
                           f"and {max_runs}.")
-    start = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - start
+    result, first = _once(fn)
     if first >= min_total_s:
         return result, first
     times = [] if warmup else [first]
@@ -67,17 +65,16 @@ def timed_mean(fn: Callable[[], T], *, repeats: int = 5, min_total_s: float = 1.
     if repeats < 1 or min_total_s < 0:
         raise ConfigError(f"timed_mean needs repeats >= 1 and min_total_s >= 0; got {repeats} "
                           f"and {min_total_s}.")
-    start = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - start
+    result, first = _once(fn)
     if first >= min_total_s:
         return result, first
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return result, float(statistics.fmean(times))
+    return result, float(statistics.fmean(_once(fn)[1] for _ in range(repeats)))
+
+
+def _once(fn: Callable[[], T]) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
 
 
 _WARM: set[Hashable] = set()  # the keys :func:`timed_warm_once` has warmed up in this process

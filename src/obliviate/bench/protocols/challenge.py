@@ -11,6 +11,7 @@ calls; challenge/3), so that retraining as a method reads a time ratio of 1.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from obliviate.bench.method_runs import prepared_state, timed_unlearn
 from obliviate.bench.populations import (
     cached_population,
     fallback_note,
+    population_fingerprint,
     population_outputs,
     retain_masks,
 )
@@ -240,11 +242,8 @@ class ChallengeDriver:
         ceiling_boot = self._stored(store, seed_jobs[1], "F_boot", draws)
         if ceiling_boot is None:  # else the ceiling row is stored with its bootstrap already
             say(f"seed {seed}: {self.n} more retrained models for the ceiling (B)")
-            side_b = self._side(seed, "B")
-            ceiling, eps = scores(side_b, side_a)
+            ceiling, eps, boot = self._ceiling(seed, side_a, draws, say)
             ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
-            say(f"seed {seed}: bootstrap of the ceiling ({self.opts.n_boot} replicates)")
-            boot = bootstrap_arrays(side_b, side_a, draws)
             self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds,
                        config_dict(sc.recipe), side_a, boot)
             ceiling_boot = boot.get("F_boot")
@@ -261,6 +260,28 @@ class ChallengeDriver:
         for job in seed_jobs[2:]:
             self._method(store, job, shared, side_a, f_ceiling, retrain_seconds, progress,
                          draws, ceiling_boot)
+
+    def _ceiling(self, seed: int, side_a: Side, draws: ChallengeDraws | None, say
+                 ) -> tuple[dict[str, float], np.ndarray, dict[str, np.ndarray]]:
+        """The ceiling row's metrics, epsilons and replicates (B against A): they depend on the
+        two populations and the draws only, so they are cached beside them."""
+        masks, n_boot = retain_masks(self.sc, self.n), 0 if draws is None else draws.n_boot
+        key = "-".join(population_fingerprint(self.sc, f"retrained{p}", seed, masks,
+                                              self._seeds(seed, p)) for p in "AB")
+        key = f"ceiling-{hashlib.sha256(key.encode()).hexdigest()[:20]}-{n_boot}-" + \
+            PROTOCOL.replace("/", "")
+        hit = self.run.cache.read(key)
+        if hit is not None and "epsilon" in hit[0]:
+            arrays = {k: v.numpy() for k, v in hit[0].items()}
+            return hit[1]["metrics"], arrays.pop("epsilon"), arrays
+        side_b = self._side(seed, "B")
+        ceiling, eps = scores(side_b, side_a)
+        say(f"seed {seed}: bootstrap of the ceiling ({self.opts.n_boot} replicates)")
+        boot = bootstrap_arrays(side_b, side_a, draws)
+        self.run.cache.write(key, {"epsilon": torch.tensor(np.array(eps, np.float64)),
+                                   **{k: torch.tensor(np.array(v)) for k, v in boot.items()}},
+                             {"metrics": ceiling, "kind": "ceiling"})
+        return ceiling, eps, boot
 
     @staticmethod
     def _stored(store: ResultStore, job: Job, name: str, draws: ChallengeDraws | None
