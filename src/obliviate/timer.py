@@ -52,22 +52,17 @@ def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
     return result, float(statistics.median(times))
 
 
-def timed_mean(fn: Callable[[], T], *, repeats: int = 5, min_total_s: float = 1.0
-               ) -> tuple[T, float]:
+def timed_mean(fn: Callable[[], T], *, repeats: int = 3) -> tuple[T, float]:
     """``(result, seconds)``: the time of ``fn()`` as the challenge's N runs are timed.
 
-    The first call's result is kept; when it took at least ``min_total_s`` its time is the
-    measurement (as :func:`timed` and so the first of the N runs do). Otherwise it is a warm-up
-    and ``repeats`` more calls are timed once each and averaged, as the N warm runs' times are
-    averaged (:func:`timed_warm_once`): a reference timed this way and a method that does the
-    same work read a time ratio of 1 up to noise.
+    The first call is a warm-up (its result is kept), then ``repeats`` calls are timed once
+    each and averaged, as the N runs' single warm calls are averaged (:func:`timed_warm_once`):
+    a reference timed this way and a method that does the same work read a time ratio of 1 up
+    to noise. It costs ``repeats + 1`` calls at any size.
     """
-    if repeats < 1 or min_total_s < 0:
-        raise ConfigError(f"timed_mean needs repeats >= 1 and min_total_s >= 0; got {repeats} "
-                          f"and {min_total_s}.")
-    result, first = _once(fn)
-    if first >= min_total_s:
-        return result, first
+    if repeats < 1:
+        raise ConfigError(f"timed_mean needs repeats >= 1; got {repeats}.")
+    result, _ = _once(fn)
     return result, float(statistics.fmean(_once(fn)[1] for _ in range(repeats)))
 
 

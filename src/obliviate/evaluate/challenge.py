@@ -66,8 +66,8 @@ from obliviate.errors import ConfigError, DataError
 DELTA = 1e-5
 EPSILON_CAP = 50
 NUM_THRESHOLDS_PER_UNIT = 100
-# 2: the N runs are warmed up once per process, then timed once each; 3: the retrain time of the
-# cut-off is timed the same way (warm-up, then the mean of timed calls), not as a warm median
+# 2: the N runs are warmed up once per process, then timed once each; 3: the cut-off's retrain
+# time is the retrain method through the runs' call, timed as they are (warm-up, mean of 3)
 PROTOCOL = "challenge/3"
 
 _PEAKY_RATIO = 0.01
