@@ -61,7 +61,7 @@ def transpose_kernel(weight: torch.Tensor) -> None:
     """Transpose a square 2-D kernel's spatial axes in place; any other weight (1-D or 3-D
     kernels, non-square ones, a Linear layer's matrix) is flipped along its last axis."""
     square_2d = weight.dim() == 4 and weight.shape[2] == weight.shape[3]
-    weight.copy_(weight.transpose(2, 3) if square_2d else weight.flip(-1))
+    weight.copy_(weight.transpose(2, 3).clone() if square_2d else weight.flip(-1))
 
 
 @register_method("winner-conv-transpose", family="gradient", needs_retain=True, paper=PAPER,
