@@ -205,3 +205,25 @@ def test_reset_distill_val_resets_the_first_and_last_layers_only():
     moved = [not torch.allclose(a.weight, b.weight, atol=1e-6) for a, b in zip(
         [m for m in out.modules() if isinstance(m, nn.Linear)], linears, strict=True)]
     assert moved == [True] + [False] * (len(linears) - 2) + [True]
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("winner-conv-transpose", {"epochs": 1}),
+    ("winner-reset-distill-val", {"warmup_epochs": 1, "retain_epochs": 1}),
+    ("winner-random-noise-layers", {"epochs": 3, "fine_epochs": 1, "layers": 2}),
+    ("msg", {"epochs": 1}),
+])
+def test_new_winners_run_on_a_small_cnn(name, overrides):
+    """The entries were written for convolutions: run each on a small CNN with BatchNorm."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 1, 8, 8, generator=gen), torch.randint(0, 3, (48,), generator=gen)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(256, 3))
+    loader = lambda a, b: DataLoader(TensorDataset(a, b), batch_size=16)  # noqa: E731
+    out = ob.unlearn(model, loader(x[:16], y[:16]), loader(x[16:], y[16:]), method=name,
+                     seed=0, val=loader(x[16:32], y[16:32]), **overrides)
+    assert any(not torch.equal(p, q) for p, q in zip(out.parameters(), model.parameters(),
+                                                        strict=True))
