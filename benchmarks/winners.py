@@ -46,7 +46,9 @@ from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore
 from obliviate.evaluate.challenge import PROTOCOL, bin_scores
 
-WINNERS = ["winner-contrastive", "winner-grad-reinit", "winner-conv-noise", "winner-prune-reinit"]
+WINNERS = ["winner-contrastive", "winner-grad-reinit", "winner-conv-noise", "winner-prune-reinit",
+           "winner-conv-transpose", "winner-reset-distill-val", "winner-random-noise-layers"]
+DEEPUNLEARN = ["msg"]  # DeepUnlearn's reading of the 2nd prize (CT is the 5th prize above)
 OURS = ["redraw"]
 BASELINES = ["retrain", "finetune", "scrub", "ssd", "prune-zero", "neggrad", "bad-teacher",
              "reset-distill", "reset-layers-distill", "eu-k"]
@@ -57,6 +59,10 @@ TUNE_GRIDS = {
     "winner-grad-reinit": {"lr_scale": [1, 10, 50], "epochs": [3, 5]},
     "winner-conv-noise": {"lr_scale": [1, 10, 50], "std": [0.2, 0.6]},
     "winner-prune-reinit": {"lr_scale": [1, 10, 100], "epochs": [2.0, 3.2]},
+    "winner-conv-transpose": {"lr_scale": [1, 10, 50], "epochs": [2, 3]},
+    "winner-reset-distill-val": {"lr_scale": [1, 10, 50], "retain_epochs": [2, 3]},
+    "winner-random-noise-layers": {"lr_scale": [1, 10, 100], "epochs": [4, 5]},  # fine_epochs 2
+    "msg": {"lr_scale": [1, 10, 50], "epochs": [3, 5]},
     "redraw": {"keep": [0.5, 0.6, 0.7], "epochs": [4, 5]},
 }
 COLUMNS = ["method", "F", "F_lo", "F_hi", "F_ratio", "F_ratio_lo", "F_ratio_hi", "score",
@@ -235,7 +241,7 @@ def tune_all(scenario: str, methods: list[str], out: Path, cache: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenarios", nargs="+", default=["digits", "fashion-mem"])
-    parser.add_argument("--methods", nargs="+", default=WINNERS + OURS + BASELINES)
+    parser.add_argument("--methods", nargs="+", default=WINNERS + DEEPUNLEARN + OURS + BASELINES)
     parser.add_argument("--models", type=int, default=64)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/winners"))

@@ -49,9 +49,10 @@ def test_same_inputs_same_numbers_and_second_run_trains_nothing(first, monkeypat
 
     monkeypatch.setattr(populations, "train_population", refuse)
     monkeypatch.setattr(scenario_module, "train_model", refuse)
-    # a new run directory sharing the cache: every reference comes from the cache
+    # a new run directory sharing the cache: every reference, the populations' outputs and
+    # the ceiling row (with its replicates) come from the cache
     again = _bench(root / "b", root / "cache").run()
-    cols = ["method", "F", "RA_ratio", "TA_ratio", "FA"]
+    cols = ["method", "F", "F_lo", "F_hi", "F_ceiling", "RA_ratio", "TA_ratio", "FA"]
     assert again[cols].equals(board[cols])
 
 

@@ -138,3 +138,92 @@ def test_redraw_calibration_matches_the_originals_mean_confidence_on_validation(
     with torch.no_grad():
         mine, theirs = logit_confidence(timid(x), y).mean(), logit_confidence(model(x), y).mean()
     assert mine.item() == pytest.approx(theirs.item(), rel=1e-3)
+
+
+def test_redraw_late_keep_redraws_only_the_last_linear_layer_differently():
+    model, _, _ = tiny_problem(hidden_layers=1)
+    same = [p.detach().clone() for p in model.parameters()]
+    shrink_perturb(model, 1.0, torch.Generator().manual_seed(0), late_keep=0.0)
+    head = {id(p) for p in model[-1].parameters()}
+    for p, q in zip(model.parameters(), same, strict=True):
+        assert torch.equal(p, q) != (id(p) in head)  # only the head was re-drawn
+
+
+def test_redraw_distillation_changes_the_repair():
+    model, forget, retain = tiny_problem(hidden_layers=1)
+    plain = ob.unlearn(model, forget, retain, method="redraw", epochs=2, seed=0, calibrate=False)
+    taught = ob.unlearn(model, forget, retain, method="redraw", epochs=2, seed=0, calibrate=False,
+                        distill=1.0)
+    x = next(iter(retain))[0]
+    assert not torch.allclose(plain(x), taught(x))
+
+
+def test_conv_transpose_transposes_square_kernels_and_flips_the_others():
+    from obliviate.methods.winner_conv_transpose import transpose_kernel
+
+    square = torch.arange(2 * 3 * 9, dtype=torch.float32).view(2, 3, 3, 3)
+    w = square.clone()
+    transpose_kernel(w)
+    assert torch.equal(w, square.transpose(2, 3)) and not torch.equal(w, square)
+    wide = torch.arange(12, dtype=torch.float32).view(1, 1, 2, 6)
+    w = wide.clone()
+    transpose_kernel(w)
+    assert w.shape == wide.shape and torch.equal(w, wide.flip(-1))
+
+
+def test_msg_redraws_the_same_share_of_every_layer_at_its_smallest_gradients():
+    from obliviate.methods.msg import redraw_smallest_per_layer
+
+    gen = torch.Generator().manual_seed(0)
+    for n in (10, 40):
+        w = torch.nn.Parameter(torch.ones(n, 5))
+        w.grad = torch.arange(n * 5, dtype=torch.float32).view(n, 5)  # entry k has |grad| k
+        mask = redraw_smallest_per_layer(w, 0.3, gen)
+        k = round(0.3 * n * 5)
+        assert mask.sum() == k and mask.flatten()[:k].all()  # the k smallest, per layer
+        assert torch.all(w[~mask] == 1) and torch.all(w[mask] != 1)
+
+
+def test_random_noise_layers_tells_normalisation_parameters_apart():
+    from obliviate.methods.winner_random_noise_layers import split_parameters
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    norms, others = split_parameters(model)
+    assert {id(p) for p in norms} == {id(p) for p in model[1].parameters()}
+    assert len(others) == 4  # conv and linear weights and biases
+
+
+def test_reset_distill_val_resets_the_first_and_last_layers_only():
+    from obliviate.methods.winner_reset_distill_val import first_and_last_layers
+
+    model, forget, retain = tiny_problem(hidden_layers=2)
+    first, last = first_and_last_layers(model)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert first is linears[0] and last is linears[-1]
+    out = ob.unlearn(model, forget, retain, method="winner-reset-distill-val", seed=0,
+                     warmup_epochs=0, retain_epochs=1, lr=1e-9, momentum=0.0, weight_decay=0.0)
+    moved = [not torch.allclose(a.weight, b.weight, atol=1e-6) for a, b in zip(
+        [m for m in out.modules() if isinstance(m, nn.Linear)], linears, strict=True)]
+    assert moved == [True] + [False] * (len(linears) - 2) + [True]
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("winner-conv-transpose", {"epochs": 1}),
+    ("winner-reset-distill-val", {"warmup_epochs": 1, "retain_epochs": 1}),
+    ("winner-random-noise-layers", {"epochs": 3, "fine_epochs": 1, "layers": 2}),
+    ("msg", {"epochs": 1}),
+])
+def test_new_winners_run_on_a_small_cnn(name, overrides):
+    """The entries were written for convolutions: run each on a small CNN with BatchNorm."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 1, 8, 8, generator=gen), torch.randint(0, 3, (48,), generator=gen)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(256, 3))
+    loader = lambda a, b: DataLoader(TensorDataset(a, b), batch_size=16)  # noqa: E731
+    out = ob.unlearn(model, loader(x[:16], y[:16]), loader(x[16:], y[16:]), method=name,
+                     seed=0, val=loader(x[16:32], y[16:32]), **overrides)
+    assert any(not torch.equal(p, q) for p, q in zip(out.parameters(), model.parameters(),
+                                                        strict=True))

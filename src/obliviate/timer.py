@@ -41,9 +41,7 @@ def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
     if min_total_s < 0 or max_runs < 1:
         raise ConfigError(f"timed needs min_total_s >= 0 and max_runs >= 1; got {min_total_s} "
                           f"and {max_runs}.")
-    start = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - start
+    result, first = _once(fn)
     if first >= min_total_s:
         return result, first
     times = [] if warmup else [first]
@@ -52,6 +50,26 @@ def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
         fn()
         times.append(time.perf_counter() - start)
     return result, float(statistics.median(times))
+
+
+def timed_mean(fn: Callable[[], T], *, repeats: int = 3) -> tuple[T, float]:
+    """``(result, seconds)``: the time of ``fn()`` as the challenge's N runs are timed.
+
+    The first call is a warm-up (its result is kept), then ``repeats`` calls are timed once
+    each and averaged, as the N runs' single warm calls are averaged (:func:`timed_warm_once`):
+    a reference timed this way and a method that does the same work read a time ratio of 1 up
+    to noise. It costs ``repeats + 1`` calls at any size.
+    """
+    if repeats < 1:
+        raise ConfigError(f"timed_mean needs repeats >= 1; got {repeats}.")
+    result, _ = _once(fn)
+    return result, float(statistics.fmean(_once(fn)[1] for _ in range(repeats)))
+
+
+def _once(fn: Callable[[], T]) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
 
 
 _WARM: set[Hashable] = set()  # the keys :func:`timed_warm_once` has warmed up in this process

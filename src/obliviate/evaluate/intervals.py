@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,7 +178,7 @@ def challenge_draws(n_boot: int, n_unlearned: int, n_retrained: int, n_examples:
 
 
 def forgetting_replicates(unlearned_conf: np.ndarray, retrained_conf: np.ndarray,
-                          draws: ChallengeDraws) -> np.ndarray:
+                          draws: ChallengeDraws, *, workers: int = 2) -> np.ndarray:
     """F on each resample: the challenge metric itself on resampled models and examples.
 
     Per replicate, the per-example epsilons are computed (``per_example_epsilons``, unchanged)
@@ -187,6 +188,9 @@ def forgetting_replicates(unlearned_conf: np.ndarray, retrained_conf: np.ndarray
     Args:
         unlearned_conf, retrained_conf: Confidences (models, examples), as for the metric.
         draws: From :func:`challenge_draws` with these models and examples.
+        workers: Threads that share the replicates. Each replicate is computed alone and
+            written to its own slot, so the result is the same for any number of threads; the
+            metric's work is in large numpy operations that release the GIL.
 
     Returns:
         (n_boot,) float64.
@@ -197,11 +201,21 @@ def forgetting_replicates(unlearned_conf: np.ndarray, retrained_conf: np.ndarray
         raise DataError(f"the draws are for {draws.unlearned.shape[1]} and "
                         f"{draws.retrained.shape[1]} models and {draws.examples.shape[1]} "
                         f"examples, the confidences {u.shape} and {r.shape}; draw them anew.")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}.")
     out = np.empty(draws.n_boot)
-    for b in range(draws.n_boot):
+
+    def replicate(b: int) -> None:
         used, where = np.unique(draws.examples[b], return_inverse=True)
         eps = per_example_epsilons(u[draws.unlearned[b]][:, used], r[draws.retrained[b]][:, used])
         out[b] = bin_scores(eps, u.shape[0])[where].mean()
+
+    if workers == 1 or draws.n_boot < 2:
+        for b in range(draws.n_boot):
+            replicate(b)
+    else:
+        with ThreadPoolExecutor(min(workers, draws.n_boot)) as pool:
+            list(pool.map(replicate, range(draws.n_boot)))
     return out
 
 

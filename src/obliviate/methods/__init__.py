@@ -11,6 +11,7 @@ from obliviate.methods import (  # noqa: F401
     influence,
     l1_sparse,
     lora_unlearn,
+    msg,
     neggrad,
     neggrad_plus,
     prune_zero,
@@ -24,6 +25,9 @@ from obliviate.methods import (  # noqa: F401
     ssd,
     winner_contrastive,
     winner_conv_noise,
+    winner_conv_transpose,
     winner_grad_reinit,
     winner_prune_reinit,
+    winner_random_noise_layers,
+    winner_reset_distill_val,
 )

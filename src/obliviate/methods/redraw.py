@@ -42,12 +42,14 @@ import copy
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from obliviate.batches import forward
 from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import reinit_parameters
+from obliviate.methods.losses import distill_kl
 from obliviate.train import (
     Recipe,
     cross_entropy_loss,
@@ -70,6 +72,11 @@ class RedrawConfig:
     momentum: float | None = param(None, ge=0, lt=1, help="SGD momentum (None: the recipe's)")
     weight_decay: float | None = param(None, ge=0, help="weight decay (None: the recipe's)")
     calibrate: bool = param(True, help="match the original's confidence on the validation set")
+    late_keep: float | None = param(None, ge=0, le=1,
+                                    help="keep of the last Linear layer (None: keep); lower "
+                                         "re-draws more of the layer that memorises most")
+    distill: float = param(0.0, ge=0, help="weight of KL(original || model) on the retain "
+                                           "batches beside their cross-entropy (0: none)")
 
 
 def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -120,11 +127,16 @@ def calibrate_head(model: nn.Module, original: nn.Module, val) -> float:
 
 
 @torch.no_grad()
-def shrink_perturb(model: nn.Module, keep: float, generator: torch.Generator) -> None:
-    """Every parameter becomes keep * itself + (1 - keep) * a fresh initial value."""
+def shrink_perturb(model: nn.Module, keep: float, generator: torch.Generator,
+                   late_keep: float | None = None) -> None:
+    """Every parameter becomes keep * itself + (1 - keep) * a fresh initial value; the last
+    Linear layer's use ``late_keep`` instead when it is given."""
     fresh = reinit_parameters(copy.deepcopy(model), generator)
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    late = {id(p) for p in heads[-1].parameters()} if heads and late_keep is not None else set()
     for p, q in zip(model.parameters(), fresh.parameters(), strict=True):
-        p.mul_(keep).add_(q, alpha=1 - keep)
+        k = late_keep if id(p) in late else keep
+        p.mul_(k).add_(q, alpha=1 - k)
 
 
 @register_method("redraw", family="gradient", needs_retain=True,
@@ -146,14 +158,23 @@ def redraw(model: nn.Module, data: UnlearnData, cfg: RedrawConfig) -> nn.Module:
     recipe = data.recipe or Recipe()
     epochs = cfg.epochs or max(1, round(0.15 * recipe.epochs))
     original = copy.deepcopy(model).eval().requires_grad_(False)
-    shrink_perturb(model, cfg.keep, data.generator)
+    shrink_perturb(model, cfg.keep, data.generator, cfg.late_keep)
     optimizer = make_optimizer(
         model.parameters(), recipe.optimizer, cfg.lr or recipe.lr,
         recipe.momentum if cfg.momentum is None else cfg.momentum,
         recipe.weight_decay if cfg.weight_decay is None else cfg.weight_decay)
     scheduler = make_scheduler(optimizer, "cosine", epochs)
-    run_loop(model, lambda _: data.retain, cross_entropy_loss, optimizer, epochs,
-             scheduler=scheduler, owner="redraw")
+    loss = cross_entropy_loss
+    if cfg.distill:
+        device = model_device(model)
+
+        def loss(m: nn.Module, batch) -> torch.Tensor:
+            x, y = to_device(batch, device)
+            out = forward(m, x)
+            return F.cross_entropy(out, y) + cfg.distill * distill_kl(out, forward(original, x))
+
+    run_loop(model, lambda _: data.retain, loss, optimizer, epochs, scheduler=scheduler,
+             owner="redraw")
     if cfg.calibrate and data.val is not None:
         calibrate_head(model, original, data.val)
     return model

@@ -39,13 +39,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from obliviate.batches import batch_size_of, forward
 from obliviate.config import param
-from obliviate.methods.winners_common import conv_layers, he_normal
-from obliviate.train import cross_entropy_loss, make_optimizer, model_device, run_loop, to_device
+from obliviate.methods.winners_common import (
+    collect_gradients,
+    conv_layers,
+    gradient_scaler,
+    he_normal,
+    warmup_decay,
+)
+from obliviate.train import cross_entropy_loss, make_optimizer, run_loop
 from obliviate.unlearning import UnlearnData, register_method
 
 PAPER = "Lee, Bae, Kim (Kookmin Univ.), NeurIPS 2023 unlearning challenge 2nd prize (459200)"
@@ -62,35 +66,6 @@ class WinnerGradReinitConfig:
     lr: float = param(0.001, gt=0, help="peak SGD learning rate")
     momentum: float = param(0.9, ge=0, lt=1, help="SGD momentum")
     weight_decay: float = param(5e-4, ge=0, help="L2 weight decay")
-
-
-def warmup_decay(epochs: int):
-    """The notebook's per-epoch factor: up linearly for (epochs+1)//2 steps, then down."""
-    peak, total = (epochs + 1) // 2, epochs + 1
-
-    def factor(epoch: int) -> float:
-        k = epoch + 1
-        return k / peak if k <= peak else (total - k) / (total - peak)
-
-    return factor
-
-
-def collect_gradients(model: nn.Module, data: UnlearnData) -> None:
-    """Accumulate grad(CE on a retain part as large as the forget set) - grad(CE on forget)."""
-    device = model_device(model)
-    model.zero_grad(set_to_none=True)
-    n_forget = 0
-    for batch in data.forget:
-        x, y = to_device(batch, device)
-        (-F.cross_entropy(forward(model, x), y)).backward()
-        n_forget += batch_size_of(x)
-    seen = 0
-    for batch in data.retain:
-        if seen >= n_forget:
-            break
-        x, y = to_device(batch, device)
-        F.cross_entropy(forward(model, x), y).backward()
-        seen += batch_size_of(x)
 
 
 @torch.no_grad()
@@ -133,13 +108,8 @@ def winner_grad_reinit(model: nn.Module, data: UnlearnData,
     factors = [torch.where(m, 1.0, cfg.kept_grad_scale).to(w.dtype) for w, m in
                zip(weights, masks, strict=True)]
 
-    def slow_kept_weights(m: nn.Module) -> None:
-        for w, f in zip(weights, factors, strict=True):
-            if w.grad is not None:
-                w.grad.mul_(f)
-
     optimizer = make_optimizer(model.parameters(), "sgd", cfg.lr, cfg.momentum, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_decay(cfg.epochs))
     return run_loop(model, lambda _: data.retain, cross_entropy_loss, optimizer, cfg.epochs,
                     scheduler=scheduler, owner="winner-grad-reinit",
-                    after_backward=slow_kept_weights)
+                    after_backward=gradient_scaler(weights, factors))

@@ -2,7 +2,8 @@
 
 Which layers an entry perturbs (the convolutions, or the hidden layers of a model without any),
 He initialisation and Gaussian noise drawn from the run's generator, losses on logits that
-several entries use, and loaders re-batched from the run's generator. No method logic lives
+several entries use, loaders re-batched from the run's generator, and the 2nd prize's gradient
+collection and lr shape (which its write-up and DeepUnlearn's MSG reading share). No method logic lives
 here; each entry's file composes these in its own order.
 """
 
@@ -15,7 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from obliviate.batches import batch_size_of, forward
 from obliviate.errors import ConfigError
+from obliviate.train import model_device, to_device
 
 
 def conv_layers(model: nn.Module, owner: str) -> list[nn.Module]:
@@ -89,3 +92,43 @@ def rebatched(loader, batch_size: int, generator: torch.Generator):
     return DataLoader(loader.dataset, batch_size=batch_size, shuffle=True,
                       generator=torch.Generator().manual_seed(seed),
                       collate_fn=loader.collate_fn, num_workers=loader.num_workers)
+
+
+def warmup_decay(epochs: int):
+    """The notebook's per-epoch factor: up linearly for (epochs+1)//2 steps, then down."""
+    peak, total = (epochs + 1) // 2, epochs + 1
+
+    def factor(epoch: int) -> float:
+        k = epoch + 1
+        return k / peak if k <= peak else (total - k) / (total - peak)
+
+    return factor
+
+
+def collect_gradients(model: nn.Module, data) -> None:
+    """Accumulate grad(CE on a retain part as large as the forget set) - grad(CE on forget)."""
+    device = model_device(model)
+    model.zero_grad(set_to_none=True)
+    n_forget = 0
+    for batch in data.forget:
+        x, y = to_device(batch, device)
+        (-F.cross_entropy(forward(model, x), y)).backward()
+        n_forget += batch_size_of(x)
+    seen = 0
+    for batch in data.retain:
+        if seen >= n_forget:
+            break
+        x, y = to_device(batch, device)
+        F.cross_entropy(forward(model, x), y).backward()
+        seen += batch_size_of(x)
+
+
+def gradient_scaler(weights: list[torch.Tensor], factors: list[torch.Tensor]):
+    """An ``after_backward`` hook (:func:`obliviate.train.run_loop`) that multiplies each
+    weight's gradient by its factor tensor."""
+    def scale(model: nn.Module) -> None:
+        for w, f in zip(weights, factors, strict=True):
+            if w.grad is not None:
+                w.grad.mul_(f)
+
+    return scale

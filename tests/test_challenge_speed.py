@@ -1,0 +1,50 @@
+"""The challenge's overheads made cheap without changing a number: population outputs predicted
+in one pass and cached, bootstrap replicates shared by threads."""
+
+import numpy as np
+import torch
+
+from obliviate.bench.populations import population_outputs, retain_masks
+from obliviate.cache import ModelCache
+from obliviate.data import load_scenario
+from obliviate.evaluate.challenge import bin_scores, per_example_epsilons
+from obliviate.evaluate.intervals import challenge_draws, forgetting_replicates
+from obliviate.population import Population, predict_population
+
+
+def test_threaded_replicates_equal_the_serial_loop():
+    rng = np.random.default_rng(0)
+    u, r = rng.normal(2, 1, (8, 12)), rng.normal(2.4, 1.3, (8, 12))
+    draws = challenge_draws(6, 8, 8, 12, np.random.default_rng([3, 2023]))
+    old = []  # the loop forgetting_replicates ran before it took workers
+    for b in range(draws.n_boot):
+        used, where = np.unique(draws.examples[b], return_inverse=True)
+        eps = per_example_epsilons(u[draws.unlearned[b]][:, used], r[draws.retrained[b]][:, used])
+        old.append(bin_scores(eps, 8)[where].mean())
+    assert np.array_equal(forgetting_replicates(u, r, draws, workers=1), old)
+    assert np.array_equal(forgetting_replicates(u, r, draws, workers=3), old)
+    assert len(set(old)) > 1  # the draws differ, so a copied replicate would be caught
+
+
+def test_population_outputs_are_the_per_part_predictions_and_cached(tmp_path, monkeypatch):
+    sc = load_scenario("digits", recipe={"epochs": 1})
+    parts = (sc.x_forget, sc.x_retain[:50], sc.splits.x_test[:40])
+    cache, seeds = ModelCache(tmp_path), [7, 8, 9]
+    masks = retain_masks(sc, 3)
+    first = population_outputs(cache, sc, "retrainedA", 0, masks, seeds, parts)
+    monkeypatch.setattr(Population, "predict", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("predicted again")))
+    again = population_outputs(cache, sc, "retrainedA", 0, masks, seeds, parts)
+    monkeypatch.undo()
+    from obliviate.bench.populations import cached_population
+
+    pop = cached_population(cache, sc, "retrainedA", 0, masks, seeds)
+    for got, cached, x in zip(first.logits, again.logits, parts, strict=True):
+        want = predict_population(pop, x)
+        assert got.dtype == np.float64 and np.array_equal(got, want)
+        assert np.array_equal(cached, want)
+    assert first.mode == again.mode == pop.mode
+    other = population_outputs(cache, sc, "retrainedA", 0, masks, seeds, parts[:2])
+    assert [len(o[0]) for o in other.logits] == [len(p) for p in parts[:2]]
+    assert not torch.equal(torch.from_numpy(first.logits[0][0]), torch.from_numpy(
+        first.logits[0][1]))  # three different models
