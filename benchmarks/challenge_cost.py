@@ -6,7 +6,7 @@ filled (a new run directory, so the N unlearning runs are redone). Each run's wa
 into its phases by timing the functions the challenge driver calls:
 
 * ``references_s``: the original and the one retrained model whose training time sets the cut-off
-  (``BenchRun.reference``; trained by the reference loop, or loaded);
+  (``Kit.reference``; trained by the reference loop, or loaded);
 * ``population_train_s`` / ``population_load_s``: populations A and B of N retrained models each,
   trained at once (``train_population``) or read from the cache (not read at all when their
   outputs are cached);
@@ -47,6 +47,7 @@ import torch
 import obliviate.bench.populations as populations
 import obliviate.bench.protocols.challenge as challenge_run
 from obliviate.bench.config import BenchConfig, resolve
+from obliviate.bench.kit import Kit
 from obliviate.bench.provenance import write_results
 from obliviate.bench.runner import BenchRun
 from obliviate.bench.store import ResultStore
@@ -56,7 +57,7 @@ from obliviate.train import train_model
 BENCHMARK = "challenge_cost/2"  # 2: population outputs cached, so a warm run predicts nothing
 
 TIMED = {  # phase -> (module, function name) whose calls are timed
-    "references_s": (BenchRun, "reference"),
+    "references_s": (Kit, "reference"),
     "population_outputs_s": (challenge_run, "population_outputs"),
     "population_total_s": (populations, "cached_population"),
     "population_train_s": (populations, "train_population"),

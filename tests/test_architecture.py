@@ -76,21 +76,62 @@ def test_no_import_cycle_between_parts():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
+def protocol_mentions(source: str, names: set[str]) -> list[tuple[int, str]]:
+    """(line, name) of each place ``source`` picks a protocol by name: a comparison with
+    something called protocol (``rb.protocol.name == "challenge"``), a call of something called
+    protocol (``PROTOCOLS.get("tofu")``, ``protocol_for(task, "quick")``, ``protocol="ulira"``),
+    or a collection holding two protocol names or more (a table keyed by protocol). A string
+    that only happens to equal a protocol's name (a size "toy", a layer "sequential") is none."""
+    tree = ast.parse(source)
+    exported = {id(c) for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                and any(getattr(t, "id", "") == "__all__" for t in n.targets)
+                for c in ast.walk(n.value)}  # names of functions (evaluate.ulira), not protocols
+
+    def named(nodes) -> list[ast.Constant]:
+        return [c for node in nodes for c in ast.walk(node) if isinstance(c, ast.Constant)
+                and isinstance(c.value, str) and c.value in names and id(c) not in exported]
+
+    found: list[ast.Constant] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            for i, side in enumerate(sides):
+                others = sides[:i] + sides[i + 1:]
+                if any("protocol" in ast.unparse(o).lower() for o in others):
+                    found += named([side])
+        elif isinstance(node, ast.Call) and "protocol" in ast.unparse(node.func).lower():
+            found += named(node.args)
+        elif isinstance(node, ast.keyword) and node.arg and "protocol" in node.arg:
+            found += named([node.value])
+        elif isinstance(node, ast.Dict | ast.Tuple | ast.List | ast.Set):
+            items = node.keys if isinstance(node, ast.Dict) else node.elts
+            direct = [c for c in items if isinstance(c, ast.Constant) and c.value in names
+                      and id(c) not in exported]
+            if len({c.value for c in direct}) >= 2:
+                found += direct
+    return sorted({(c.lineno, c.value) for c in found})
+
+
 def test_no_file_names_a_protocol_outside_its_spec():
     names = set(PROTOCOLS.names())
-    assert {"quick", "challenge", "ulira", "tofu"} <= names
+    assert {"quick", "challenge", "ulira", "tofu", "robustness"} <= names
     offenders = []
     for module, path in _modules():
-        if module.startswith("obliviate.bench.protocols."):
-            own = module.rsplit(".", 1)[1]
-        else:
-            own = None
-        tree = ast.parse(path.read_text())
-        exported = {id(c) for n in ast.walk(tree) if isinstance(n, ast.Assign)
-                    and any(getattr(t, "id", "") == "__all__" for t in n.targets)
-                    for c in ast.walk(n.value)}  # names of functions (evaluate.ulira), not protocols
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                    node.value in names and node.value != own and id(node) not in exported:
-                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} names '{node.value}'")
+        own = module.rsplit(".", 1)[1] if module.startswith("obliviate.bench.protocols.") else None
+        for line, name in protocol_mentions(path.read_text(), names - {own}):
+            offenders.append(f"{path.relative_to(SRC)}:{line} names '{name}'")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_protocol_name_check_fires_on_choices_of_a_protocol_and_not_on_other_words():
+    names = {"quick", "challenge", "toy"}
+    picks = ('if rb.protocol.name == "challenge":\n    pass\n'
+             'spec = PROTOCOLS.get("quick")\n'
+             'run(protocol="challenge")\n'
+             'PLOTS = {"quick": 1, "challenge": 2}\n')
+    assert [n for _, n in protocol_mentions(picks, names)] == [
+        "challenge", "quick", "challenge", "challenge", "quick"]
+    words = ('size = param("toy", choices=("toy", "mini", "large"))\n'
+             'if options.size == "toy":\n    pass\n'
+             'label = "quick"\n')
+    assert protocol_mentions(words, names) == []

@@ -7,6 +7,7 @@ import obliviate.bench.populations as populations
 import obliviate.bench.protocols.challenge as challenge_run
 import obliviate.data.scenario as scenario_module
 from obliviate.bench.config import BenchConfig
+from obliviate.bench.kit import Kit
 from obliviate.bench.runner import BenchRun
 from obliviate.evaluate.challenge import forgetting_quality
 
@@ -30,7 +31,7 @@ def first(tmp_path_factory):
 def test_ceiling_row_is_retrain_against_retrain(first):
     run, board, _ = first
     sc = run.rb.scenario
-    driver = challenge_run.ChallengeDriver(run, run.rb.protocol_options, 6)
+    driver = challenge_run.ChallengeDriver(Kit(run), run.rb.protocol_options, 6)
     a = challenge_run.population_side(driver._population(0, "A"), sc)
     b = challenge_run.population_side(driver._population(0, "B"), sc)
     row = board.set_index("method").loc["retrain (reference)"]

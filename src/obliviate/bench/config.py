@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.bench.executors import EXECUTORS
+from obliviate.bench.interfaces import is_language_model
 from obliviate.bench.spec import PROTOCOLS, ProtocolSpec, protocol_for
 from obliviate.config import build_config
 from obliviate.data import SCENARIOS, load_scenario
@@ -146,7 +147,7 @@ class ResolvedBench:
 
     @property
     def task(self) -> str:
-        return getattr(self.scenario, "task", "classification")
+        return self.scenario.task
 
 
 class Problems(ConfigError):
@@ -300,7 +301,7 @@ def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
                 options.setdefault("device", device)
             sc = load_scenario(cfg.scenario, forget=cfg.forget, seed=0,
                                recipe=sets.get("recipe"), **options)
-            if hasattr(sc, "splits"):
+            if not is_language_model(sc):  # a language model's device is its own option
                 sc.device = device
     configs: dict[str, Any] = {}
     model = None
@@ -318,7 +319,7 @@ def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
                                        f"protocol {protocol.name}")
             check = getattr(options_cfg, "check", None)
             if check is not None:
-                check(cfg.models or protocol.default_models)
+                check(cfg.models or protocol.default_models, sc)
     if protocol is not None and protocol.check_scenario is not None and sc is not None:
         with problems.check():  # what the protocol's attacks need of the data, before training
             protocol.check_scenario(sc, options_cfg)

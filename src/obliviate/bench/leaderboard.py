@@ -211,7 +211,7 @@ def build_leaderboard(store: ResultStore, jobs: Sequence[Any], spec: ProtocolSpe
 def chance_levels(scenario: Any) -> dict[str, float] | None:
     """Chance accuracy of RA and TA: the majority-class share of the retain and test labels
     (what a model that collapsed onto one class scores); None outside classification."""
-    if getattr(scenario, "task", "classification") != "classification":
+    if scenario.task != "classification":
         return None
     return {"RA": chance_accuracy(scenario.y_retain.numpy()),
             "TA": chance_accuracy(scenario.splits.y_test.numpy())}

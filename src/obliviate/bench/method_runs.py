@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ from torch import nn
 from obliviate.cache import ModelCache
 from obliviate.config import config_dict
 from obliviate.evaluate.utility import tensor_batches
+from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
 from obliviate.timer import timed, timed_warm_once
 from obliviate.unlearning import MethodInfo, Prepared, prepare, unlearn
 
@@ -61,3 +63,16 @@ def timed_unlearn(original: nn.Module, forget, retain, info: MethodInfo, cfg: An
     if repeated:
         return timed_warm_once(("unlearn", info.name, repr(cfg)), work)
     return timed(work)
+
+
+def lm_unlearning_run(sc, original, info, cfg, seed: int):
+    """(unlearned LM, seconds): one run of a language-model method on a tofu-style scenario,
+    with the refusal and alternative-answer sets the method needs."""
+    from obliviate.llm.scenario import lm_unlearn_options
+
+    start = time.perf_counter()
+    alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
+    model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
+                       forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info, seed=seed,
+                       config=cfg, **lm_unlearn_options(sc.options))
+    return model, time.perf_counter() - start

@@ -11,20 +11,17 @@ from obliviate.bench.executors import Task
 from obliviate.errors import TrainingDivergedError
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
     from obliviate.bench.spec import Progress
-    from obliviate.bench.store import ResultStore
 
 
 def repeated_runs(
-    run: BenchRun,
-    store: ResultStore,
+    kit: Kit,
     job: Job,
     n: int,
     make_task: Callable[[int], tuple[Callable[..., Any], tuple]],
     *,
-    protocol: str,
-    config: dict,
     progress: Progress,
 ) -> tuple[list[dict[str, np.ndarray]], list[float]] | None:
     """Run the n unlearning runs of ``job`` on the bench's executor unless stored.
@@ -36,45 +33,30 @@ def repeated_runs(
     is already finished, or when a run failed (the job is then recorded as failed, the other
     runs are cancelled, and the bench goes on).
     """
-    if run.settled(job.key):
+    if not kit.pending(job):
         for _ in range(n):
             progress.step()
         return None
-    keys = [f"{job.key}-run{i}" for i in range(n)]
+    parts = [f"run{i}" for i in range(n)]
     tasks = []
-    for i, key in enumerate(keys):
-        if store.is_done(key):
+    for i, part in enumerate(parts):
+        if kit.done(job, part):
             progress.step()
         else:
             fn, args = make_task(i)
             tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
-    for out in run.executor.map(tasks):
+    for out in kit.executor.map(tasks):
         if not out.ok:
-            run.fail(store, job, out.describe_error(), protocol, config, diverged=out.diverged)
+            kit.fail(job, out.describe_error(), diverged=out.diverged)
             return None
         arrays, wall = out.value
         i = out.task.tag
-        store.save(keys[i], kind="run", method=job.method, seed=job.seed,
-                   scenario=run.rb.scenario.name, protocol=protocol, config=config,
-                   metrics={"run": i}, wall_s=wall,
+        kit.record(job, {"run": i}, wall=wall, part=parts[i],
                    examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
         progress.say(f"{out.task.label} done")
         progress.step()
-    times = [float(store.run(key)["wall_s"]) for key in keys]
-    return [store.arrays(key) for key in keys], times
-
-
-def by_seed(run: BenchRun, jobs: list[Job], progress: Progress,
-            run_seed: Callable[[list[Job]], None]) -> None:
-    """Call ``run_seed(seed_jobs)`` for each seed of the bench whose jobs are not all settled;
-    a settled seed's jobs only advance ``progress`` (one step each)."""
-    for seed in run.rb.seeds:
-        seed_jobs = [j for j in jobs if j.seed == seed]
-        if all(run.settled(j.key) for j in seed_jobs):
-            for _ in seed_jobs:
-                progress.step()
-            continue
-        run_seed(seed_jobs)
+    times = [float(kit.wall(job, part)) for part in parts]
+    return [kit.arrays(job, part) for part in parts], times
 
 
 def finite_outputs(method: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

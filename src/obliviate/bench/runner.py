@@ -13,19 +13,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from obliviate.bench import ownership
 from obliviate.bench.config import BenchConfig, ResolvedBench, resolve
 from obliviate.bench.executors import make_executor
+from obliviate.bench.interfaces import tuning_mismatch
+from obliviate.bench.kit import Kit
 from obliviate.bench.leaderboard import build_leaderboard, chance_levels, write_leaderboard
 from obliviate.bench.provenance import git_commit, machine, versions  # noqa: F401  (re-exported)
 from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.cache import ModelCache
 from obliviate.config import config_dict
-from obliviate.errors import TrainingDivergedError
-from obliviate.timer import timed
 
 
 @dataclass
@@ -55,15 +53,9 @@ def plan(rb: ResolvedBench) -> list[Job]:
         for name, info in rb.methods.items():
             cfg = config_dict(rb.method_configs[name])
             jobs.append(Job(job_key(base, info.name, cfg, seed), "method", name, seed))
+        for name in rb.protocol.policies(rb.protocol_options):  # the protocol's own rows
+            jobs.append(Job(job_key(base, "policy", name, seed), "method", name, seed))
     return jobs
-
-
-def timed_training(train, seed: int) -> tuple[torch.nn.Module, float]:
-    """(model, seconds) of ``train(seed)``, timed as :func:`obliviate.timer.timed` times: a
-    training under a second is repeated warm and its median reported, so that the runtime
-    cut-off compares like with like on small data."""
-    (model, _), seconds = timed(lambda: train(seed))
-    return model, seconds
 
 
 class BenchRun:
@@ -133,41 +125,13 @@ class BenchRun:
         if text not in self.notes:
             self.notes.append(text)
 
-    def settled(self, key: str) -> bool:
-        """Finished, or failed deterministically and not asked to retry (``--retry-failed``)."""
-        return self.store.settled(key, retry_failed=self.rb.config.retry_failed)
-
     def tuned_notes(self) -> dict[str, str]:
         """Per method using tuned defaults: a note when the recipe is not the tuned one."""
-        mismatch = getattr(self.rb.scenario, "tuning_mismatch", lambda: [])()
+        mismatch = tuning_mismatch(self.rb.scenario)
         if not mismatch:
             return {}
         used = {d.partition("=")[0].rpartition(".")[0] for d in self.tuned_defaults()}
         return {m: f"tuned defaults used with {', '.join(mismatch)}" for m in used}
-
-    # ------------------------------------------------------------------ references
-    def reference(self, job: Job) -> tuple[torch.nn.Module, float]:
-        sc = self.rb.scenario
-        kind = "original" if job.kind == "original" else "retrained"
-        train = sc.train_original_timed if kind == "original" else sc.train_retrained_timed
-        model, seconds = self.cache.get_or_train(
-            sc.fingerprint(kind, job.seed),
-            lambda: sc.new_model(job.seed),
-            lambda: timed_training(train, job.seed),
-            {"kind": kind, "seed": job.seed, "scenario": sc.describe()},
-        )
-        return model, seconds
-
-    def fail(self, store: ResultStore, job: Job, exc: BaseException | str, protocol: str,
-             config: dict, *, diverged: bool | None = None) -> None:
-        """Record a method that failed; the bench goes on and reports it at the end."""
-        if diverged is None:
-            diverged = isinstance(exc, TrainingDivergedError)
-        self.failures.append(f"seed {job.seed}: {exc}")
-        store.save(job.key, kind="method", method=job.method, seed=job.seed,
-                   scenario=self.rb.scenario.name, protocol=protocol, config=config, metrics={},
-                   wall_s=None, status="failed", error=str(exc),
-                   error_kind="diverged" if diverged else "error")
 
     def earlier_failures(self) -> list[str]:
         """Failures recorded by an earlier run and kept (not run again without --retry-failed)."""
@@ -218,9 +182,9 @@ class BenchRun:
             progress.say(f"starting the {self.rb.config.executor} executor")
             self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
             try:
-                driver = self.rb.protocol.driver(self, self.rb.protocol_options,
+                driver = self.rb.protocol.driver(Kit(self), self.rb.protocol_options,
                                                  self.rb.n_models)
-                driver.run_all(self.store, self.jobs, progress)
+                driver.run_all(self.jobs, progress)
             finally:
                 self.executor.close()
                 self.executor = None

@@ -19,8 +19,8 @@ from obliviate.errors import ConfigError
 from obliviate.registry import Registry
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
-    from obliviate.bench.store import ResultStore
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
 
 REFERENCE_ROWS = ("original", "retrain (reference)")
 UNIT = (0.0, 1.0)  # bounds of a share (accuracy, AUC, F, a p-value)
@@ -50,6 +50,8 @@ class Column:
     digits: int = 3
     shown: bool = False  # in the terminal table by default (the rest behind --wide/--columns)
     bounds: tuple[float, float] = (-math.inf, math.inf)  # the range intervals are clipped to
+    tasks: tuple[str, ...] = ()  # the tasks whose rows fill it (empty: every task)
+    optional: bool = False  # filled only where the scenario has it (e.g. a backdoor's ASR)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -97,6 +99,19 @@ class Distributions:
     log: bool = False
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A report plot a protocol draws itself: ``draw(run_dir) -> matplotlib Figure | None``."""
+
+    name: str
+    draw: Callable[[Any], Any]
+    caption: str
+
+
+def no_policies(options: Any) -> tuple[str, ...]:
+    return ()
+
+
 @dataclass
 class Progress:
     """What a driver reports while it runs: a message, and one step done."""
@@ -106,9 +121,9 @@ class Progress:
 
 
 class Driver(Protocol):
-    """Runs a protocol's jobs for one bench and writes every result into the store."""
+    """Runs a protocol's jobs for one bench and records every result through its kit."""
 
-    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None: ...
+    def run_all(self, jobs: list[Job], progress: Progress) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -120,7 +135,8 @@ class ProtocolSpec:
         version: the versioned name stored with every result (``quick/1``); a change that
             alters numbers bumps it.
         summary: one line for ``--help`` and the listings.
-        driver: ``driver(run, options, n_models) -> Driver``.
+        driver: ``driver(kit, options, n_models) -> Driver``, ``kit`` a
+            :class:`~obliviate.bench.kit.Kit`.
         options: the options dataclass (``--set protocol.NAME=VALUE``), or None.
         tasks: the model tasks it scores (see :data:`obliviate.unlearning.TASKS`).
         default_for: the tasks for which it is the protocol when none is named.
@@ -140,12 +156,17 @@ class ProtocolSpec:
         check_scenario: ``check_scenario(scenario, options)`` raises a ConfigError or
             DataError when the loaded scenario cannot be scored (a forget set too small for
             its attacks); :func:`obliviate.bench.config.resolve` calls it before training.
+        figures: report plots the protocol draws itself (its own file, its own data).
+        policies: ``policies(options)``: names of rows the protocol adds beside the methods
+            (e.g. ``retrain-every-2``); the driver runs them.
+        smallest: ``--set`` lines of the smallest run that still exercises the whole driver,
+            and ``smallest_models`` its ``--models``: what tests/test_protocol_suite.py runs.
     """
 
     name: str
     version: str
     summary: str
-    driver: Callable[[BenchRun, Any, int], Driver]
+    driver: Callable[[Kit, Any, int], Driver]
     options: type | None
     tasks: tuple[str, ...]
     columns: tuple[Column, ...]
@@ -163,6 +184,10 @@ class ProtocolSpec:
     notes: tuple[str, ...] = ()
     tunable: bool = False
     check_scenario: Callable[[Any, Any], None] | None = None
+    figures: tuple[Figure, ...] = ()
+    policies: Callable[[Any], tuple[str, ...]] = no_policies
+    smallest: tuple[str, ...] = ()
+    smallest_models: int | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

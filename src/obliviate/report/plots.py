@@ -262,8 +262,9 @@ def draw_all(run: RunDir, folder: Path) -> dict[str, tuple[Path, str]]:
     """Write every applicable plot as ``folder/NAME.png``; returns name -> (path, caption)."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    for name, (draw, caption) in PLOTS.items():
-        if name not in run.spec.plots:
+    own = {f.name: (f.draw, f.caption) for f in run.spec.figures}  # the protocol's own
+    for name, (draw, caption) in {**PLOTS, **own}.items():
+        if name not in run.spec.plots and name not in own:
             continue
         fig = draw(run)
         if fig is None:

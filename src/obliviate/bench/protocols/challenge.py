@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from obliviate.bench.method_runs import prepared_state, timed_unlearn
+from obliviate.bench.method_runs import timed_unlearn
 from obliviate.bench.populations import (
     cached_population,
     fallback_note,
@@ -37,7 +37,7 @@ from obliviate.bench.spec import (
     Flag,
     ProtocolSpec,
 )
-from obliviate.config import config_dict, param
+from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import PROTOCOL, evaluate_forgetting, final_score
 from obliviate.evaluate.challenge import logit_scaled_confidence as lsc
@@ -53,9 +53,9 @@ from obliviate.timer import timed_mean
 from obliviate.unlearning import resolve_method, unlearn
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
     from obliviate.bench.spec import Progress
-    from obliviate.bench.store import ResultStore
     from obliviate.cache import ModelCache
 
 
@@ -70,7 +70,7 @@ class ChallengeOptions:
                         "intervals of F, the ceiling and the score (each costs about one F; "
                         "0: no intervals)")
 
-    def check(self, n_models: int) -> None:
+    def check(self, n_models: int, scenario: object = None) -> None:
         """An interval needs at least 2 replicates."""
         if self.n_boot == 1:
             raise ConfigError("protocol.n_boot must be 0 (no intervals) or >= 2; use e.g. 50.")
@@ -198,11 +198,11 @@ def cutoff_seconds(cache: ModelCache | None, sc, seed: int, original: torch.nn.M
 
 
 class ChallengeDriver:
-    """Runs the challenge protocol for one BenchRun."""
+    """Runs the challenge protocol for one bench."""
 
-    def __init__(self, run: BenchRun, options: ChallengeOptions, n_models: int):
-        self.run, self.opts, self.n = run, options, n_models
-        self.sc = run.rb.scenario
+    def __init__(self, kit: Kit, options: ChallengeOptions, n_models: int):
+        self.kit, self.opts, self.n = kit, options, n_models
+        self.sc = kit.scenario
 
     def _seeds(self, seed: int, part: str) -> list[int]:
         offset = {"A": 0, "B": self.n}[part]
@@ -210,55 +210,48 @@ class ChallengeDriver:
 
     def _population(self, seed: int, part: str) -> Population:
         """Population A or B of N retrained models for ``seed``, from the cache or trained."""
-        pop = cached_population(self.run.cache, self.sc, f"retrained{part}", seed,
+        pop = cached_population(self.kit.cache, self.sc, f"retrained{part}", seed,
                                 retain_masks(self.sc, self.n), self._seeds(seed, part),
                                 chunk_size=self.opts.chunk_size, device=self.sc.device)
         note = fallback_note(pop, "the retrained models")
         if note:
-            self.run.note(note)
+            self.kit.note(note)
         return pop
 
     def _side(self, seed: int, part: str) -> Side:
         """``population_side`` of population A or B, its outputs predicted in one pass over
         forget, retain and test, and cached (a warm bench predicts nothing)."""
         sc = self.sc
-        out = population_outputs(self.run.cache, sc, f"retrained{part}", seed,
+        out = population_outputs(self.kit.cache, sc, f"retrained{part}", seed,
                                  retain_masks(sc, self.n), self._seeds(seed, part),
                                  (sc.x_forget, sc.x_retain, sc.splits.x_test),
                                  chunk_size=self.opts.chunk_size, device=sc.device)
         note = fallback_note(out, "the retrained models")
         if note:
-            self.run.note(note)
+            self.kit.note(note)
         return side_of(*out.logits, sc)
 
-    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        for seed in self.run.rb.seeds:
-            seed_jobs = [j for j in jobs if j.seed == seed]
-            if all(self.run.settled(j.key) for j in seed_jobs):
-                for _ in range(self.run.total_steps // len(self.run.rb.seeds)):
-                    progress.step()
-                continue
-            self.run_seed(store, seed_jobs, progress)
+    def run_all(self, jobs: list[Job], progress: Progress) -> None:
+        self.kit.by_seed(jobs, progress, lambda seed_jobs: self.run_seed(seed_jobs, progress))
 
-    def run_seed(self, store: ResultStore, seed_jobs: list[Job], progress: Progress) -> None:
-        run, sc, seed = self.run, self.sc, seed_jobs[0].seed
+    def run_seed(self, seed_jobs: list[Job], progress: Progress) -> None:
+        kit, sc, seed = self.kit, self.sc, seed_jobs[0].seed
         say, step = progress.say, progress.step
-        original, _ = run.reference(seed_jobs[0])
-        shared = (run.executor.put(sc), run.executor.put(original))
+        original, _ = kit.reference("original", seed)
+        shared = (kit.executor.put(sc), kit.executor.put(original))
         self.original = original
-        retrain_seconds = cutoff_seconds(run.cache, sc, seed, original)
+        retrain_seconds = cutoff_seconds(kit.cache, sc, seed, original)
         say(f"seed {seed}: {self.n} retrained models (A)")
         side_a = self._side(seed, "A")
         draws = seed_draws(seed, self.n, len(sc.forget_idx), self.opts.n_boot)
-        ceiling_boot = self._stored(store, seed_jobs[1], "F_boot", draws)
+        ceiling_boot = self._stored(seed_jobs[1], "F_boot", draws)
         if ceiling_boot is None:  # else the ceiling row is stored with its bootstrap already
             say(f"seed {seed}: {self.n} more retrained models for the ceiling (B)")
             ceiling, eps, boot = self._ceiling(seed, side_a, draws, say)
             ceiling["time_s"], ceiling["time_ratio"] = retrain_seconds, 1.0
-            self._save(store, seed_jobs[1], ceiling, eps, retrain_seconds,
-                       config_dict(sc.recipe), side_a, boot)
+            self._save(seed_jobs[1], ceiling, eps, retrain_seconds, side_a, boot)
             ceiling_boot = boot.get("F_boot")
-        f_ceiling = store.metrics(seed_jobs[1].key)["F"]
+        f_ceiling = kit.metrics(seed_jobs[1])["F"]
         step()
         # the original as an "unlearner" that changes nothing: deterministic, so F = 0
         orig = side_of(*(np.repeat(lg[None], self.n, 0) for lg in model_logits(original, sc)),
@@ -266,10 +259,10 @@ class ChallengeDriver:
         metrics, eps = scores(orig, side_a)
         metrics["F_ceiling"] = f_ceiling
         boot = bootstrap_arrays(orig, side_a, draws, ceiling=ceiling_boot)
-        self._save(store, seed_jobs[0], metrics, eps, None, config_dict(sc.recipe), orig, boot)
+        self._save(seed_jobs[0], metrics, eps, None, orig, boot)
         step()
         for job in seed_jobs[2:]:
-            self._method(store, job, shared, side_a, f_ceiling, retrain_seconds, progress,
+            self._method(job, shared, side_a, f_ceiling, retrain_seconds, progress,
                          draws, ceiling_boot)
 
     def _ceiling(self, seed: int, side_a: Side, draws: ChallengeDraws | None, say
@@ -281,7 +274,7 @@ class ChallengeDriver:
                                               self._seeds(seed, p)) for p in "AB")
         key = f"ceiling-{hashlib.sha256(key.encode()).hexdigest()[:20]}-{n_boot}-" + \
             PROTOCOL.replace("/", "")
-        hit = self.run.cache.read(key)
+        hit = self.kit.cache.read(key)
         if hit is not None and "epsilon" in hit[0]:
             arrays = {k: v.numpy() for k, v in hit[0].items()}
             return hit[1]["metrics"], arrays.pop("epsilon"), arrays
@@ -289,38 +282,32 @@ class ChallengeDriver:
         ceiling, eps = scores(side_b, side_a)
         say(f"seed {seed}: bootstrap of the ceiling ({self.opts.n_boot} replicates)")
         boot = bootstrap_arrays(side_b, side_a, draws)
-        self.run.cache.write(key, {"epsilon": torch.tensor(np.array(eps, np.float64)),
+        self.kit.cache.write(key, {"epsilon": torch.tensor(np.array(eps, np.float64)),
                                    **{k: torch.tensor(np.array(v)) for k, v in boot.items()}},
                              {"metrics": ceiling, "kind": "ceiling"})
         return ceiling, eps, boot
 
-    @staticmethod
-    def _stored(store: ResultStore, job: Job, name: str, draws: ChallengeDraws | None
-                ) -> np.ndarray | None:
+    def _stored(self, job: Job, name: str, draws: ChallengeDraws | None) -> np.ndarray | None:
         """A finished row's stored replicates ``name`` when they match ``draws`` (else None)."""
-        if not store.is_done(job.key):
+        if not self.kit.done(job):
             return None
-        values = store.example_values(job.key, name)
+        values = self.kit.arrays(job).get(name)
         if draws is None:
-            return np.zeros(0) if "F" in store.metrics(job.key) else None
+            return np.zeros(0) if "F" in self.kit.metrics(job) else None
         return values if values is not None and values.size == draws.n_boot else None
 
-    def _method(self, store, job, shared, side_a, f_ceiling, retrain_seconds, progress,
+    def _method(self, job, shared, side_a, f_ceiling, retrain_seconds, progress,
                 draws=None, ceiling_boot=None):
-        run, sc = self.run, self.sc
-        info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
-        cfg_dict = config_dict(cfg)
+        kit, sc = self.kit, self.sc
+        info, cfg = kit.method(job)
         prepared = None
-        if info.prepare is not None and not run.settled(job.key):
+        if info.prepare is not None and kit.pending(job):
             progress.say(f"seed {job.seed}: preparing the {job.method} deployment (untimed)")
-            prepared = run.executor.put(prepared_state(
-                run.cache, info, cfg, self.original, sc.splits.x_train, sc.splits.y_train,
-                seed=job.seed, num_classes=sc.num_classes, recipe=sc.recipe,
-                origin=sc.fingerprint("original", job.seed)))
-        done = repeated_runs(run, store, job, self.n,
+            prepared = kit.executor.put(kit.prepared(job, self.original))
+        done = repeated_runs(kit, job, self.n,
                              lambda i: (unlearning_run, (*shared, info, cfg,
                                                          100_000 * job.seed + i, prepared)),
-                             protocol=PROTOCOL, config=cfg_dict, progress=progress)
+                             progress=progress)
         if done is None:
             return
         logits, times = done
@@ -341,19 +328,17 @@ class ChallengeDriver:
         boot = bootstrap_arrays(unlearned, side_a, draws, ceiling=ceiling_boot,
                                 times=np.asarray(times, dtype=np.float64),
                                 retrain_seconds=retrain_seconds, over_cutoff=over)
-        self._save(store, job, metrics, eps, mean_time, cfg_dict, unlearned, boot)
+        self._save(job, metrics, eps, mean_time, unlearned, boot)
 
-    def _save(self, store, job, metrics, epsilons, wall, config, side: Side,
+    def _save(self, job, metrics, epsilons, wall, side: Side,
               boot: dict[str, np.ndarray] | None = None) -> None:
         """Store a row with its per-example epsilons and mean confidences (for the report),
         and its bootstrap replicates and per-run accuracies (``boot``)."""
-        store.save(job.key, kind="method" if job.kind == "method" else "reference",
-                   method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
-                   config=config, metrics=metrics, wall_s=wall,
-                   examples={"epsilon": np.asarray(epsilons, dtype=np.float64),
-                             "forget_conf": side.conf.mean(0).astype(np.float32),
-                             "test_conf": side.test_conf.mean(0).astype(np.float32),
-                             **(boot or {})})
+        self.kit.record(job, metrics, wall=wall,
+                        examples={"epsilon": np.asarray(epsilons, dtype=np.float64),
+                                  "forget_conf": side.conf.mean(0).astype(np.float32),
+                                  "test_conf": side.test_conf.mean(0).astype(np.float32),
+                                  **(boot or {})})
 
 
 PROTOCOLS.add("challenge", ProtocolSpec(
@@ -362,6 +347,7 @@ PROTOCOLS.add("challenge", ProtocolSpec(
             "quality F, the score and the runtime cut-off",
     driver=ChallengeDriver, options=ChallengeOptions, tasks=("classification",),
     default_models=64, tunable=True,
+    smallest=("protocol.n_boot=0",), smallest_models=3,
     columns=(
         Column("F", "forgetting quality (challenge metric, mean of 2/2^n over forget examples)",
                "higher", "the ceiling (retrain (reference) row)", 4, bounds=UNIT),

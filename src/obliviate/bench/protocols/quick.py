@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from obliviate.bench.executors import Task
-from obliviate.bench.method_runs import prepared_state, timed_unlearn
+from obliviate.bench.kit import timed_training
+from obliviate.bench.method_runs import timed_unlearn
 from obliviate.bench.spec import (
     POSITIVE,
     PROTOCOLS,
@@ -23,16 +24,14 @@ from obliviate.bench.spec import (
     Distributions,
     ProtocolSpec,
 )
-from obliviate.cache import ModelCache
-from obliviate.config import config_dict
 from obliviate.evaluate.audit import PROTOCOL, SCENARIO_METRICS, AuditReport, measure
 from obliviate.evaluate.intervals import loss_mia_replicates
 from obliviate.evaluate.tasks import TASKS, gap_metrics
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
     from obliviate.bench.spec import Progress
-    from obliviate.bench.store import ResultStore
 
 
 MIA_BOOT = 100  # bootstrap replicates of the loss MIA per row (forget and test examples)
@@ -65,8 +64,6 @@ def check_mia_sizes(sc, options: Any = None) -> None:
 def reference_task(sc, kind: str, seed: int, cached: tuple[dict, float] | None) -> tuple:
     """Train (or load) the original or retrained model of ``seed`` and measure it."""
     if cached is None:
-        from obliviate.bench.runner import timed_training
-
         train = sc.train_original_timed if kind == "original" else sc.train_retrained_timed
         model, seconds = timed_training(train, seed)
     else:
@@ -106,41 +103,31 @@ def reference_rows(original: dict[str, float], retrained: dict[str, float],
 class QuickDriver:
     """RA, FA, TA and the loss MIA of each method, with gaps to the retrained model."""
 
-    def __init__(self, run: BenchRun, options: object, n_models: int):
-        self.run = run
-        self.sc = run.rb.scenario
+    def __init__(self, kit: Kit, options: object, n_models: int):
+        self.kit = kit
+        self.sc = kit.scenario
 
-    def _record(self, store: ResultStore, job: Job, metrics: dict, wall: float | None,
-                losses: dict, config: dict) -> None:
-        store.save(job.key, kind="reference" if job.kind != "method" else "method",
-                   method=job.method, seed=job.seed, scenario=self.sc.name, protocol=PROTOCOL,
-                   config=config, metrics=metrics, wall_s=wall,
-                   examples={(k if k.endswith("_boot") else f"{k}_loss"):
-                             (np.asarray(v) if k.endswith("_boot") else
-                              np.asarray(v).astype("float32"))
-                             for k, v in losses.items()})  # losses and MIA_boot
+    def _record(self, job: Job, metrics: dict, wall: float | None, losses: dict) -> None:
+        self.kit.record(job, metrics, wall=wall,
+                        examples={(k if k.endswith("_boot") else f"{k}_loss"):
+                                  (np.asarray(v) if k.endswith("_boot") else
+                                   np.asarray(v).astype("float32"))
+                                  for k, v in losses.items()})  # losses and MIA_boot
 
     def _cached(self, job: Job) -> tuple[dict, float] | None:
         kind = "original" if job.kind == "original" else "retrained"
-        hit = self.run.cache.load(self.sc.fingerprint(kind, job.seed), self.sc.new_model(job.seed))
-        return None if hit is None else (hit[0].state_dict(),
-                                         float(hit[1].get("train_seconds", float("nan"))))
+        hit = self.kit.cached_reference(kind, job.seed)
+        return None if hit is None else (hit[0].state_dict(), hit[1])
 
     def _model(self, state: dict, seed: int):
         model = self.sc.new_model(seed)
         model.load_state_dict(state)
         return model.eval()
 
-    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        sc, ex, run = self.sc, self.run.executor, self.run
-        todo = []
-        for seed in run.rb.seeds:
-            seed_jobs = [j for j in jobs if j.seed == seed]
-            if all(run.settled(j.key) for j in seed_jobs):
-                for _ in seed_jobs:
-                    progress.step()
-            else:
-                todo.append(seed_jobs)
+    def run_all(self, jobs: list[Job], progress: Progress) -> None:
+        sc, ex, kit = self.sc, self.kit.executor, self.kit
+        todo: list[list[Job]] = []
+        kit.by_seed(jobs, progress, todo.append)
         if not todo:
             return
         shared = ex.put(sc)
@@ -152,17 +139,12 @@ class QuickDriver:
         for out in ex.map(tasks):
             job = out.task.tag
             if not out.ok:
-                run.fail(store, job, out.describe_error(), PROTOCOL, config_dict(sc.recipe),
-                         diverged=False)
+                kit.fail(job, out.describe_error(), diverged=False)
                 progress.step()
                 continue
             state, seconds, metrics, losses = out.value
             kind = "original" if job.kind == "original" else "retrained"
-            fingerprint = sc.fingerprint(kind, job.seed)
-            if not run.cache.path(fingerprint).exists():
-                run.cache.save(fingerprint, self._model(state, job.seed),
-                               {"kind": kind, "seed": job.seed, "scenario": sc.describe(),
-                                "train_seconds": seconds})
+            kit.keep_reference(kind, job.seed, self._model(state, job.seed), seconds)
             refs[job.seed, job.kind] = (state, seconds, metrics)
             outcomes[job.seed, job.kind] = (job, seconds, losses)
             progress.say(f"{out.task.label} done")
@@ -175,56 +157,47 @@ class QuickDriver:
                                         refs[seed, "retrain"][1])
             for kind, values in (("original", orig), ("retrain", retr)):
                 job, seconds, losses = outcomes[seed, kind]
-                if not store.is_done(job.key):
+                if not kit.done(job):
                     values.setdefault("time_s", seconds)
-                    self._record(store, job, values, seconds, losses, config_dict(sc.recipe))
+                    self._record(job, values, seconds, losses)
         tasks = []
         for seed_jobs in todo:
             seed = seed_jobs[0].seed
-            pending = [j for j in seed_jobs[2:] if not run.settled(j.key)]
+            pending = [j for j in seed_jobs[2:] if kit.pending(j)]
             for job in seed_jobs[2:]:
                 if job not in pending:
                     progress.step()
             missing = [k for k in ("original", "retrain") if (seed, k) not in refs]
             if missing:
                 for job in pending:
-                    run.fail(store, job, f"the {missing[0]} model of seed {seed} failed",
-                             PROTOCOL, {}, diverged=False)
+                    kit.fail(job, f"the {missing[0]} model of seed {seed} failed",
+                             diverged=False)
                     progress.step()
                 continue
             original_model = self._model(refs[seed, "original"][0], seed)
             original = ex.put(original_model)
             _, retrain_seconds, retrain_metrics = refs[seed, "retrain"]
             for j in pending:
-                info, cfg = run.rb.methods[j.method], run.rb.method_configs[j.method]
-                prepared = prepared_state(
-                    run.cache, info, cfg, original_model, sc.splits.x_train, sc.splits.y_train,
-                    seed=seed, num_classes=sc.num_classes, recipe=sc.recipe,
-                    origin=sc.fingerprint("original", seed))
+                info, cfg = kit.method(j)
+                prepared = kit.prepared(j, original_model)
                 tasks.append(Task(method_task, (shared, original, info, cfg, seed,
                                                 retrain_metrics, retrain_seconds,
-                                                run.rb.config.save_models, prepared),
+                                                kit.save_models, prepared),
                                   f"seed {seed}: {j.method}", j))
         for out in ex.map(tasks):
-            self._finish(store, out)
+            self._finish(out)
             progress.say(f"{out.task.label} done")
             progress.step()
 
-    def _finish(self, store: ResultStore, out) -> None:
+    def _finish(self, out) -> None:
         job = out.task.tag
-        cfg_dict = config_dict(self.run.rb.method_configs[job.method])
         if not out.ok:
-            self.run.fail(store, job, out.describe_error(), PROTOCOL, cfg_dict,
-                          diverged=out.diverged)
+            self.kit.fail(job, out.describe_error(), diverged=out.diverged)
             return
         values, wall, losses, state = out.value
-        self._record(store, job, values, wall, {k: np.asarray(v) for k, v in losses.items()},
-                     cfg_dict)
+        self._record(job, values, wall, {k: np.asarray(v) for k, v in losses.items()})
         if state is not None:
-            ModelCache(self.run.out / "models").save(
-                f"unlearned-{job.method}-seed{job.seed}-{job.key[:8]}",
-                self._model(state, job.seed),
-                {"method": job.method, "config": cfg_dict, "seed": job.seed})
+            self.kit.keep_model(job, self._model(state, job.seed))
 
 
 def _columns() -> tuple[Column, ...]:
@@ -236,15 +209,16 @@ def _columns() -> tuple[Column, ...]:
             direction = ("higher" if info.direction.startswith("higher") else
                          "lower" if info.direction.startswith("lower") else "closer to retrain")
             bounds = POSITIVE if "RMSE" in name or name == "R_ERR" else UNIT
+            tasks = tuple(t for t, spec in TASKS.items() if name in spec.metrics)
             utility[name] = Column(name, info.label, direction, info.ideal, shown=True,
-                                   bounds=bounds)
+                                   bounds=bounds, tasks=tasks)
     mia = TASKS["classification"].metrics["MIA"]
     utility["MIA"] = Column("MIA", mia.label, "closer to retrain", mia.ideal, shown=True,
                             bounds=UNIT)
     for name, info in SCENARIO_METRICS.items():
-        utility[name] = Column(name, info.label, "lower", info.ideal, bounds=UNIT)
-    gaps = [Column(f"{m}_gap", f"{m} minus retrain's {m}, same seed", "closer to 0", "0")
-            for m in utility]
+        utility[name] = Column(name, info.label, "lower", info.ideal, bounds=UNIT, optional=True)
+    gaps = [Column(f"{m}_gap", f"{m} minus retrain's {m}, same seed", "closer to 0", "0",
+                   tasks=c.tasks, optional=c.optional) for m, c in utility.items()]
     return (*utility.values(), *gaps,
             Column("avg_gap", "mean |gap to retrain| over the task's utility and MIA (SalUn's "
                    "Avg. Gap)", "lower", "0", shown=True, bounds=POSITIVE),

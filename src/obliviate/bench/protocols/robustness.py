@@ -28,17 +28,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from obliviate.bench.method_runs import prepared_state, timed_unlearn
-from obliviate.bench.protocols.tofu import lm_unlearning_run
-from obliviate.bench.repeated import by_seed
+from obliviate.bench.interfaces import is_language_model
 from obliviate.bench.spec import PROTOCOLS, UNIT, Axes, Column, Flag, ProtocolSpec
-from obliviate.config import config_dict, param
+from obliviate.config import param
 from obliviate.errors import DataError, TrainingDivergedError
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
     from obliviate.bench.spec import Progress
-    from obliviate.bench.store import ResultStore
 
 VERSION = "robustness/1"
 RECOVERS = 0.1  # a relearning gap above this flags the row ("recovers")
@@ -121,32 +119,20 @@ def lm_attacks(model, retrained, sc, opts: RobustnessOptions, seed: int, memo: d
 
 
 class RobustnessDriver:
-    """Runs the robustness protocol for one BenchRun (local executor only)."""
+    """Runs the robustness protocol for one bench (local executor only)."""
 
-    def __init__(self, run: BenchRun, options: RobustnessOptions, n_models: int):
-        self.run, self.opts = run, options
-        self.sc = run.rb.scenario
-        self.lm = getattr(self.sc, "task", "classification") == "lm"
+    def __init__(self, kit: Kit, options: RobustnessOptions, n_models: int):
+        self.kit, self.opts = kit, options
+        self.sc = kit.scenario
+        self.lm = is_language_model(self.sc)
 
-    def _save(self, store: ResultStore, job: Job, metrics: dict, curves: dict, wall, config
-              ) -> None:
-        store.save(job.key, kind="reference" if job.kind != "method" else "method",
-                   method=job.method, seed=job.seed, scenario=self.sc.name, protocol=VERSION,
-                   config=config, metrics=metrics, wall_s=wall, examples=curves)
-
-    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        by_seed(self.run, jobs, progress, lambda seed_jobs: self._run_seed(store, seed_jobs,
-                                                                          progress))
+    def run_all(self, jobs: list[Job], progress: Progress) -> None:
+        self.kit.by_seed(jobs, progress, lambda seed_jobs: self._run_seed(seed_jobs, progress))
 
     def _references(self, jobs: list[Job]):
-        sc, seed = self.sc, jobs[0].seed
-        if self.lm:
-            cache = self.run.cache.root
-            original, t_orig = sc.train_original_timed(seed, cache=cache)
-            retrained, t_ret = sc.train_retrained_timed(seed, cache=cache)
-        else:
-            original, t_orig = self.run.reference(jobs[0])
-            retrained, t_ret = self.run.reference(jobs[1])
+        seed = jobs[0].seed
+        original, t_orig = self.kit.reference("original", seed)
+        retrained, t_ret = self.kit.reference("retrained", seed)
         return original, t_orig, retrained, t_ret
 
     def _attack(self, model, retrained, seed: int, memo: dict):
@@ -154,52 +140,37 @@ class RobustnessDriver:
             return lm_attacks(model, retrained, self.sc, self.opts, seed, memo)
         return classifier_attacks(model, retrained, self.sc, self.opts, seed)
 
-    def _run_seed(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        seed, recipe = jobs[0].seed, config_dict(self.sc.recipe)
+    def _run_seed(self, jobs: list[Job], progress: Progress) -> None:
+        seed, kit = jobs[0].seed, self.kit
         progress.say(f"seed {seed}: original and retrained models")
         original, t_orig, retrained, t_ret = self._references(jobs)
         memo: dict = {}
         for job, model, seconds in ((jobs[0], original, t_orig), (jobs[1], retrained, t_ret)):
-            if not store.is_done(job.key):
+            if not kit.done(job):
                 progress.say(f"seed {seed}: attacking the {job.method} model")
                 columns, curves = self._attack(model, retrained, seed, memo)
                 columns["time_s"] = seconds
                 if job.kind != "original":
                     columns["time_ratio"] = 1.0
-                self._save(store, job, columns, curves, seconds, recipe)
+                kit.record(job, columns, wall=seconds, examples=curves)
             progress.step()
         for job in jobs[2:]:
-            if not self.run.settled(job.key):
+            if kit.pending(job):
                 progress.say(f"seed {seed}: {job.method}, then the attacks")
-                self._method(store, job, original, retrained, t_ret, memo)
+                self._method(job, original, retrained, t_ret, memo)
             progress.step()
 
-    def _unlearn(self, job: Job, original):
-        sc, rb = self.sc, self.run.rb
-        info, cfg = rb.methods[job.method], rb.method_configs[job.method]
-        if self.lm:
-            return lm_unlearning_run(sc, original, info, cfg, job.seed)
-        prepared = prepared_state(self.run.cache, info, cfg, original, sc.splits.x_train,
-                                  sc.splits.y_train, seed=job.seed, num_classes=sc.num_classes,
-                                  recipe=sc.recipe, origin=sc.fingerprint("original", job.seed))
-        return timed_unlearn(original, sc.forget_loader(seed=job.seed),
-                             sc.retain_loader(seed=job.seed), info, cfg, job.seed,
-                             num_classes=sc.num_classes, val=sc.val_loader(), recipe=sc.recipe,
-                             prepared=prepared)
-
-    def _method(self, store: ResultStore, job: Job, original, retrained, t_ret: float,
-                memo: dict) -> None:
-        cfg_dict = config_dict(self.run.rb.method_configs[job.method])
+    def _method(self, job: Job, original, retrained, t_ret: float, memo: dict) -> None:
         try:
-            model, wall = self._unlearn(job, original)
+            model, wall = self.kit.unlearn(job, original)
         except (TrainingDivergedError, DataError) as exc:
-            self.run.fail(store, job, exc, VERSION, cfg_dict)
+            self.kit.fail(job, exc)
             return
         columns, curves = self._attack(model, retrained, job.seed, memo)
         columns["time_s"] = wall
         columns["time_ratio"] = wall / t_ret if t_ret else float("nan")
         columns["recovers"] = float(columns["relearn_gap"] > RECOVERS)
-        self._save(store, job, columns, curves, wall, cfg_dict)
+        self.kit.record(job, columns, wall=wall, examples=curves)
 
 
 GAP = "closer to 0"
@@ -209,6 +180,7 @@ PROTOCOLS.add("robustness", ProtocolSpec(
             "each unlearned model, beside the retrained model under the same attack",
     driver=RobustnessDriver, options=RobustnessOptions, check_scenario=check_forget_share,
     tasks=("classification", "lm"), executors=("local",),
+    smallest=("protocol.steps=2",),
     columns=(
         Column("forget", "forget accuracy (LM: answer probability) on the held-out forget "
                "examples, before any attack", "closer to retrain", "the retrained model's",
@@ -219,7 +191,7 @@ PROTOCOLS.add("robustness", ProtocolSpec(
                "lower", "0 (no more recovery than a model that never saw the data)",
                shown=True),
         Column("relearn_fq", "LM: TOFU forget quality after the relearning attack", "higher",
-               ">= 0.05", shown=True, bounds=UNIT),
+               ">= 0.05", shown=True, bounds=UNIT, tasks=("lm",)),
         Column("quant8_gap", "forget accuracy (LM: probability) at 8-bit weights minus the "
                "retrained model's at 8 bits", GAP, "0"),
         Column("quant4_gap", "forget accuracy (LM: probability) at 4-bit weights minus the "
@@ -227,9 +199,9 @@ PROTOCOLS.add("robustness", ProtocolSpec(
         Column("quant4_utility", "test accuracy (LM: model utility) at 4-bit weights", "higher",
                "the retrained model's", bounds=UNIT),
         Column("para_gap", "LM: answer probability on paraphrased forget questions minus the "
-               "retain-only model's", GAP, "0"),
+               "retain-only model's", GAP, "0", tasks=("lm",)),
         Column("para_fq", "LM: forget quality on the paraphrased questions", "higher",
-               ">= 0.05", bounds=UNIT),
+               ">= 0.05", bounds=UNIT, tasks=("lm",)),
         Column("time_s", "unlearning wall time (references: training time), seconds", "lower",
                "as small as possible", 2),
         Column("time_ratio", "wall time / retrain's training time", "lower", "well below 1"),

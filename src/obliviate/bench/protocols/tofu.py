@@ -8,12 +8,10 @@ finishes, so a killed bench resumes where it stopped.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from obliviate.bench.repeated import by_seed
 from obliviate.bench.spec import (
     POSITIVE,
     PROTOCOLS,
@@ -23,30 +21,16 @@ from obliviate.bench.spec import (
     Distributions,
     ProtocolSpec,
 )
-from obliviate.config import config_dict
 from obliviate.errors import DataError, TrainingDivergedError
 from obliviate.llm.evaluate import evaluate_lm, reference_metrics
-from obliviate.llm.scenario import lm_unlearn_options
-from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
     from obliviate.bench.spec import Progress
-    from obliviate.bench.store import ResultStore
 
 VERSION = "tofu/2"  # 2: OpenUnlearning's metric definitions (docs/lm-fidelity.md)
 FQ_THRESHOLD, MU_THRESHOLD = 0.05, 0.9
-
-
-def lm_unlearning_run(sc, original, info, cfg, seed: int):
-    """(unlearned LM, seconds): one run of a language-model method on a tofu-style scenario,
-    with the refusal and alternative-answer sets the method needs."""
-    start = time.perf_counter()
-    alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
-    model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
-                       forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info, seed=seed,
-                       config=cfg, **lm_unlearn_options(sc.options))
-    return model, time.perf_counter() - start
 
 
 def verdict(metrics: dict[str, float], original_utility: float) -> dict[str, float]:
@@ -57,73 +41,65 @@ def verdict(metrics: dict[str, float], original_utility: float) -> dict[str, flo
 
 
 class TofuDriver:
-    """Runs the tofu protocol for one BenchRun (local executor only)."""
+    """Runs the tofu protocol for one bench (local executor only)."""
 
-    def __init__(self, run: BenchRun, options: object, n_models: int):
-        self.run = run
-        self.sc = run.rb.scenario
+    def __init__(self, kit: Kit, options: object, n_models: int):
+        self.kit = kit
+        self.sc = kit.scenario
 
-    def _save(self, store: ResultStore, job: Job, metrics: dict, arrays: dict, wall: float,
-              config: dict) -> None:
-        store.save(job.key, kind="reference" if job.kind != "method" else "method",
-                   method=job.method, seed=job.seed, scenario=self.sc.name, protocol=VERSION,
-                   config=config, metrics=metrics, wall_s=wall,
-                   examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+    def _save(self, job: Job, metrics: dict, arrays: dict, wall: float) -> None:
+        self.kit.record(job, metrics, wall=wall,
+                        examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
 
-    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        by_seed(self.run, jobs, progress, lambda seed_jobs: self._run_seed(store, seed_jobs,
-                                                                          progress))
+    def run_all(self, jobs: list[Job], progress: Progress) -> None:
+        self.kit.by_seed(jobs, progress, lambda seed_jobs: self._run_seed(seed_jobs, progress))
 
-    def _run_seed(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        sc, seed, cache = self.sc, jobs[0].seed, self.run.cache.root
+    def _run_seed(self, jobs: list[Job], progress: Progress) -> None:
+        sc, seed, kit = self.sc, jobs[0].seed, self.kit
         original_job, retain_job = jobs[0], jobs[1]
-        recipe = config_dict(sc.recipe)
         progress.say(f"seed {seed}: original and retain-only models")
-        original, t_orig = sc.train_original_timed(seed, cache=cache)
-        if not store.is_done(retain_job.key):
-            retain, t_ret = sc.train_retrained_timed(seed, cache=cache)
+        original, t_orig = kit.reference("original", seed)
+        if not kit.done(retain_job):
+            retain, t_ret = kit.reference("retrained", seed)
             progress.say(f"seed {seed}: evaluating the retain-only model")
             metrics, arrays = evaluate_lm(retain, sc)
             metrics.update(reference_metrics(arrays, arrays))  # against itself: 1, 0, 0.5
             metrics["time_s"] = t_ret
-            self._save(store, retain_job, metrics, arrays, t_ret, recipe)
-        retain_tr = store.arrays(retain_job.key)  # the retain-only model's arrays
-        t_ret = float(store.run(retain_job.key)["wall_s"])
+            self._save(retain_job, metrics, arrays, t_ret)
+        retain_tr = kit.arrays(retain_job)  # the retain-only model's arrays
+        t_ret = kit.wall(retain_job)
         progress.step()
-        if not store.is_done(original_job.key):
+        if not kit.done(original_job):
             progress.say(f"seed {seed}: evaluating the original")
             metrics, arrays = evaluate_lm(original, sc, retain_tr)
             metrics["time_s"] = t_orig
-            self._save(store, original_job, metrics, arrays, t_orig, recipe)
-        utility = store.metrics(original_job.key)["model_utility"]
+            self._save(original_job, metrics, arrays, t_orig)
+        utility = kit.metrics(original_job)["model_utility"]
         for ref in (original_job, retain_job):
-            m = store.metrics(ref.key)
+            m = kit.metrics(ref)
             if "mu_ratio" not in m:
                 m.update(verdict(m, utility))
-                self._save(store, ref, m, store.arrays(ref.key), store.run(ref.key)["wall_s"],
-                           recipe)
+                self._save(ref, m, kit.arrays(ref), kit.wall(ref))
         progress.step()
         for job in jobs[2:]:
-            if not self.run.settled(job.key):
+            if kit.pending(job):
                 progress.say(f"seed {seed}: {job.method}")
-                self._method(store, job, original, retain_tr, utility, t_ret)
+                self._method(job, original, retain_tr, utility, t_ret)
             progress.step()
 
-    def _method(self, store: ResultStore, job: Job, original, retain_tr: dict[str, np.ndarray],
+    def _method(self, job: Job, original, retain_tr: dict[str, np.ndarray],
                 utility: float, retain_seconds: float) -> None:
-        sc, rb = self.sc, self.run.rb
-        cfg = rb.method_configs[job.method]
-        cfg_dict = config_dict(cfg)
+        sc = self.sc
         try:
-            model, wall = lm_unlearning_run(sc, original, rb.methods[job.method], cfg, job.seed)
+            model, wall = self.kit.unlearn(job, original)
         except (TrainingDivergedError, DataError) as exc:  # diverged, or data the scenario lacks
-            self.run.fail(store, job, exc, VERSION, cfg_dict)
+            self.kit.fail(job, exc)
             return
         metrics, arrays = evaluate_lm(model, sc, retain_tr)
         metrics.update(verdict(metrics, utility))
         metrics["time_s"] = wall
         metrics["time_ratio"] = wall / retain_seconds if retain_seconds else float("nan")
-        self._save(store, job, metrics, arrays, wall, cfg_dict)
+        self._save(job, metrics, arrays, wall)
 
 
 PROTOCOLS.add("tofu", ProtocolSpec(
@@ -158,11 +134,11 @@ PROTOCOLS.add("tofu", ProtocolSpec(
         Column("privleak", "MUSE's PrivLeak: min-k% AUC relative to the retain-only model's, "
                "in %; negative: the forget set still leaks", "closer to 0", "0", 1),
         Column("verbmem_f", "MUSE: ROUGE-L F1 of continuations of forget text", "closer to "
-               "retrain", "the retain-only model's", bounds=UNIT),
+               "retrain", "the retain-only model's", bounds=UNIT, optional=True),
         Column("knowmem_f", "MUSE: ROUGE-L F1 of answers to forget questions", "closer to "
-               "retrain", "the retain-only model's", bounds=UNIT),
+               "retrain", "the retain-only model's", bounds=UNIT, optional=True),
         Column("knowmem_r", "MUSE: ROUGE-L F1 of answers to retain questions (its utility)",
-               "higher", "the original's", bounds=UNIT),
+               "higher", "the original's", bounds=UNIT, optional=True),
         Column("passes", f"forget_quality >= {FQ_THRESHOLD} and mu_ratio >= {MU_THRESHOLD}",
                "higher", "1", 0, shown=True, bounds=UNIT),
         Column("time_s", "unlearning seconds (reference rows: fine-tuning seconds)", "lower",

@@ -25,7 +25,7 @@ from obliviate.bench.method_runs import prepared_state, timed_unlearn
 from obliviate.bench.populations import cached_population, fallback_note, retain_masks
 from obliviate.bench.repeated import finite_outputs, repeated_runs
 from obliviate.bench.spec import PROTOCOLS, UNIT, Axes, Column, ProtocolSpec
-from obliviate.config import config_dict, param
+from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.evaluate.challenge import logit_scaled_confidence
 from obliviate.evaluate.intervals import N_BOOT_ATTACK, bootstrap_attack
@@ -35,9 +35,9 @@ from obliviate.population import predict_population
 from obliviate.train import tensor_loader
 
 if TYPE_CHECKING:
-    from obliviate.bench.runner import BenchRun, Job
+    from obliviate.bench.kit import Kit
+    from obliviate.bench.runner import Job
     from obliviate.bench.spec import Progress
-    from obliviate.bench.store import ResultStore
 
 PROTOCOL = "ulira/1"
 
@@ -51,7 +51,7 @@ class UliraOptions:
     n_boot: int = param(N_BOOT_ATTACK, ge=0, help="bootstrap replicates (targets and pool "
                         "examples resampled) for the attack metrics' intervals (0: none)")
 
-    def check(self, n_models: int) -> None:
+    def check(self, n_models: int, scenario: object = None) -> None:
         """Refuse too few shadow models before anything is trained."""
         if self.n_boot == 1:
             raise ConfigError("protocol.n_boot must be 0 (no intervals) or >= 2; use e.g. 200.")
@@ -121,11 +121,11 @@ def ulira_run(sc, model, in_targets: np.ndarray, info, cfg, run_seed: int
 
 
 class UliraDriver:
-    """Runs the U-LiRA protocol for one BenchRun."""
+    """Runs the U-LiRA protocol for one bench."""
 
-    def __init__(self, run: BenchRun, options: UliraOptions, n_models: int):
-        self.run, self.opts, self.n = run, options, n_models
-        self.sc = run.rb.scenario
+    def __init__(self, kit: Kit, options: UliraOptions, n_models: int):
+        self.kit, self.opts, self.n = kit, options, n_models
+        self.sc = kit.scenario
 
     def _conf(self, logits: np.ndarray) -> np.ndarray:
         y = self.sc.y_forget.numpy()
@@ -143,11 +143,11 @@ class UliraDriver:
                 "auc": float(metrics["auc"]), "tpr_1pct": float(metrics["tpr_at_1pct_fpr"]),
                 "tpr_01pct": float(metrics["tpr_at_0.1pct_fpr"])}, roc
 
-    def run_all(self, store: ResultStore, jobs: list[Job], progress: Progress) -> None:
-        for seed in self.run.rb.seeds:
-            self.run_seed(store, [j for j in jobs if j.seed == seed], progress)
+    def run_all(self, jobs: list[Job], progress: Progress) -> None:
+        for seed in self.kit.seeds:
+            self.run_seed([j for j in jobs if j.seed == seed], progress)
 
-    def run_seed(self, store: ResultStore, seed_jobs: list[Job], progress: Progress) -> None:
+    def run_seed(self, seed_jobs: list[Job], progress: Progress) -> None:
         sc, seed, n = self.sc, seed_jobs[0].seed, self.n
         say, step = progress.say, progress.step
         in_pool = ulira_split(n, len(sc.forget_idx), seed)  # (n, pool) bool
@@ -155,19 +155,19 @@ class UliraDriver:
         masks[:, torch.from_numpy(sc.forget_idx)] = torch.from_numpy(in_pool)
         seeds = [2_000_000 + 10_000 * seed + i for i in range(n)]
         say(f"seed {seed}: {n} shadow originals")
-        originals = cached_population(self.run.cache, sc, "ulira-original", seed, masks, seeds,
+        originals = cached_population(self.kit.cache, sc, "ulira-original", seed, masks, seeds,
                                       chunk_size=self.opts.chunk_size, device=sc.device)
         say(f"seed {seed}: {n} retrained models")
-        retrained = cached_population(self.run.cache, sc, "ulira-retrained", seed,
+        retrained = cached_population(self.kit.cache, sc, "ulira-retrained", seed,
                                       retain_masks(sc, n), seeds, chunk_size=self.opts.chunk_size,
                                       device=sc.device)
         for pop, what in ((originals, "the shadow originals"), (retrained, "the retrained models")):
             note = fallback_note(pop, what)
             if note:
-                self.run.note(note)
+                self.kit.note(note)
         x_test, y_test = sc.splits.x_test, sc.splits.y_test.numpy()
         for job, pop in ((seed_jobs[0], originals), (seed_jobs[1], retrained)):
-            if store.is_done(job.key):
+            if self.kit.done(job):
                 step()
                 continue
             conf = self._conf(predict_population(pop, sc.x_forget))
@@ -177,24 +177,21 @@ class UliraDriver:
             boot = attack_bootstrap(roc["attack_score"].reshape(self.opts.targets, -1),
                                     roc["attack_member"].reshape(self.opts.targets, -1) > 0,
                                     test_acc, seed, self.opts.n_boot)
-            store.save(job.key, kind="reference", method=job.method, seed=seed,
-                       scenario=sc.name, protocol=PROTOCOL, config=config_dict(sc.recipe),
-                       metrics=metrics, wall_s=None, examples={**roc, **boot})
+            self.kit.record(job, metrics, examples={**roc, **boot})
             step()
         models = originals.models()
-        shared = self.run.executor.put(sc)
+        shared = self.kit.executor.put(sc)
         for job in seed_jobs[2:]:
-            self._method(store, job, shared, models, in_pool, progress)
+            self._method(job, shared, models, in_pool, progress)
 
-    def _method(self, store, job, shared, models, in_pool, progress) -> None:
-        run, sc = self.run, self.sc
-        info, cfg = run.rb.methods[job.method], run.rb.method_configs[job.method]
-        cfg_dict = config_dict(cfg)
+    def _method(self, job, shared, models, in_pool, progress) -> None:
+        sc = self.sc
+        info, cfg = self.kit.method(job)
         done = repeated_runs(
-            run, store, job, self.n,
+            self.kit, job, self.n,
             lambda i: (ulira_run, (shared, models[i], in_pool[i], info, cfg,
                                    300_000 * job.seed + i)),
-            protocol=PROTOCOL, config=cfg_dict, progress=progress)
+            progress=progress)
         if done is None:
             return
         outputs, times = done
@@ -208,9 +205,7 @@ class UliraDriver:
         boot = attack_bootstrap(roc["attack_score"].reshape(self.opts.targets, -1),
                                 roc["attack_member"].reshape(self.opts.targets, -1) > 0,
                                 test_acc, job.seed, self.opts.n_boot, times)
-        store.save(job.key, kind="method", method=job.method, seed=job.seed, scenario=sc.name,
-                   protocol=PROTOCOL, config=cfg_dict, metrics=metrics, wall_s=metrics["time_s"],
-                   examples={**roc, **boot})
+        self.kit.record(job, metrics, wall=metrics["time_s"], examples={**roc, **boot})
 
 
 PROTOCOLS.add("ulira", ProtocolSpec(
@@ -219,6 +214,7 @@ PROTOCOLS.add("ulira", ProtocolSpec(
             "shadow models vs retrained ones; attack accuracy, AUC, TPR at low FPR",
     driver=UliraDriver, options=UliraOptions, tasks=("classification",), default_models=32,
     check_scenario=check_pool,
+    smallest=("protocol.n_boot=0", "protocol.targets=1"), smallest_models=5,
     columns=(
         Column("attack_acc", "U-LiRA's best-threshold accuracy at telling a target's unlearned "
                "pool examples from never-trained ones", "lower", "retrain's (about 0.5)",
