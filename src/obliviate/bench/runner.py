@@ -142,8 +142,11 @@ class BenchRun:
         mismatch = getattr(self.rb.scenario, "tuning_mismatch", lambda: [])()
         if not mismatch:
             return {}
-        used = {d.partition("=")[0].rpartition(".")[0] for d in self.tuned_defaults()}
-        return {m: f"tuned defaults used with {', '.join(mismatch)}" for m in used}
+        used: dict[str, list[str]] = {}
+        for d in self.tuned_defaults():  # "neggrad.lr=0.003"
+            used.setdefault(d.partition("=")[0].rpartition(".")[0], []).append(d)
+        return {m: f"tuned defaults {', '.join(ds)} used with {', '.join(mismatch)}"
+                for m, ds in used.items()}
 
     # ------------------------------------------------------------------ references
     def reference(self, job: Job) -> tuple[torch.nn.Module, float]:
@@ -217,6 +220,7 @@ class BenchRun:
             self.write_config()
             progress.say(f"starting the {self.rb.config.executor} executor")
             self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
+            self.executor.running = lambda label: progress.say(f"running {label}")
             try:
                 driver = self.rb.protocol.driver(self, self.rb.protocol_options,
                                                  self.rb.n_models)
