@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.inputs import check_unlearn_inputs
-from obliviate.registry import Registry
+from obliviate.registry import Registry, builtins
 from obliviate.train import Recipe, check_finite_weights, resolve_device
 
 FAMILIES = ("exact", "certified", "gradient", "distillation", "saliency", "second-order",
@@ -143,7 +143,7 @@ TASK_WORDS = {"classification": "classifiers", "regression": "regression models"
               "anomaly": "anomaly detectors", "lm": "language models"}
 
 
-METHODS: Registry[MethodInfo] = Registry("method")
+METHODS: Registry[MethodInfo] = Registry("method", populate=builtins)
 
 
 def _config_class(fn: Callable) -> type | None:

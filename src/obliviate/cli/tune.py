@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from obliviate.cli.app import app, console, err_console
+from obliviate.cli.app import SHORT_HELP, app, console, err_console
 from obliviate.errors import ConfigError
 
 
@@ -48,7 +48,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-@app.command()
+@app.command(short_help=SHORT_HELP["tune"])
 def tune(
     scenario: Annotated[str, typer.Argument(help="a scenario name (obliviate scenarios)")],
     method: Annotated[str, typer.Option("--method", "-m", help="the method to tune")],

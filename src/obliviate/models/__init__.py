@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from obliviate.errors import ConfigError
-from obliviate.registry import Registry
+from obliviate.registry import Registry, builtins
 
 Factory = Callable[..., nn.Module]
-MODELS: Registry[Factory] = Registry("model")
+MODELS: Registry[Factory] = Registry("model", populate=builtins)
 FACTORY_SIGNATURE = "factory(num_classes, input_shape) -> nn.Module"
 
 
