@@ -74,6 +74,11 @@ def test_bench_writes_results_and_resumes_after_a_kill(tmp_path):
     # a second run of a finished bench re-runs nothing
     with sqlite3.connect(full / "results.sqlite") as conn:
         stamps = conn.execute("SELECT key, finished_at FROM runs ORDER BY key").fetchall()
+    narrow = run_cli(*ARGS, "--out", str(full), env={"COLUMNS": "80"})  # nothing re-runs
+    assert narrow.returncode == 0, narrow.stderr
+    assert "[lo, hi] in leaderboard.md" in narrow.stdout  # the legend's text, not Rich markup
+    assert "…" not in narrow.stdout and max(map(len, narrow.stdout.splitlines())) <= 80
+    assert "status" in narrow.stdout.split("─")[0]
     again = run_cli(*ARGS, "--out", str(full), "--json")
     assert again.returncode == 0
     assert {r["method"] for r in json.loads(again.stdout)} >= {"finetune", "neggrad"}

@@ -21,7 +21,8 @@ def test_scrub_at_five_epochs_is_flagged_collapsed(tmp_path):
                                  quiet=True)).run().set_index("method")
     scrub = board.loc["scrub", "status"]
     assert scrub.startswith("collapsed: ") and "near chance" in scrub
-    assert "tuned defaults used with epochs=5 (tuned with 30)" in scrub
+    assert "tuned defaults scrub.lr=0.05" in scrub and \
+        "used with recipe.epochs=5 (tuned with 30)" in scrub
     assert board.loc["finetune", "status"] == "ok"
     assert board.loc["original", "status"] == "ok"
     for name in ("RA", "TA", "MIA", "avg_gap"):  # t over 3 seeds, or MIA's bootstrap
@@ -88,6 +89,7 @@ def test_challenge_report_shows_intervals_and_verdicts(challenge):
 def test_tuning_mismatch_names_what_differs():
     assert ob.load_scenario("digits").tuning_mismatch() == []
     assert ob.load_scenario("digits", recipe={"epochs": 5}).tuning_mismatch() == \
-        ["epochs=5 (tuned with 30)"]
+        ["recipe.epochs=5 (tuned with 30)"]
     mlp = ob.load_scenario("digits", model="mlp").tuning_mismatch()
-    assert "model=mlp (tuned with cnn)" in mlp and "epochs=40 (tuned with 30)" in mlp
+    assert "scenario.model=mlp (tuned with cnn)" in mlp and \
+        "recipe.epochs=40 (tuned with 30)" in mlp

@@ -12,12 +12,23 @@ from rich.console import Console
 
 from conftest import run_cli
 from obliviate.bench.spec import PROTOCOLS
-from obliviate.cli.table import choose_columns, leaderboard_table
+from obliviate.cli.table import (
+    cell,
+    choose_columns,
+    fit,
+    fold_header,
+    half_width,
+    leaderboard_table,
+)
 
 
 def test_scenarios_and_methods_listings():
     out = run_cli("scenarios").stdout
     assert "digits" in out and "fashion" in out and "tofu-mini" in out
+    names = [line.split(":")[0] for line in out.splitlines() if line[:1].isalnum()]
+    assert "credit" in names and len(names) >= 12
+    assert len(out.splitlines()) <= 5 * len(names)  # compact: was 145 lines for 12 at 100 columns
+    assert max(map(len, out.splitlines())) <= 100
     out = run_cli("methods").stdout
     for name in ("retrain*", "finetune*", "neggrad*", "neggrad+*", "random-label*", "npo*"):
         assert name in out
@@ -62,20 +73,59 @@ def _board(protocol: str, seeds: int = 2) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.parametrize("width", [100, 80, 60])
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS.names()))
-def test_default_table_fits_100_columns_with_whole_numbers(protocol):
+def test_default_table_fits_the_terminal_keeps_status_and_whole_numbers(protocol, width):
     spec, board = PROTOCOLS.get(protocol), _board(protocol)
     columns = choose_columns(spec, board)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=100, color_system=None)
-    console.print(leaderboard_table(board, spec, f"digits · {protocol}", columns))
+    console = Console(file=buffer, width=width, color_system=None)
+    console.print(leaderboard_table(board, spec, f"digits · {protocol}", columns, width=width))
     text = buffer.getvalue()
     assert "…" not in text
-    assert max(len(line) for line in text.splitlines()) <= 100
-    c = columns[0]
-    whole = f"{board[c.name][2]:.{c.digits}f}±{board[c.name + '_std'][2]:.{c.digits}f}"
-    assert whole in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "status" in text.split("─")[0]  # the header row: status is never dropped
+    words = text.split()
+    for status in ("failed", "collapsed", "tuned?,", "degraded"):
+        assert status in words, status
+    layout = fit(board, columns, width)
+    if width == 100:
+        assert not layout.left_out
+    if width >= 80:  # every default column fits at 80 (headers fold, ± goes under the mean)
+        assert layout.columns == columns
+    for c in layout.columns:  # every number whole: mean and ± on one line, or one under the other
+        whole = cell(board[c.name][2], half_width(board.iloc[2], c.name), c.digits)
+        mean, _, spread = whole.partition("±")
+        assert whole in words or (mean in words and f"±{spread}" in words), (c.name, text)
     assert len(choose_columns(spec, board, wide=True)) > len(columns)
+
+
+def test_fold_header_breaks_at_underscores():
+    assert fold_header("forget_quality↑", 8) == "forget_\nquality↑"
+    assert fold_header("avg_gap↓", 20) == "avg_gap↓"
+    assert fold_header("tpr_1pct↓", 3) == "tpr_\n1pct↓"  # a longer piece stays whole
+
+
+def test_local_executor_says_what_runs_before_running_it():
+    from obliviate.bench.executors import LocalExecutor, Task
+
+    said, ran = [], []
+    ex = LocalExecutor(threads=1, running=said.append)
+    tasks = [Task(lambda i=i: ran.append((i, list(said))), (), f"seed 0: m{i}") for i in range(2)]
+    assert [o.ok for o in ex.map(tasks)] == [True, True]
+    # each task found its own label announced (the running one, not the last finished one)
+    assert ran == [(0, ["seed 0: m0"]), (1, ["seed 0: m0", "seed 0: m1"])]
+
+
+def test_sisa_retraining_progress_says_where_it_is_without_a_total():
+    from obliviate.cli.sisa import _Progress
+
+    with _Progress(False, None, "retraining", slices=4) as bar:
+        bar.tick(2, 0, None)
+        bar.tick(2, 1, None)
+        task = bar.bar.tasks[0]
+        assert task.description == "retraining: shard 2, slice 2/4 written, 2 checkpoint(s) in all"
+        assert not any("MofN" in type(c).__name__ for c in bar.bar.columns)  # no "2/?"
 
 
 def test_validate_checks_what_bench_checks(tmp_path):
@@ -112,3 +162,58 @@ def test_validate_reports_every_problem(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("scenario: digits\nmethods: [finetune]\nforget: random:0.1\n")
     assert run_cli("validate", str(good)).returncode == 0
+
+
+LIGHT = """
+import resource, sys
+from obliviate.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = sorted(m for m in ("torch", "sklearn", "scipy", "pandas", "matplotlib") if m in sys.modules)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(f"heavy={','.join(heavy)} cpu={usage.ru_utime + usage.ru_stime:.2f}", file=sys.stderr)
+"""
+
+
+def _light(*args, cache):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO / "src"),
+           "OBLIVIATE_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", LIGHT, *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    heavy, cpu = done.stderr.strip().splitlines()[-1].split()
+    return done.stdout, heavy, float(cpu.removeprefix("cpu="))
+
+
+def test_help_scenarios_and_methods_answer_without_importing_torch(tmp_path):
+    # every call used to import torch, scipy and scikit-learn: 4-5 s of CPU for --help
+    out, heavy, cpu = _light("--help", cache=tmp_path)
+    assert heavy == "heavy=" and cpu < 1.5, (heavy, cpu)  # CPU time: robust to a busy machine
+    for name in ("bench", "validate", "scenarios", "methods", "report", "tune", "sisa"):
+        assert f"  {name} " in out
+    for command in ("methods", "scenarios"):
+        first, heavy, _ = _light(command, cache=tmp_path)  # computes the rows once
+        assert "torch" in heavy
+        again, heavy, cpu = _light(command, cache=tmp_path)
+        assert again == first and heavy == "heavy=" and cpu < 1.5, (heavy, cpu)
+
+
+def test_listing_cache_key_follows_the_package_files(tmp_path, monkeypatch):
+    import os
+
+    from obliviate.cli import listing_cache
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(listing_cache, "PACKAGE", tmp_path)
+    key = listing_cache.package_key()
+    assert listing_cache.package_key() == key
+    (tmp_path / "a.py").write_text("x = 22\n")
+    os.utime(tmp_path / "a.py", ns=(1, 1))
+    assert listing_cache.package_key() != key

@@ -7,38 +7,34 @@ Example:
     >>> unlearned = ob.unlearn(original, forget=sc.forget_loader(), retain=sc.retain_loader(),
     ...                        method="finetune", epochs=1)
     >>> report = ob.audit(unlearned, sc, reference=sc.train_retrained(seed=0))
+
+``import obliviate`` itself is light (no torch): the public names below are imported, and the
+built-in methods, scenarios and models registered, on the first use of any of them (or of a
+registry), so that ``obliviate --help`` answers at once.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 # isort: off
-from obliviate import environment  # noqa: F401  (first: screens OMP_NUM_THREADS before torch)
+from obliviate import environment  # noqa: F401,E402  (first: screens OMP_NUM_THREADS before torch)
 # isort: on
-from obliviate import (
-    errors,
-    llm,  # noqa: F401  (registers the language-model track: tofu-mini and its methods)
-    methods,  # noqa: E402,F401,I001  (registers the built-in methods)
-)
-from obliviate.data import Scenario, load_scenario
-from obliviate.errors import (
-    ConfigError,
-    DataError,
-    ForgetSpecError,
-    ObliviateError,
-    StoreError,
-    TrainingDivergedError,
-    UnknownNameError,
-)
-from obliviate.evaluate.audit import AuditReport, audit  # noqa: E402
-from obliviate.models import register_model
-from obliviate.train import Recipe
-from obliviate.unlearning import (
-    METHODS,
-    PrepareData,
-    UnlearnData,
-    prepare,
-    register_method,
-    unlearn,
-)
 from obliviate.version import __version__
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "METHODS": "obliviate.unlearning", "PrepareData": "obliviate.unlearning",
+    "UnlearnData": "obliviate.unlearning", "prepare": "obliviate.unlearning",
+    "register_method": "obliviate.unlearning", "unlearn": "obliviate.unlearning",
+    "AuditReport": "obliviate.evaluate.audit", "audit": "obliviate.evaluate.audit",
+    "Scenario": "obliviate.data", "load_scenario": "obliviate.data",
+    "register_model": "obliviate.models", "Recipe": "obliviate.train",
+    **{name: "obliviate.errors" for name in (
+        "ConfigError", "DataError", "ForgetSpecError", "ObliviateError", "StoreError",
+        "TrainingDivergedError", "UnknownNameError")},
+}
 
 __all__ = [
     "METHODS", "AuditReport", "ConfigError", "DataError", "ForgetSpecError", "ObliviateError",
@@ -46,3 +42,30 @@ __all__ = [
     "PrepareData", "UnlearnData", "__version__", "audit", "errors", "evaluate", "load_scenario",
     "prepare", "register_method", "register_model", "unlearn",
 ]
+
+
+def load_builtins() -> None:
+    """Import the built-in methods, scenarios, models and the language-model track, which
+    registers them (what ``import obliviate`` did eagerly before; idempotent)."""
+    for module in ("obliviate.methods", "obliviate.llm", "obliviate.data", "obliviate.models",
+                   "obliviate.evaluate.audit", "obliviate.unlearning"):
+        importlib.import_module(module)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        load_builtins()
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")  # a submodule: ob.errors
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'obliviate' has no attribute '{name}'") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -21,12 +21,31 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     return f"Did you mean '{close[0]}'? " if close else ""
 
 
-class Registry(Generic[T]):
-    """A name -> entry mapping of one kind ("method", "scenario", "model")."""
+def builtins() -> None:
+    """Register the package's built-in entries (see :func:`obliviate.load_builtins`)."""
+    import obliviate
 
-    def __init__(self, kind: str) -> None:
+    obliviate.load_builtins()
+
+
+class Registry(Generic[T]):
+    """A name -> entry mapping of one kind ("method", "scenario", "model").
+
+    ``populate`` (e.g. :func:`builtins`) is called once, at the first read, so that a registry
+    whose entries register themselves on import is complete whoever reads it first, while
+    importing the registry itself stays cheap. Adding does not populate (the built-in modules
+    add while they are being imported).
+    """
+
+    def __init__(self, kind: str, populate: Callable[[], None] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._populate = populate
+
+    def _ensure(self) -> None:
+        if self._populate is not None:
+            populate, self._populate = self._populate, None  # once, even when it reads us
+            populate()
 
     def add(self, name: str, entry: T) -> T:
         if not isinstance(name, str) or not name or name != name.strip():
@@ -47,6 +66,7 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        self._ensure()
         try:
             return self._entries[name]
         except KeyError:
@@ -57,18 +77,22 @@ class Registry(Generic[T]):
             ) from None
 
     def remove(self, name: str) -> None:
+        self._ensure()
         self._entries.pop(name, None)
 
     def names(self) -> list[str]:
+        self._ensure()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._ensure()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._ensure()
         return len(self._entries)
 
     def view(self, keep: Callable[[T], bool], kind: str, why: Callable[[str, T], str]

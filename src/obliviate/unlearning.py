@@ -31,7 +31,7 @@ from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import Guard, check_guard, step_name
 from obliviate.inputs import check_unlearn_inputs
-from obliviate.registry import Registry
+from obliviate.registry import Registry, builtins
 from obliviate.train import Recipe, check_finite_weights, resolve_device
 from obliviate.user_code import import_named
 
@@ -143,7 +143,7 @@ TASK_WORDS = {"classification": "classifiers", "regression": "regression models"
               "anomaly": "anomaly detectors", "lm": "language models"}
 
 
-METHODS: Registry[MethodInfo] = Registry("method")
+METHODS: Registry[MethodInfo] = Registry("method", populate=builtins)
 
 
 def _config_class(fn: Callable) -> type | None:

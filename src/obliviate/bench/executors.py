@@ -83,6 +83,7 @@ class LocalExecutor:
 
     threads: int = field(default_factory=torch.get_num_threads)
     name: str = "local"
+    running: Callable[[str], None] | None = None  # told each task's label as it starts
 
     def put(self, obj: Any) -> Any:
         """Share ``obj`` with tasks (here: the object itself)."""
@@ -93,6 +94,8 @@ class LocalExecutor:
             attempts = 0
             while True:
                 attempts += 1
+                if self.running is not None:
+                    self.running(task.label)
                 try:
                     value = call_with_threads(self.threads, task.fn, *task.args)
                 except DiskFullError:
@@ -119,6 +122,7 @@ class RayExecutor:
     """
 
     name = "ray"
+    running: Callable[[str], None] | None = None  # told what is on the cluster while it waits
 
     def __init__(self, address: str | None = None, threads: int | None = None,
                  num_cpus: int | None = None):
@@ -170,6 +174,10 @@ class RayExecutor:
         pending = {self._submit(t): (t, 1) for t in tasks}
         try:
             while pending:
+                if self.running is not None:
+                    labels = [t.label for t, _ in pending.values()]
+                    self.running(labels[0] if len(labels) == 1 else
+                                 f"{len(labels)} tasks on Ray ({labels[0]}, ...)")
                 done, _ = ray.wait(list(pending), num_returns=1)
                 ref = done[0]
                 task, attempts = pending.pop(ref)

@@ -130,8 +130,11 @@ class BenchRun:
         mismatch = tuning_mismatch(self.rb.scenario)
         if not mismatch:
             return {}
-        used = {d.partition("=")[0].rpartition(".")[0] for d in self.tuned_defaults()}
-        return {m: f"tuned defaults used with {', '.join(mismatch)}" for m in used}
+        used: dict[str, list[str]] = {}
+        for d in self.tuned_defaults():  # "neggrad.lr=0.003"
+            used.setdefault(d.partition("=")[0].rpartition(".")[0], []).append(d)
+        return {m: f"tuned defaults {', '.join(ds)} used with {', '.join(mismatch)}"
+                for m, ds in used.items()}
 
     def earlier_failures(self) -> list[str]:
         """Failures recorded by an earlier run and kept (not run again without --retry-failed)."""
@@ -181,6 +184,7 @@ class BenchRun:
             self.write_config()
             progress.say(f"starting the {self.rb.config.executor} executor")
             self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
+            self.executor.running = lambda label: progress.say(f"running {label}")
             try:
                 driver = self.rb.protocol.driver(Kit(self), self.rb.protocol_options,
                                                  self.rb.n_models)

@@ -7,14 +7,57 @@ an interrupted bench keeps every finished job and resumes on the next run.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 
-from obliviate.cli import bench, listing, runs, tune  # noqa: F401  (register their commands)
-from obliviate.cli.app import app
-from obliviate.cli.sisa import app as sisa_app
+from obliviate.cli import listing, runs  # noqa: F401  (register their commands)
+from obliviate.cli.app import SHORT_HELP, app
 
-app.add_typer(sisa_app, name="sisa")
+# Commands whose modules import torch and the bench: imported only when the command line
+# names them, so that --help, scenarios, methods and report start at once.
+HEAVY = {"bench": "obliviate.cli.bench", "validate": "obliviate.cli.bench",
+         "tune": "obliviate.cli.tune", "sisa": "obliviate.cli.sisa"}
+ORDER = ("bench", "validate", "scenarios", "methods", "report", "tune")
+
+
+def _name(info) -> str:
+    return info.name or info.callback.__name__
+
+
+def _is_placeholder(info) -> bool:
+    return getattr(info.callback, "placeholder", False)
+
+
+def load_commands(argv: list[str]) -> None:
+    """Register the heavy command that ``argv`` names, and for ``--help`` a placeholder for
+    each heavy command not loaded yet (replaced by the real one when a later call names it)."""
+    named = next((a for a in argv if not a.startswith("-")), None)
+    if named in HEAVY:
+        loaded = importlib.import_module(HEAVY[named])  # its decorators register its commands
+        if named == "sisa" and not any(g.name == "sisa" for g in app.registered_groups):
+            app.add_typer(loaded.app, name="sisa")
+    real = {_name(c) for c in app.registered_commands if not _is_placeholder(c)} | \
+        {g.name for g in app.registered_groups}
+    app.registered_commands[:] = [c for c in app.registered_commands
+                                  if not (_is_placeholder(c) and _name(c) in real)]
+    listed = {_name(c) for c in app.registered_commands} | real
+    for name in HEAVY:
+        if name not in listed:
+            _placeholder(name)
+    app.registered_commands.sort(
+        key=lambda c: ORDER.index(_name(c)) if _name(c) in ORDER else len(ORDER))
+
+
+def _placeholder(name: str) -> None:
+    """A command listed under its own name and help that never runs: :func:`load_commands`
+    replaces it with the real one when a command line names it."""
+
+    def placeholder() -> None:  # pragma: no cover - never called, see above
+        raise RuntimeError(f"'{name}' was not loaded")
+
+    placeholder.placeholder = True  # type: ignore[attr-defined]
+    app.command(name=name, short_help=SHORT_HELP[name], add_help_option=False)(placeholder)
 
 
 def _framework_error(exc: BaseException, kind: str) -> bool:
@@ -31,9 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     from obliviate.environment import check_thread_variables
     from obliviate.errors import ObliviateError
 
+    args = sys.argv[1:] if argv is None else argv
     try:
         check_thread_variables()
-        code = app(args=argv, standalone_mode=False)
+        load_commands(args)
+        code = app(args=args, standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)
     except ObliviateError as exc:

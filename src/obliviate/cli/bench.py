@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from obliviate.bench.config import DEVICES, BenchConfig
 from obliviate.bench.executors import EXECUTORS
 from obliviate.bench.spec import PROTOCOLS, protocol_for
-from obliviate.cli.app import app, console, err_console
-from obliviate.cli.table import choose_columns, leaderboard_table
+from obliviate.cli.app import SHORT_HELP, app, console, err_console
+from obliviate.cli.table import choose_columns, fit, leaderboard_table, short_status
 from obliviate.data import SCENARIOS
 from obliviate.unlearning import TASK_WORDS, default_methods
 
@@ -57,7 +57,7 @@ def check_yaml_code(data: dict[str, Any], trusted: list[str] | None, path: Path)
                       lambda kind, name: name in (MODELS if kind == "model" else METHODS))
 
 
-@app.command(help="Unlearn with each method on SCENARIO over several seeds and print the "
+@app.command(short_help=SHORT_HELP["bench"], help="Unlearn with each method on SCENARIO over several seeds and print the "
                   "leaderboard. Re-running the same command into the same --out resumes it; "
                   "adding methods or seeds extends it.")
 def bench(
@@ -169,33 +169,35 @@ def bench(
         title = (f"{cfg.scenario} · forget {run.rb.scenario.forget_spec} · {spec.name}{n} · "
                  f"{board['seeds'].max() if len(board) else 0} seed(s)")
         present = [c for c in shown if c.name in board]
-        console.print(leaderboard_table(board, spec, title, present))
-        console.print(spec.legend([c.name for c in present]), style="dim")
-        from obliviate.cli.table import short_status
-
+        width = console.width
+        layout = fit(board, present, width)
+        present = layout.columns
+        console.print(leaderboard_table(board, spec, title, present, width=width))
+        # markup=False: the legend's "[lo, hi]" and notes' brackets are text, not Rich markup
+        console.print(spec.legend([c.name for c in present]), style="dim", markup=False)
         for _, row in board.iterrows():
             if str(row["status"]) != short_status(row["status"]) and \
                     not str(row["status"]).startswith("failed"):
-                console.print(f"{row['method']}: {row['status']}", style="dim")
+                console.print(f"{row['method']}: {row['status']}", style="dim", markup=False)
         hidden = [c.name for c in spec.columns if c.name in board and c not in present]
         if hidden:
             console.print(f"more columns with --wide or --columns: {', '.join(hidden)}",
-                          style="dim")
+                          style="dim", markup=False)
         tuned = run.tuned_defaults()
         if tuned:
             console.print(f"{cfg.scenario} adjusts these defaults for its scale: "
-                          f"{', '.join(tuned)} (see config.json)", style="dim")
+                          f"{', '.join(tuned)} (see config.json)", style="dim", markup=False)
         for note in run.notes:
-            console.print(note, style="dim")
+            console.print(note, style="dim", markup=False)
         console.print(f"results: {cfg.out}/results.sqlite, leaderboard.csv, config.json "
-                      f"(protocol {spec.version})")
+                      f"(protocol {spec.version})", markup=False)
     for failure in run.failures:
-        err_console.print(f"failed: {failure}", soft_wrap=True)
+        err_console.print(f"failed: {failure}", soft_wrap=True, markup=False)
     if run.failures:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help=SHORT_HELP["validate"])
 def validate(path: Annotated[Path, typer.Argument(metavar="FILE", help="bench YAML file")],
              trust_code: Annotated[list[str] | None, typer.Option(
                  "--trust-code", metavar="MODULE:FUNCTION", help=TRUST_HELP,

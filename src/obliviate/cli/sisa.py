@@ -16,24 +16,33 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 
 class _Progress:
     """A progress bar on stderr that appears at the first checkpoint, not before: a command
-    refused before any training prints its one error line and nothing else."""
+    refused before any training prints its one error line and nothing else.
 
-    def __init__(self, quiet: bool, total: int | None, what: str):
-        self.quiet, self.total, self.what = quiet, total, what
+    With a known ``total`` (training) it counts checkpoints out of it; a retraining's total is
+    not known in advance (resumed or reused slices), so it says where it is instead: the
+    shard, the slice out of the shard's ``slices``, and how many checkpoints it has written.
+    """
+
+    def __init__(self, quiet: bool, total: int | None, what: str, slices: int | None = None):
+        self.quiet, self.total, self.what, self.slices = quiet, total, what, slices
         self.bar: Progress | None = None
+        self.written = 0
 
     def tick(self, shard: int, slice_: int, _state) -> None:
         from obliviate.cli.app import err_console
 
         if self.quiet:
             return
+        self.written += 1
         if self.bar is None:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+            counts = (BarColumn(), MofNCompleteColumn()) if self.total else ()
+            self.bar = Progress(TextColumn("{task.description}"), *counts,
+                                TimeElapsedColumn(), console=err_console)
             self.task = self.bar.add_task(self.what, total=self.total)
             self.bar.start()
-        self.bar.update(self.task, description=f"{self.what}: shard {shard} slice {slice_}",
-                        advance=1)
+        where = f"shard {shard}, slice {slice_ + 1}" + (f"/{self.slices}" if self.slices else "")
+        done = "" if self.total else f", {self.written} checkpoint(s) in all"
+        self.bar.update(self.task, description=f"{self.what}: {where} written{done}", advance=1)
 
     def __enter__(self) -> _Progress:
         return self
@@ -44,8 +53,8 @@ class _Progress:
             self.bar = None
 
 
-def _progress(quiet: bool, total: int | None, what: str):
-    bar = _Progress(quiet, total, what)
+def _progress(quiet: bool, total: int | None, what: str, slices: int | None = None):
+    bar = _Progress(quiet, total, what, slices)
     return bar, bar.tick
 
 
@@ -85,7 +94,7 @@ def train(
         raise ConfigError(f"--seed must be an integer from 0 to 2**32-1. Got {seed} instead.")
     opts = _options(option)
     sc = load_scenario(scenario, recipe=None if epochs is None else {"epochs": epochs}, **opts)
-    bar, tick = _progress(quiet, shards * slices, "training")
+    bar, tick = _progress(quiet, shards * slices, "training", slices)
     with bar:
         model = SisaModel.train(out, sc.splits.x_train, sc.splits.y_train,
                                 model_name=sc.model_name, shards=shards, slices=slices,
@@ -175,7 +184,7 @@ def forget(
     try:
         wanted = read_index_file(ids, option="ids", n=model.plan.n) if ids else None
         group_ids = read_index_file(groups, option="groups") if groups else None
-        bar, tick = _progress(quiet, None, "retraining")
+        bar, tick = _progress(quiet, None, "retraining", model.plan.slices)
         with bar:
             done = model.resume(wait=wait, on_wait=_tell, on_checkpoint=tick)
             result = None
@@ -207,7 +216,7 @@ def retry(
     number = _request_id(request, path)
     model = _open(path, model_factory, builds=True)
     try:
-        bar, tick = _progress(quiet, None, "retraining")
+        bar, tick = _progress(quiet, None, "retraining", model.plan.slices)
         with bar:
             result = model.retry(number, wait=wait, on_wait=_tell, on_checkpoint=tick)
         _report(console, result, "retried request")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from obliviate.cli.app import app, console, err_console
+from obliviate.cli.app import SHORT_HELP, app, console, err_console
 from obliviate.errors import ConfigError
 from obliviate.yamlfile import yaml_scalar
 
@@ -53,7 +53,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-@app.command()
+@app.command(short_help=SHORT_HELP["tune"])
 def tune(
     scenario: Annotated[str, typer.Argument(help="a scenario name (obliviate scenarios)")],
     method: Annotated[str, typer.Option("--method", "-m", help="the method to tune")],

@@ -18,7 +18,7 @@ from obliviate.data.scenario import Scenario, Splits
 from obliviate.errors import ConfigError, UnknownNameError
 from obliviate.evaluate.tasks import check_forget_kind
 from obliviate.models import build_model, resolve_factory
-from obliviate.registry import Registry
+from obliviate.registry import Registry, builtins
 from obliviate.train import Recipe
 
 
@@ -46,7 +46,7 @@ class ScenarioSpec:
     models: tuple[str, ...] = ()  # what 'obliviate scenarios' lists; default: the recipes
 
 
-SCENARIOS: Registry[ScenarioSpec] = Registry("scenario")
+SCENARIOS: Registry[ScenarioSpec] = Registry("scenario", populate=builtins)
 
 # Users' models (``model=`` a registered name or ``module:factory`` outside a scenario's recipes)
 # train with Adam: its default step suits CNNs and transformers alike without tuning, where

@@ -93,11 +93,13 @@ class Scenario:
 
     def tuning_mismatch(self) -> list[str]:
         """How this scenario's model and recipe differ from those its method_defaults were
-        tuned with, e.g. ``["epochs=5 (tuned with 30)"]``; empty when they match or when it has
-        no tuned defaults. Tuned learning rates can collapse a model under another recipe."""
+        tuned with, e.g. ``["recipe.epochs=5 (tuned with 30)"]``, each named as ``--set``
+        names it (``scenario.model``, ``recipe.lr``: the training recipe's, not a method's);
+        empty when they match or when it has no tuned defaults. Tuned learning rates can
+        collapse a model under another recipe."""
         current = {"model": self.model_name, **config_dict(self.recipe)}
-        return [f"{k}={current.get(k)} (tuned with {v})" for k, v in self.tuned_with.items()
-                if current.get(k) != v]
+        return [f"{'scenario' if k == 'model' else 'recipe'}.{k}={current.get(k)} "
+                f"(tuned with {v})" for k, v in self.tuned_with.items() if current.get(k) != v]
 
     def describe(self) -> dict[str, Any]:
         """Everything that determines this scenario's data and models, as JSON-able values."""

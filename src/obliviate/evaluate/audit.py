@@ -18,7 +18,7 @@ from obliviate.errors import ConfigError, DataError
 from obliviate.evaluate.backdoor import backdoor_metrics
 from obliviate.evaluate.mia import simple_mia
 from obliviate.evaluate.tasks import TASKS, MetricInfo, all_metric_infos, gap_metrics, get_task
-from obliviate.evaluate.utility import predict, tensor_batches
+from obliviate.evaluate.utility import fixed_order, predict, tensor_batches
 from obliviate.inputs import UNSEEN, check_batch, check_loader, check_model, first_batch
 
 PROTOCOL = "quick/1"
@@ -130,7 +130,7 @@ def _batches(part: Part, name: str) -> Iterable:
     if part is None:
         raise DataError(f"audit needs the {name} set: pass {name}=<DataLoader or (x, y)>.")
     check_loader(part, name)
-    return part
+    return fixed_order(part)
 
 
 def _first_batch(part: Part, name: str) -> Any:
@@ -190,6 +190,9 @@ def audit(
             sets; or None, and give them as ``forget=``, ``retain=``, ``test=``.
         reference: the retrained model (or its AuditReport); adds the gaps to retrain.
         forget: the forgotten examples (members for the MIA): a DataLoader or ``(x, y)``.
+            A shuffling DataLoader is read in a fixed order (by dataset index; see
+            :func:`~obliviate.evaluate.utility.fixed_order`), so the scores do not depend on
+            the loader's order and two calls give the same numbers.
         retain: the kept training examples: a DataLoader or ``(x, y)``.
         test: held-out examples (the MIA's non-members): a DataLoader or ``(x, y)``.
         task: "classification" (default), "regression" or "anomaly".

@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 from obliviate.errors import ConfigError, ObliviateError
-from obliviate.registry import Registry
+from obliviate.registry import Registry, builtins
 from obliviate.user_code import import_named, qualified_name
 
 Factory = Callable[..., nn.Module]
-MODELS: Registry[Factory] = Registry("model")
+MODELS: Registry[Factory] = Registry("model", populate=builtins)
 FACTORY_SIGNATURE = "factory(num_classes, input_shape) -> nn.Module"
 
 
