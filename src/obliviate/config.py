@@ -12,7 +12,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from obliviate.errors import ConfigError
@@ -182,3 +182,22 @@ def config_dict(cfg: Any) -> dict[str, Any]:
     else:
         out = dict(vars(cfg))
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``["scrub.epochs=5", "recipe.lr=0.1"]`` -> ``{"scrub": {"epochs": "5"}, ...}``.
+
+    The owner is everything before the last dot of the key (the part before ``=``), so values
+    may hold dots (``finetune.lr=0.01``) and owners may hold them (``my.module:fn.alpha=1``).
+    """
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        owner, dot, name = key.strip().rpartition(".")
+        if not sep or not dot or not owner or not name:
+            raise ConfigError(
+                f"Malformed --set '{item}': write OWNER.PARAM=VALUE, e.g. finetune.lr=0.01, "
+                f"recipe.epochs=5 or scenario.train_size=5000."
+            )
+        out.setdefault(owner, {})[name] = value.strip()
+    return out

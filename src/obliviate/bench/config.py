@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 from obliviate.bench.executors import EXECUTORS
 from obliviate.bench.interfaces import is_language_model
 from obliviate.bench.spec import PROTOCOLS, ProtocolSpec, protocol_for
-from obliviate.config import build_config
+from obliviate.config import build_config, parse_assignments  # noqa: F401  (re-exported)
 from obliviate.data import SCENARIOS, load_scenario
 from obliviate.errors import ConfigError, ObliviateError
 from obliviate.paths import check_folder_target
@@ -172,25 +172,6 @@ class _Collector:
             for message in getattr(exc, "messages", [str(exc)]):
                 if message not in self.messages:
                     self.messages.append(message)
-
-
-def parse_assignments(items: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``["scrub.epochs=5", "recipe.lr=0.1"]`` -> ``{"scrub": {"epochs": "5"}, ...}``.
-
-    The owner is everything before the last dot of the key (the part before ``=``), so values
-    may hold dots (``finetune.lr=0.01``) and owners may hold them (``my.module:fn.alpha=1``).
-    """
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        owner, dot, name = key.strip().rpartition(".")
-        if not sep or not dot or not owner or not name:
-            raise ConfigError(
-                f"Malformed --set '{item}': write OWNER.PARAM=VALUE, e.g. finetune.lr=0.01, "
-                f"recipe.epochs=5 or scenario.train_size=5000."
-            )
-        out.setdefault(owner, {})[name] = value.strip()
-    return out
 
 
 def resolve_device(device: str) -> str:
