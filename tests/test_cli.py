@@ -32,7 +32,13 @@ def test_scenarios_and_methods_listings():
     out = run_cli("methods").stdout
     for name in ("retrain*", "finetune*", "neggrad*", "neggrad+*", "random-label*", "npo*"):
         assert name in out
-    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isalnum()}
+    rows: dict[str, str] = {}  # a method's name -> its row, wrapped lines included
+    for line in out.splitlines():
+        if line[:3].strip()[:1].isalnum():
+            name = line.split()[0]
+            rows[name] = line
+        elif rows and line.startswith("   ") and line.strip():
+            rows[name] += " " + line
     assert "tofu" in rows["npo*"] and "quick" not in rows["npo*"]  # the protocols column
     assert "challenge" in rows["scrub"] and "tofu" not in rows["scrub"]
     one = run_cli("methods", "neggrad+")
@@ -52,6 +58,7 @@ def _board(protocol: str, seeds: int = 2) -> pd.DataFrame:
     """A leaderboard with every column of ``protocol``, long method names and spreads."""
     spec = PROTOCOLS.get(protocol)
     others = ("R_RMSE", "F_RMSE", "T_RMSE", "R_ERR", "F_AUROC", "T_AUROC", "ASR")  # other tasks
+    task = spec.tasks[0] if spec.tasks else "classification"
     rng = np.random.default_rng(0)
     rows = []
     statuses = ["failed: a long reason " * 5,  # real statuses: errors hold "; " themselves
@@ -63,8 +70,8 @@ def _board(protocol: str, seeds: int = 2) -> pd.DataFrame:
                                "my_module:fn"), statuses, strict=True):
         row = {"method": method, "seeds": seeds, "status": status}
         for c in spec.columns:
-            if c.name.removesuffix("_gap") in others:
-                continue
+            if c.name.removesuffix("_gap") in others or (c.tasks and task not in c.tasks):
+                continue  # a board holds one task's columns (sequential declares two tasks')
             row[c.name] = float(rng.uniform(0, 1))
             row[f"{c.name}_std"] = float(rng.uniform(0.01, 0.2))
             row[f"{c.name}_lo"] = row[c.name] - row[f"{c.name}_std"]
