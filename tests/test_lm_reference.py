@@ -166,3 +166,17 @@ def test_the_options_reach_the_evaluation_and_are_checked_at_the_cli(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "mia_tokens" in lines[0] and "'answer', 'qa'" in lines[0]
+
+
+def test_answers_stop_where_the_models_context_ends():
+    from obliviate.llm.model import TINY
+    from obliviate.llm.tokenizer import ByteTokenizer
+
+    tok = ByteTokenizer()
+    model = build_lm(TINY, 0, width=16, layers=1, heads=2, context=128)  # random: rambles
+    qas = _qas(INPUTS["forget"][:2])
+    longest = max(len(tok.encode(f"Q: {q.question}\nA:")) + 1 for q in qas)
+    assert generation_length(tok, qas, 200, context=128) == 128 - longest < 200
+    assert generation_length(tok, qas, 200) == 200
+    stats = question_stats(model, tok, qas)  # 200 asked for; no position past the 128th
+    assert stats["rouge"].shape == (2,)

@@ -23,6 +23,8 @@ figure to values OpenUnlearning's own functions computed on the same model and t
     - Generation is greedy, stops at the end token, and allows 200 new tokens
       (``generation/default.yaml``); ``scenario.max_new_tokens=0`` keeps obliviate's earlier
       cap (the longest true answer + 4 tokens), a departure named in the leaderboard's legend.
+      Departs: an answer stops where the model's context ends (:func:`generation_length`; the
+      tiny GPT-2's 256 positions leave about 190 new tokens after a TOFU question).
     - ROUGE is ``rouge_score``'s ROUGE-L recall with stemming (``eval_text_similarity``).
     - ES and EM are computed on the forget answers given their questions, teacher-forced,
       without the answer's end token (``tokenwise_vocab_logprobs`` takes the labelled positions
@@ -204,19 +206,31 @@ def question_stats(model: nn.Module, tok, qas: list[QA], *, rouge: bool = True,
            "pert_nll_mean": pert.mean(axis=1), "prob_norm": M.normalised_prob(gt, pert),
            "em": answer["em"], "es": answer["es"]}
     if rouge:
-        gen = generate(model, tok, qs, max_new_tokens=generation_length(tok, qas,
-                                                                         max_new_tokens))
+        n = generation_length(tok, qas, max_new_tokens, model_context(model))
+        gen = generate(model, tok, qs, max_new_tokens=n)
         out["rouge"] = np.array([M.rouge_l_recall(g, q.answer) for g, q in zip(gen, qas,
                                                                                strict=True)])
     return out
 
 
-def generation_length(tok, qas: list[QA], max_new_tokens: int) -> int:
+def model_context(model: nn.Module) -> int:
+    """Positions the model can attend over (GPT-2's ``n_positions``, else
+    ``max_position_embeddings``; 2048 where the config names neither)."""
+    cfg = getattr(model, "config", None)
+    return int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+               or 2048)
+
+
+def generation_length(tok, qas: list[QA], max_new_tokens: int,
+                      context: int | None = None) -> int:
     """New tokens generated per answer: ``max_new_tokens``, or with 0 obliviate's earlier cap
-    (the longest true answer of ``qas`` + 4 tokens)."""
-    if max_new_tokens:
-        return int(max_new_tokens)
-    return max(len(tok.encode(" " + q.answer)) for q in qas) + 4
+    (the longest true answer of ``qas`` + 4 tokens); never past ``context`` positions after the
+    longest prompt (the tiny GPT-2 has 256)."""
+    n = int(max_new_tokens) or max(len(tok.encode(" " + q.answer)) for q in qas) + 4
+    if context is not None:
+        longest = max(len(tok.encode(prompt_text(q.question))) + 1 for q in qas)
+        n = min(n, context - longest)
+    return max(n, 1)
 
 
 def scenario_max_new_tokens(sc: Any) -> int:

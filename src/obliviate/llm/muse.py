@@ -44,7 +44,7 @@ from obliviate.data.catalog import SCENARIOS, ScenarioSpec
 from obliviate.errors import ConfigError, DataError, ForgetSpecError
 from obliviate.llm import metrics as M
 from obliviate.llm.data import TokenSet, encode_texts
-from obliviate.llm.evaluate import complete, token_set_scores
+from obliviate.llm.evaluate import complete, model_context, token_set_scores
 from obliviate.llm.files import read_muse
 from obliviate.llm.model import TINY, build_lm, model_blocks, resolve_device, tokenizer_for
 from obliviate.llm.scenario import TofuOptions, TofuRecipe, _hash
@@ -229,9 +229,7 @@ def verbmem_truth(tok, gt: str, n: int = VERBMEM_TOKENS) -> str:
 
 def _max_prompt(model: nn.Module, new_tokens: int) -> int:
     """Prompt tokens that fit the model's context beside ``new_tokens``."""
-    cfg = getattr(model, "config", None)
-    context = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", 2048)
-    return max(8, int(context) - new_tokens - 1)
+    return max(8, model_context(model) - new_tokens - 1)
 
 
 def load_muse(forget: str = "raw:forget", seed: int = 0, *, recipe: dict | None = None,
