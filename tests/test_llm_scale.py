@@ -160,6 +160,8 @@ def test_scale_options_are_checked(toy):
         _run(sc, model, "npo", dtype="float8")
     with pytest.raises(ConfigError, match="reference='frozen'"):
         _run(sc, model, "npo", reference="frozen")
+    with pytest.raises(ConfigError, match="cannot train float16 weights"):
+        _run(sc, model, "npo", dtype="float16")
 
 
 def test_two_accelerate_processes_equal_one_with_the_same_effective_batch(tmp_path):

@@ -21,7 +21,7 @@ from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.llm.data import TokenSet, loader
 from obliviate.llm.loop import lm_loop
-from obliviate.llm.model import merged, with_lora
+from obliviate.llm.model import merged, refuse_float16_training, with_lora
 from obliviate.llm.reference import KINDS, PrecomputedReference
 from obliviate.train import check_finite_weights
 from obliviate.unlearning import METHODS, TASK_WORDS, MethodInfo, register_method
@@ -172,8 +172,9 @@ def unlearn_lm(
         seed: seeds all randomness; the same seed gives the same weights on CPU.
         lora_rank: > 0 trains a LoRA adapter of that rank and folds it into the weights.
         config: a ready config instance; otherwise built from the defaults and ``overrides``.
-        dtype: ``float32``, ``bfloat16`` or ``float16``: the weights are trained and returned
-            in it (as OpenUnlearning loads models in bfloat16); None keeps the model's.
+        dtype: ``float32`` or ``bfloat16``: the weights are trained and returned in it (as
+            OpenUnlearning loads models in bfloat16); None keeps the model's. ``float16``
+            weights are refused (AdamW's epsilon rounds to 0 in float16).
         gradient_checkpointing: recompute activations in the backward pass (HF models).
         micro_batch: rows per forward pass; the method's ``batch_size`` stays the effective
             batch of one optimizer step, accumulated over micro-batches.
@@ -224,6 +225,7 @@ def unlearn_lm(
     student = model if inplace else copy.deepcopy(model)
     if dtype is not None:
         student = student.to(DTYPES[dtype])
+    refuse_float16_training(student, f"Unlearning with '{info.name}'")
     if gradient_checkpointing:
         checkpointing(student, True)
     if lora_rank:
