@@ -35,7 +35,7 @@ def test_hf_folders_of_four_architectures_unlearn_and_evaluate(arch, tmp_path, t
                                chat_template=chat)
     sc = load_tofu("authors:2", model=str(folder), recipe=ONE_EPOCH, **SMALL)
     # the template is the tokenizer's chat template when it has one, TOFU's otherwise
-    want = "chat" if chat else "tofu"
+    want = "chat" if chat else "question-answer"
     assert sc.describe()["template"] == want
     q = sc.forget_qa[0].question
     prompt = sc.tokenizer.prompt(q)
@@ -160,6 +160,8 @@ def test_scale_options_are_checked(toy):
         _run(sc, model, "npo", dtype="float8")
     with pytest.raises(ConfigError, match="reference='frozen'"):
         _run(sc, model, "npo", reference="frozen")
+    with pytest.raises(ConfigError, match="cannot train float16 weights"):
+        _run(sc, model, "npo", dtype="float16")
 
 
 def test_two_accelerate_processes_equal_one_with_the_same_effective_batch(tmp_path):
@@ -197,3 +199,18 @@ def test_two_accelerate_processes_equal_one_with_the_same_effective_batch(tmp_pa
     two.load_state_dict(load_file(str(tmp_path / "two" / "model.safetensors")))
     s = sc.forget_set()
     assert _gap(one, two, s) < TOL and _gap(one, original, s) > 0.01
+
+
+def test_launch_refuses_bad_options_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    done = subprocess.run([sys.executable, "-m", "obliviate.llm.launch", "--set",
+                           "scenario.dtype=float8", "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "dtype" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

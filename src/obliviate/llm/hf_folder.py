@@ -87,6 +87,7 @@ def save_model_folder(folder: Path, arch: str, texts: list[str], *, seed: int = 
     output layer of a real model's size; the extra ids are never produced by the tokenizer)."""
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()
     folder = Path(folder)
     tok = train_tokenizer(texts, vocab_size, chat_template)
     cfg = model_config(arch, max(len(tok), model_vocab), bos=tok.bos_token_id,

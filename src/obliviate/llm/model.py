@@ -143,6 +143,20 @@ def build_lm(model: str, seed: int, *, width: int = 96, layers: int = 4, heads: 
         return tr.AutoModelForCausalLM.from_pretrained(model, trust_remote_code=False, dtype=dt)
 
 
+def refuse_float16_training(model: nn.Module, who: str) -> None:
+    """Refuse to train float16 weights: AdamW's epsilon (1e-8) rounds to 0 in float16, so the
+    first update of a weight whose gradient is 0 divides 0 by 0 (the loss turns NaN).
+
+    Raises:
+        ConfigError: a trainable float16 parameter.
+    """
+    if any(p.dtype == torch.float16 and p.requires_grad for p in model.parameters()):
+        raise ConfigError(f"{who} cannot train float16 weights (AdamW's epsilon rounds to 0 in "
+                          f"float16 and the loss turns NaN); use dtype=bfloat16, or float32 "
+                          f"weights under accelerate's mixed_precision fp16 on a GPU. float16 "
+                          f"serves evaluation only.")
+
+
 def with_lora(model: nn.Module, rank: int) -> nn.Module:
     """Wrap ``model`` in a peft LoRA adapter of ``rank`` on its attention/MLP projections."""
     try:

@@ -64,8 +64,9 @@ class TofuOptions:
     heads: int = param(4, ge=1, help="tiny GPT-2 attention heads")
     device: str = param("cpu", help="cpu, or cuda when a GPU is present")
     lora_rank: int = param(0, ge=0, help="> 0: unlearn through a LoRA adapter of this rank")
-    dtype: str = param("float32", choices=("float32", "bfloat16", "float16"),
-                       help="weights' dtype: models are built or loaded and unlearned in it")
+    dtype: str = param("float32", choices=("float32", "bfloat16"),
+                       help="weights' dtype: models are built or loaded, trained and unlearned "
+                            "in it (float16 weights cannot be trained with AdamW)")
     gradient_checkpointing: bool = param(False, help="recompute activations in the backward "
                                                      "pass while unlearning (HF models)")
     micro_batch: int = param(0, ge=0, help="rows per forward pass while unlearning; batches "

@@ -7,8 +7,8 @@ with (``template`` names it; ``config.json`` records it):
 - ``qa``: ``Q: {question}\nA:``, the tiny byte-level model's (what its corpus is written in);
 - ``chat``: the tokenizer's own chat template (one user turn and the assistant's header), when
   the tokenizer has one, as OpenUnlearning applies it to Llama-3 and Phi-3 instruct models;
-- ``tofu``: ``Question: {question}\nAnswer:``, TOFU's and OpenUnlearning's template for models
-  without a chat template (their ``question_start_tag``/``answer_tag`` for Phi-1.5).
+- ``question-answer``: ``Question: {question}\nAnswer:``, TOFU's and OpenUnlearning's template
+  for models without a chat template (their ``question_start_tag``/``answer_tag`` for Phi-1.5).
 """
 
 from __future__ import annotations
@@ -40,20 +40,20 @@ class ByteTokenizer:
 
 
 def prompt_with(template: str, question: str) -> str:
-    """``question`` in the ``qa`` or ``tofu`` template (``chat`` needs the tokenizer)."""
-    if template == "tofu":
+    """``question`` in the ``qa`` or ``question-answer`` template (``chat`` needs the tokenizer)."""
+    if template == "question-answer":
         return f"Question: {question}\nAnswer:"
     return f"Q: {question}\nA:"
 
 
 class HFTokenizer:
     """A Hugging Face tokenizer (``AutoTokenizer``) behind the same small interface; its
-    template is ``chat`` when it has a chat template, else ``tofu``."""
+    template is ``chat`` when it has a chat template, else ``question-answer``."""
 
     def __init__(self, tok: Any, name: str):
         self.tok = tok
         self.name = name
-        self.template = "chat" if getattr(tok, "chat_template", None) else "tofu"
+        self.template = "chat" if getattr(tok, "chat_template", None) else "question-answer"
         self.eos = tok.eos_token_id if tok.eos_token_id is not None else 0
         self.bos = tok.bos_token_id if tok.bos_token_id is not None else self.eos
         self.pad = tok.pad_token_id if tok.pad_token_id is not None else self.eos

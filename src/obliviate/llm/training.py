@@ -9,6 +9,7 @@ from torch import nn
 
 from obliviate.llm.data import TokenSet, loader
 from obliviate.llm.losses import nll
+from obliviate.llm.model import refuse_float16_training
 from obliviate.train import run_loop
 
 
@@ -19,6 +20,7 @@ def train_lm(model: nn.Module, data: TokenSet, *, lr: float, batch_size: int, se
 
     The learning rate decays on a cosine over the whole run; the seed fixes the data order.
     """
+    refuse_float16_training(model, "Training the scenario's models")
     batches = loader(data, batch_size=batch_size, seed=seed)
     per_epoch = len(batches)
     total = steps if steps is not None else per_epoch * (epochs or 1)

@@ -23,7 +23,7 @@ from obliviate.errors import ConfigError, DataError
 from obliviate.guard import check_guard, judge_lm, lm_probe, step_name
 from obliviate.llm.data import TokenSet, loader
 from obliviate.llm.loop import lm_loop
-from obliviate.llm.model import merged, with_lora
+from obliviate.llm.model import merged, refuse_float16_training, with_lora
 from obliviate.llm.reference import KINDS, PrecomputedReference
 from obliviate.train import check_finite_weights
 from obliviate.unlearning import METHODS, TASK_WORDS, MethodInfo, register_method
@@ -179,8 +179,9 @@ def unlearn_lm(
             rows of ``forget`` and ``retain`` (:mod:`obliviate.guard`; retain next-token
             accuracy near a constant guess's is a collapse, an unchanged forget NLL with no
             changed prediction a no-op).
-        dtype: ``float32``, ``bfloat16`` or ``float16``: the weights are trained and returned
-            in it (as OpenUnlearning loads models in bfloat16); None keeps the model's.
+        dtype: ``float32`` or ``bfloat16``: the weights are trained and returned in it (as
+            OpenUnlearning loads models in bfloat16); None keeps the model's. ``float16``
+            weights are refused (AdamW's epsilon rounds to 0 in float16).
         gradient_checkpointing: recompute activations in the backward pass (HF models).
         micro_batch: rows per forward pass; the method's ``batch_size`` stays the effective
             batch of one optimizer step, accumulated over micro-batches.
@@ -249,6 +250,7 @@ def unlearn_lm(
     student = model if inplace else copy.deepcopy(model)
     if dtype is not None:
         student = student.to(DTYPES[dtype])
+    refuse_float16_training(student, f"Unlearning with '{info.name}'")
     if gradient_checkpointing:
         checkpointing(student, True)
     if lora_rank:
