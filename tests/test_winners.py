@@ -227,3 +227,18 @@ def test_new_winners_run_on_a_small_cnn(name, overrides):
                      seed=0, val=loader(x[16:32], y[16:32]), **overrides)
     assert any(not torch.equal(p, q) for p, q in zip(out.parameters(), model.parameters(),
                                                         strict=True))
+
+
+def test_redraw_scale_spread_rescales_only_the_logits_by_a_per_run_factor():
+    model, forget, retain = tiny_problem(hidden_layers=1)
+    kw = dict(method="redraw", epochs=1, calibrate=False)
+    plain = ob.unlearn(model, forget, retain, seed=0, **kw)
+    factors = []
+    for seed in (0, 1):
+        spread = ob.unlearn(model, forget, retain, seed=seed, scale_spread=0.3, **kw)
+        base = plain if seed == 0 else ob.unlearn(model, forget, retain, seed=1, **kw)
+        assert torch.equal(spread[0].weight, base[0].weight)  # the body is untouched
+        ratio = spread[-1].weight / base[-1].weight
+        assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-5)
+        factors.append(float(ratio.flatten()[0]))
+    assert factors[0] != factors[1] and all(f != 1.0 for f in factors)

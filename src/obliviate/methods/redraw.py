@@ -77,6 +77,8 @@ class RedrawConfig:
                                          "re-draws more of the layer that memorises most")
     distill: float = param(0.0, ge=0, help="weight of KL(original || model) on the retain "
                                            "batches beside their cross-entropy (0: none)")
+    scale_spread: float = param(0.0, ge=0, help="std of log of a per-run random factor on the "
+                                                "logits after calibration (0: none)")
 
 
 def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -120,10 +122,20 @@ def calibrate_head(model: nn.Module, original: nn.Module, val) -> float:
         theirs.append(forward(original, x))
         labels.append(y)
     a = logit_scale(torch.cat(mine), torch.cat(theirs), torch.cat(labels))
-    heads[-1].weight.mul_(a)
-    if heads[-1].bias is not None:
-        heads[-1].bias.mul_(a)
+    scale_head(model, a)
     return a
+
+
+@torch.no_grad()
+def scale_head(model: nn.Module, factor: float) -> None:
+    """Multiply the logits by ``factor`` (the last Linear layer's weight and bias)."""
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not heads:
+        raise ConfigError("redraw scales the last Linear layer, and this model has none; set "
+                          "calibrate=False and scale_spread=0.")
+    heads[-1].weight.mul_(factor)
+    if heads[-1].bias is not None:
+        heads[-1].bias.mul_(factor)
 
 
 @torch.no_grad()
@@ -177,4 +189,7 @@ def redraw(model: nn.Module, data: UnlearnData, cfg: RedrawConfig) -> nn.Module:
              owner="redraw")
     if cfg.calibrate and data.val is not None:
         calibrate_head(model, original, data.val)
+    if cfg.scale_spread:
+        scale_head(model, float(torch.exp(cfg.scale_spread * torch.randn(
+            (), generator=data.generator))))
     return model
