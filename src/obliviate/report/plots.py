@@ -67,7 +67,8 @@ def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 8
     renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
     box = ax.get_window_extent(renderer)
-    dots = [to_px((x, y)) for x, y, _ in points]
+    # each point's centre and the radius its marker covers (the reference star is large)
+    dots = [(*to_px((x, y)), 13 if name in REFERENCES else 6) for x, y, name in points]
     taken: list = []
     texts = []
     steps = [(dx, dy) for r in (7, 16, 28, 42, 58) for dx, dy in
@@ -83,8 +84,8 @@ def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 8
             inside = (ext.x0 >= box.x0 and ext.x1 <= box.x1 and ext.y0 >= box.y0
                       and ext.y1 <= box.y1)
             clear = not any(ext.overlaps(t) for t in taken) and not any(
-                ext.x0 - 5 <= qx <= ext.x1 + 5 and ext.y0 - 5 <= qy <= ext.y1 + 5
-                for qx, qy in dots)
+                ext.x0 - r <= qx <= ext.x1 + r and ext.y0 - r <= qy <= ext.y1 + r
+                for qx, qy, r in dots)
             if inside and clear:
                 break
         if abs(dx) + abs(dy) > 30:
