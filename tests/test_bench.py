@@ -51,6 +51,7 @@ def test_bench_writes_results_and_resumes_after_a_kill(tmp_path):
     assert config["scenario"]["split_hashes"]["forget"]
     assert config["methods"]["finetune"]["config"]["epochs"] == 1
     assert config["versions"]["torch"] and config["protocol_version"] == "quick/1"
+    assert len(config["machine"]["load_average"]) == 3  # beside every wall time
     assert list((full / "models").glob("*.safetensors"))
 
     # killed as soon as the first method finished, then started again

@@ -21,6 +21,9 @@ PROBE = """<script>window.addEventListener("load", () => {
   const imgs = Array.from(document.images);
   const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
   document.body.setAttribute("data-images", imgs.length + ":" + ok);
+  const board = document.getElementById("leaderboard");
+  document.body.setAttribute("data-board", Math.ceil(board.getBoundingClientRect().width) + ":"
+    + board.rows[0].cells[1].textContent);
 });</script></body>"""
 
 
@@ -70,6 +73,10 @@ def test_report_renders_in_headless_chromium(quick_run, tmp_path):
     marker = re.search(r'data-images="(\d+):(\d+)"', dom.stdout)
     assert marker, "the page's load handler never ran"
     assert marker.group(1) == marker.group(2) == "3"
+    # at the default window width (800 px here) and so at 1,400: the table fits, and the
+    # status sits beside the method, next to the numbers it explains
+    width, second = re.search(r'data-board="(\d+):([^"]*)"', dom.stdout).groups()
+    assert int(width) <= 1400 and second == "status"
     board = re.search(r'<table id="leaderboard">(.*?)</table>', dom.stdout, re.S).group(1)
     for name in ("retrain (reference)", "finetune", "neggrad", "avg_gap"):
         assert name in board

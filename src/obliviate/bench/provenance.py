@@ -55,7 +55,9 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
+    # the load when this was written (a run's config.json: at its end), beside every wall time
     return {"platform": platform.platform(), "cpus": os.cpu_count(),
+            "load_average": [round(v, 2) for v in os.getloadavg()],
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -20,7 +20,8 @@ TEMPLATE = """<!doctype html>
  th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }
  th { background: #f0f0f0; } td.name, th.name { text-align: left; }
  tr.reference { font-weight: bold; background: #fffbe6; }
- td.status { text-align: left; color: #666; }
+ td.status { text-align: left; color: #666; white-space: normal; min-width: 6em; max-width: 22em; }
+ span.ci { color: #777; font-size: 10px; }
  figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
  figcaption { color: #555; font-size: 14px; }
  .meta { color: #666; font-size: 13px; }
@@ -31,13 +32,14 @@ TEMPLATE = """<!doctype html>
 <p class="meta">{{ title }}</p>
 <h2>Leaderboard</h2>
 <div class="scroll"><table id="leaderboard">
-<thead><tr><th class="name">method</th>
+<thead><tr><th class="name">method</th><th class="name">status</th>
 {% for c in cols %}<th title="{{ c.meaning }}">{{ c.name }} {{ c.arrow }}</th>{% endfor %}
-<th>seeds</th><th class="name">status</th></tr></thead>
+<th>seeds</th></tr></thead>
 <tbody>
 {% for r in rows %}<tr class="{{ 'reference' if r.reference else '' }}">
-<td class="name">{{ r.method }}</td>{% for v in r.cells %}<td>{{ v }}</td>{% endfor %}
-<td>{{ r.seeds }}</td><td class="status">{{ r.status }}</td></tr>
+<td class="name">{{ r.method }}</td><td class="status">{{ r.status }}</td>
+{% for v in r.cells %}<td>{{ v.split(' [')[0] }}{% if ' [' in v %}<br><span class="ci">[{{ v.split(' [')[1] }}</span>{% endif %}</td>{% endfor %}
+<td>{{ r.seeds }}</td></tr>
 {% endfor %}</tbody></table></div>
 <p class="meta">↑ higher is better, ↓ lower is better, ≈ closer to the reference is better.</p>
 {% for line in decided %}<p class="meta decided">{{ line }}</p>{% endfor %}

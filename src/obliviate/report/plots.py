@@ -31,12 +31,71 @@ def _value(row, col: str, absolute: bool = False) -> tuple[float, float]:
     return (abs(mean) if absolute else mean), std
 
 
-def _marker(method: str) -> dict:
+# Methods' colours: tab10 without its red (the original's X), grey and black (the reference
+# star), then darker tones; each method keeps its colour in every plot of a report.
+PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+           "tab:olive", "tab:cyan", "navy", "darkgoldenrod", "teal", "indigo", "sienna",
+           "darkolivegreen", "deeppink", "steelblue")
+
+
+def colours(methods: list[str]) -> dict[str, str]:
+    """A distinct colour per method (references: red original, black retrain)."""
+    others = [m for m in methods if m not in REFERENCES]
+    out = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(others)}
+    return {"original": "tab:red", RETRAIN: "black", **out}
+
+
+def _marker(method: str, colour: str | None = None) -> dict:
+    # the references are drawn open and under the methods, so a method on them stays visible
     if method == RETRAIN:
-        return {"marker": "*", "s": 260, "color": "black", "zorder": 5}
+        return {"marker": "*", "s": 320, "facecolors": "none", "edgecolors": "black",
+                "linewidths": 1.4, "zorder": 3}
     if method == "original":
-        return {"marker": "X", "s": 110, "color": "tab:red", "zorder": 4}
-    return {"marker": "o", "s": 60, "zorder": 3}
+        return {"marker": "X", "s": 130, "color": "tab:red", "alpha": 0.55, "zorder": 3}
+    return {"marker": "o", "s": 46, "color": colour, "edgecolors": "white", "linewidths": 0.8,
+            "zorder": 4}
+
+
+def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 8) -> list:
+    """Name each point beside it without two names (or a name and a point) overlapping.
+
+    Greedy, in display coordinates: each name tries offsets around its point, nearest first,
+    and takes the first whose box is clear of the names already placed, of every point's
+    marker and of the axes' edges; a name set away from its point gets a thin leader line.
+    Returns the text artists.
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    box = ax.get_window_extent(renderer)
+    # each point's centre and the radius its marker covers (the reference star is large)
+    dots = [(*to_px((x, y)), 13 if name in REFERENCES else 6) for x, y, name in points]
+    taken: list = []
+    texts = []
+    steps = [(dx, dy) for r in (7, 16, 28, 42, 58) for dx, dy in
+             ((r, r * 0.4), (r, -r), (-r, r * 0.4), (-r, -r), (0, r), (0, -r * 1.3),
+              (r * 1.4, 0), (-r * 1.4, 0))]
+    for x, y, name in points:
+        text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 3),
+                           fontsize=fontsize, zorder=6)
+        for dx, dy in steps:
+            text.set_position((dx, dy))
+            text.set_ha("left" if dx >= 0 else "right")
+            ext = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            inside = (ext.x0 >= box.x0 and ext.x1 <= box.x1 and ext.y0 >= box.y0
+                      and ext.y1 <= box.y1)
+            clear = not any(ext.overlaps(t) for t in taken) and not any(
+                ext.x0 - r <= qx <= ext.x1 + r and ext.y0 - r <= qy <= ext.y1 + r
+                for qx, qy, r in dots)
+            if inside and clear:
+                break
+        if abs(dx) + abs(dy) > 30:
+            ax.annotate("", (x, y), xytext=(dx, dy), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6,
+                                    "shrinkA": 0, "shrinkB": 3}, zorder=5)
+        taken.append(text.get_window_extent(renderer).expanded(1.05, 1.15))
+        texts.append(text)
+    return texts
 
 
 def _frontier(points: list[tuple[float, float]], x_lower: bool, y_lower: bool = False
@@ -80,50 +139,82 @@ def _scatter(run: RunDir, axes: Axes, title: str) -> Figure | None:
     if xcol not in board or ycol not in board:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    colour = colours([str(m) for m in board["method"]])
+    named: list[tuple[float, float, str]] = []
     points: list[tuple[float, float]] = []
-    labelled: dict[tuple[float, float], int] = {}
-    for _, row in board.iterrows():
-        method = str(row["method"])
-        (x, xs), (y, ys) = _value(row, xcol, absolute), _value(row, ycol)
+    original_x = None
+    values = {str(r["method"]): (_value(r, xcol, absolute), _value(r, ycol))
+              for _, r in board.iterrows()}
+    spans = [np.ptp([v[i][0] for v in values.values() if not math.isnan(v[i][0])] or [0]) or 1
+             for i in (0, 1)]
+    for method, ((x, xs), (y, ys)) in values.items():
         if math.isnan(x) or math.isnan(y):
             continue
         xerr = [[min(xs, x)], [xs]] if absolute else xs  # |gap| cannot go below 0
-        ax.errorbar(x, y, xerr=xerr, yerr=ys, fmt="none", ecolor="grey", alpha=0.6, zorder=2)
-        ax.scatter([x], [y], label=method, **_marker(method))
-        spot = (round(x, 6), round(y, 6))  # stack the names of points that coincide
-        labelled[spot] = labelled.get(spot, -1) + 1
-        ax.annotate(method, (x, y), textcoords="offset points",
-                    xytext=(6, 5 - 11 * labelled[spot]), fontsize=8)
-        if method not in REFERENCES:  # the frontier among the methods; retrain is the target
+        ax.errorbar(x, y, xerr=xerr, yerr=ys, fmt="none", ecolor=colour[method], alpha=0.45,
+                    zorder=2)
+        style = _marker(method, colour[method])
+        if method not in REFERENCES:  # methods on the same spot: rings around a dot
+            under = sum(abs(x - px) < 0.012 * spans[0] and abs(y - py) < 0.012 * spans[1]
+                        for px, py, m in named if m not in REFERENCES)
+            style.update(s=90 * 3.5 ** -under, zorder=4 + under)
+        ax.scatter([x], [y], **style)
+        named.append((x, y, method))
+        if method == "original":
+            original_x = x
+        elif method not in REFERENCES:  # the frontier among the methods; retrain is the target
             points.append((x, y))
+    # a method no better than the original on the forgetting axis forgot nothing: no trade-off
+    if original_x is not None:
+        points = [(x, y) for x, y in points if (x < original_x if x_lower else x > original_x)]
     front = _frontier(points, x_lower, axes.y_lower_is_better)
     if len(front) > 1:
-        ax.plot(*zip(*front, strict=True), ls="--", color="tab:green", alpha=0.7,
-                label="frontier", zorder=1)
+        ax.plot(*zip(*front, strict=True), ls="--", color="tab:green", alpha=0.6, zorder=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.margins(0.12)
     fig.tight_layout()
+    place_labels(ax, named)
+    key = [plt.Line2D([], [], ls="", marker="*", ms=13, mfc="none", mec="black",
+                      label="retrain (reference): the target"),
+           plt.Line2D([], [], ls="", marker="X", ms=9, color="tab:red", alpha=0.55,
+                      label="original: before unlearning")]
+    if len(front) > 1:
+        key.append(plt.Line2D([], [], ls="--", color="tab:green", label="methods' frontier"))
+    ax.legend(handles=key, fontsize=7, loc="best")
     return fig
 
 
+def load_note(run: RunDir) -> str | None:
+    """The machine's load average recorded with the run, in words (None if not recorded)."""
+    machine = run.config.get("machine", {})
+    load = machine.get("load_average")
+    if not load:
+        return None
+    return (f"load average when the run ended: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
+            f"(1, 5, 15 min) on {machine.get('cpus', '?')} CPUs; wall times grow with load")
+
+
 def cost(run: RunDir) -> Figure | None:
-    """Unlearning time against the protocol's ranking metric; retrain's training time marked."""
+    """Unlearning time against the protocol's ranking metric; retrain's training time marked;
+    the load average recorded with the run beside the times."""
     metric, direction = run.spec.ranking
     board = run.board
     if metric not in board or "time_s" not in board:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    colour = colours([str(m) for m in board["method"]])
+    named = []
     for _, row in board.iterrows():
         method = str(row["method"])
         (t, ts), (y, ys) = _value(row, "time_s"), _value(row, metric)
         if method == "original" or math.isnan(t) or math.isnan(y) or t <= 0:
             continue
-        ax.errorbar(t, y, xerr=ts, yerr=ys, fmt="none", ecolor="grey", alpha=0.6)
-        ax.scatter([t], [y], **_marker(method))
-        ax.annotate(method, (t, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        ax.errorbar(t, y, xerr=ts, yerr=ys, fmt="none", ecolor=colour[method], alpha=0.45)
+        ax.scatter([t], [y], **_marker(method, colour[method]))
+        named.append((t, y, method))
     retrain = board[board["method"] == RETRAIN]
     if len(retrain) and not math.isnan(float(retrain["time_s"].iloc[0])):
         retrain_s = float(retrain["time_s"].iloc[0])
@@ -138,7 +229,12 @@ def cost(run: RunDir) -> Figure | None:
     ax.set_ylabel(f"{metric} ({direction} is better)")
     ax.set_title("Cost vs score")
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
+    ax.margins(0.12)
+    note = load_note(run)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
+    place_labels(ax, named)
     return fig
 
 
@@ -250,7 +346,8 @@ PLOTS = {
                        "front, the dotted red line the runtime cut-off (a method right of it "
                        "scores 0)."),
     "cost": (cost, "Wall time against the protocol's ranking metric; the dotted line is the "
-                   "retrained model's training time."),
+                   "retrained model's training time. Wall times depend on the machine's load: "
+                   "the load average recorded with the run is printed under the plot."),
     "epsilon": (epsilons, "Per-example epsilon over the forget set."),
     "distributions": (distributions, "Per-example distributions on forget and test sets for "
                                      "the original, the retrained model and each method."),

@@ -119,12 +119,21 @@ def verdict_table(run: RunDir) -> VerdictTable | None:
     by_ref = {v.method: v for v in found.against_reference}
     best = found.best[0].against if found.best else next(iter(by_ref))
     names = [best, *by_best] if found.best else list(by_ref)
+    title = f"Statistical comparisons ({found.metric}, {found.direction} is better)"
+    if all(v.p_value != v.p_value for v in [*found.best, *found.against_reference]):
+        # one seed and no bootstrap: say once that nothing was tested, keep the differences
+        rows = [[name, "-" if name == best else _cells(by_best.get(name))[0],
+                 *([_cells(by_ref.get(name))[0]] if by_ref else [])] for name in names]
+        header = ["method", f"vs {best}: difference",
+                  *([f"vs {found.reference}: difference"] if by_ref else [])]
+        return VerdictTable(title, f"Best: {best}. Not tested: the paired tests need 2+ seeds "
+                                   f"(this run has one); the differences are that seed's.",
+                            header, rows)
     rows = [[name, *(["-", "-", "the best"] if name == best else _cells(by_best.get(name))),
              *(_cells(by_ref.get(name)) if by_ref else [])] for name in names]
     header = ["method", f"vs {best}: difference", "p (Holm)", "verdict",
               *([f"vs {found.reference}: difference", "p (Holm)", "verdict"] if by_ref else [])]
-    return VerdictTable(f"Statistical comparisons ({found.metric}, {found.direction} is better)",
-                        f"Best: {best}. Test: {found.method_text}", header, rows)
+    return VerdictTable(title, f"Best: {best}. Test: {found.method_text}", header, rows)
 
 
 def markdown_section(run: RunDir) -> list[str]:
