@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> dict | None:
     from accelerate import Accelerator
     from safetensors.torch import save_file
 
-    from obliviate.config import parse_assignments
     from obliviate.data.catalog import SCENARIOS
     from obliviate.llm.evaluate import evaluate_lm
     from obliviate.llm.scenario import lm_unlearn_options
