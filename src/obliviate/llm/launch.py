@@ -40,25 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _assignments(items: list[str]) -> dict[str, dict[str, str]]:
-    """``["npo.lr=1e-5", "scenario.size=toy"]`` -> ``{"npo": {"lr": "1e-5"}, ...}``."""
-    from obliviate.errors import ConfigError
-
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        owner, _, name = key.strip().rpartition(".")
-        if not sep or not owner or not name:
-            raise ConfigError(f"Malformed --set '{item}': write OWNER.NAME=VALUE, e.g. "
-                              f"scenario.dtype=bfloat16 or npo.lr=1e-5.")
-        out.setdefault(owner, {})[name] = value.strip()
-    return out
-
-
 def main(argv: list[str] | None = None) -> dict | None:
     from accelerate import Accelerator
     from safetensors.torch import save_file
 
+    from obliviate.config import parse_assignments
     from obliviate.data.catalog import SCENARIOS
     from obliviate.llm.evaluate import evaluate_lm
     from obliviate.llm.scenario import lm_unlearn_options
@@ -66,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     args = parse_args(argv)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    sets = _assignments(args.set)
+    sets = parse_assignments(args.set)
     spec = SCENARIOS.get(args.scenario)
     options = dict(sets.pop("scenario", {}))
     if accelerator.device.type != "cpu":
