@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,7 +145,9 @@ def _files(t: Path) -> None:
                       ("run-bench", {"protocol": "quick", "scenario": {}, "bench": [2]})):
         (t / name).mkdir()
         (t / name / "config.json").write_text(json.dumps(cfg))
-        (t / name / "results.sqlite").write_bytes(b"")
+        with sqlite3.connect(t / name / "results.sqlite") as conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.close()
         (t / name / "leaderboard.csv").write_text("method\n")
 
 
