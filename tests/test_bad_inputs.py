@@ -206,8 +206,11 @@ def _listing(t: Path) -> dict[str, tuple[float, int]]:
             if p.is_file() and p.name != ".obliviate.lock"}
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+def _run(args: list[str], cwd: Path, extra: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess:
+    """``obliviate ARGS`` in ``cwd``; ``extra``: environment variables set on top."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1",
+           **(extra or {})}
     try:
         return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, env=env,
                               timeout=300)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,6 +20,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from test_bad_inputs import _run
+
+SRC = REPO / "src"
 
 EXE = shutil.which("obliviate")
 FAST = ["-m", "finetune", "--set", "recipe.epochs=1"]
@@ -142,7 +145,9 @@ def _files(t: Path) -> None:
                       ("run-bench", {"protocol": "quick", "scenario": {}, "bench": [2]})):
         (t / name).mkdir()
         (t / name / "config.json").write_text(json.dumps(cfg))
-        (t / name / "results.sqlite").write_bytes(b"")
+        with sqlite3.connect(t / name / "results.sqlite") as conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.close()
         (t / name / "leaderboard.csv").write_text("method\n")
 
 
@@ -151,26 +156,16 @@ def _listing(t: Path) -> dict[str, tuple[float, int]]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def _run(args: list[str], env: dict[str, str], t: Path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    env = {**base, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{t}", "OMP_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", **env}
-    try:
-        return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=t, env=env,
-                              timeout=300)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"obliviate {' '.join(args)[:200]} timed out after 300 s (a "
-                             f"machine this busy cannot judge the case)") from exc
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     t = tmp_path_factory.mktemp("refused")
     _files(t)
     before = _listing(t)
     commands = [([a.format(t=t) for a in args], env) for _, args, env, _ in CASES]
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        done = list(pool.map(lambda c: _run(*c, t), commands))
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the scratch folder holds their modules
+        done = list(pool.map(lambda c: _run(c[0], t, {"PYTHONPATH": f"{SRC}{os.pathsep}{t}",
+                                                      "PYTHONDONTWRITEBYTECODE": "1", **c[1]}),
+                             commands))
     return dict(zip([c[0] for c in CASES], done, strict=True)), t, before
 
 

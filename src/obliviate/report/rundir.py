@@ -110,8 +110,8 @@ def load_run(root: Path) -> RunDir:
     if not board.is_file():
         raise StoreError(f"{root} has no leaderboard.csv: the bench did not finish; run the same "
                          f"'obliviate bench' command again to complete it, then report.")
-    cfg = read_run_config(config)
     with ResultStore(db, readonly=True) as store:  # refuses a damaged store; writes nothing
+        cfg = read_run_config(config)
         try:
             table = pd.read_csv(board)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
