@@ -12,11 +12,12 @@ bench's collapse rule, no-op when the guard says so or RA, FA and TA equal the o
 guard's warning (``flagged``: a collapse or no-op nobody was told about is ``silent``), the
 calibrated value and the seconds (the machine's load is in the provenance).
 
-``--memory`` adds fisher and influence on a ResNet-18-sized model (11.2M parameters, 32x32
+``--lm`` adds the language-model methods on the toy TOFU scenario's GPT-2 at the authors' lr and
+with ``lr="auto"`` (forget probability, forget quality, model utility). ``--memory`` adds fisher and influence on a ResNet-18-sized model (11.2M parameters, 32x32
 inputs, 10 classes) with a retain batch of 128, each in a subprocess under a 4 GiB
 address-space limit (RLIMIT_AS): completed or not, seconds, peak RSS.
 
-    python benchmarks/real_models.py --threads 1 --memory --out benchmarks/results
+    python benchmarks/real_models.py --threads 1 --lm --memory --out benchmarks/results
 
 Writes ``real_models.json`` in --out. A smoke run: ``--models resnet --methods finetune
 neggrad --rows 200 --epochs 1 --out /tmp/rm``.
@@ -271,6 +272,43 @@ def memory_rows(limit_gib: int) -> list[dict]:
     return rows
 
 
+LM_METHODS = ("ga", "grad-diff", "npo", "npo+gd")
+
+
+def lm_rows(args) -> dict:
+    """The toy TOFU scenario's GPT-2 (its own tokenizer): each LM method at its authors' lr and
+    with ``lr="auto"``: forget probability, forget quality against the retain-only model, model
+    utility, the guard's verdict."""
+    from obliviate.llm import evaluate_lm, load_tofu, unlearn_lm
+
+    sc = load_tofu("authors:0.25", size="toy")
+    cache = args.out / "real_models_lm_cache"
+    original, _ = sc.train_original_timed(0, cache=cache)
+    retained, _ = sc.train_retrained_timed(0, cache=cache)
+    _, ref = evaluate_lm(retained, sc)
+    base, _ = evaluate_lm(original, sc, reference=ref)
+    keep = ("forget_prob", "forget_quality", "model_utility")
+    rows = []
+    for method in LM_METHODS:
+        for calibrate in (False, True):
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                out = unlearn_lm(original, sc.forget_set(), sc.retain_set(), method=method,
+                                 **({"lr": "auto"} if calibrate else {}))
+            flags = [w.category.__name__ for w in seen
+                     if issubclass(w.category, (CollapseWarning, NoOpWarning))]
+            m, _ = evaluate_lm(out, sc, reference=ref)
+            cal = getattr(out, "obliviate_calibration", None)
+            row = {"method": method, "setting": "calibrated" if calibrate else "defaults",
+                   "seconds": round(time.perf_counter() - start, 1),
+                   "guard": flags[0] if flags else "", **{k: m.get(k) for k in keep},
+                   "lr": cal["value"] if cal else None}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return {"original": {k: base.get(k) for k in keep}, "rows": rows}
+
+
 def summary(models: list[dict]) -> dict:
     out = {}
     for m in models:
@@ -286,13 +324,14 @@ def summary(models: list[dict]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--rows", type=int, default=1797, help="digits rows (train + test)")
     p.add_argument("--text-rows", type=int, default=600, help="Rotten Tomatoes rows for minilm")
     p.add_argument("--epochs", type=int, default=10, help="training epochs of the originals")
     p.add_argument("--forget-class", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lm", action="store_true", help="also the toy TOFU GPT-2, LM methods")
     p.add_argument("--memory", action="store_true", help="also the 4 GiB fisher/influence check")
     p.add_argument("--memory-limit-gib", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
@@ -303,6 +342,8 @@ def main() -> None:
     payload = {"settings": {k: (str(v) if isinstance(v, Path) else v)
                             for k, v in vars(args).items()},
                "models": models, "summary": summary(models)}
+    if args.lm:
+        payload["lm"] = lm_rows(args)
     if args.memory:
         payload["memory"] = memory_rows(args.memory_limit_gib)
     path = write_results(args.out / "real_models.json", payload, benchmark=BENCHMARK)
