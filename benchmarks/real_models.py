@@ -202,7 +202,8 @@ def model_rows(name: str, args) -> dict:
         return (DataLoader(TensorDataset(xf, yf), batch_size=64, shuffle=True,
                            generator=torch.Generator().manual_seed(1)),
                 DataLoader(TensorDataset(xr, yr), batch_size=64, shuffle=True,
-                           generator=torch.Generator().manual_seed(2)))
+                           generator=torch.Generator().manual_seed(2),
+                           drop_last=len(yr) % 64 == 1))  # BatchNorm cannot train on one row
 
     rows = []
     for method in args.methods:
