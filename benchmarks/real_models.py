@@ -165,6 +165,8 @@ def run_method(original, method, loaders, calibrate, recipe, classes):
 
 
 def status(row, orig, chance, guard: str) -> str:
+    if orig["RA"] - chance["RA"] < 0.05:
+        return "not judged: original near chance"
     flag = collapse_flag({"RA": [row["RA"]], "TA": [row["TA"]]},
                          {"RA": [orig["RA"]], "TA": [orig["TA"]]}, chance)
     if flag.level != "ok":
@@ -219,7 +221,8 @@ def model_rows(name: str, args) -> dict:
                 row.update({"RA": accuracy(out, xr, yr), "FA": accuracy(out, xf, yf),
                             "TA": accuracy(out, xt, yt)})
                 row["status"] = status(row, orig, chance, info["guard"])
-                row["flagged"] = row["status"] in ("ok", "degraded") or bool(info["guard"])
+                row["flagged"] = row["status"] in ("ok", "degraded") or bool(info["guard"]) \
+                    or row["status"].startswith("not judged")
             else:
                 row["status"] = "refused"
                 row["flagged"] = True
