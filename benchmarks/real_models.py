@@ -8,7 +8,8 @@ on Rotten Tomatoes snippets. The forget set is one class (``--forget-class``) of
 rows. Each method runs through ``ob.unlearn`` at its fixed defaults and with its step size
 calibrated (``lr="auto"``, ``alpha="auto"`` for fisher and influence; :mod:`obliviate.calibrate`),
 guard on. Each row: RA/FA/TA against the original, the status (ok / degraded / collapsed by the
-bench's collapse rule, no-op when the guard says so or RA, FA and TA equal the original's), the
+bench's collapse rule; no-op when the guard says so; "accuracy unchanged" when RA, FA and TA
+equal the original's while the forget loss moved; "not judged" on an original near chance), the
 guard's warning (``flagged``: a collapse or no-op nobody was told about is ``silent``), the
 calibrated value and the seconds (the machine's load is in the provenance).
 
@@ -51,7 +52,10 @@ MODELS = (*VISION, "minilm")
 METHODS = ("finetune", "neggrad", "neggrad+", "random-label", "cf-k", "eu-k", "bad-teacher",
            "scrub", "l1-sparse", "salun", "ssd", "fisher", "influence", "lora-unlearn")
 STEP = {"fisher": "alpha", "influence": "alpha"}  # the parameter "auto" calibrates
-NO_STEP = ("ssd",)  # no step size: run at the defaults only
+NO_STEP = ("ssd",)
+# neither collapsed nor a no-op ("accuracy unchanged": RA, FA and TA equal the original's, but
+# the guard saw the forget loss move by more than its tolerance)
+GOOD = ("ok", "degraded", "accuracy unchanged")  # no step size: run at the defaults only
 
 
 def vision_model(name: str, classes: int):
@@ -171,8 +175,10 @@ def status(row, orig, chance, guard: str) -> str:
                          {"RA": [orig["RA"]], "TA": [orig["TA"]]}, chance)
     if flag.level != "ok":
         return flag.level
-    if guard == "no-op" or all(row[k] == orig[k] for k in ("RA", "FA", "TA")):
+    if guard == "no-op":
         return "no-op"
+    if all(row[k] == orig[k] for k in ("RA", "FA", "TA")):
+        return "accuracy unchanged"  # the weights and the forget loss moved (else: no-op)
     return "ok"
 
 
@@ -221,7 +227,7 @@ def model_rows(name: str, args) -> dict:
                 row.update({"RA": accuracy(out, xr, yr), "FA": accuracy(out, xf, yf),
                             "TA": accuracy(out, xt, yt)})
                 row["status"] = status(row, orig, chance, info["guard"])
-                row["flagged"] = row["status"] in ("ok", "degraded") or bool(info["guard"]) \
+                row["flagged"] = row["status"] in GOOD or bool(info["guard"]) \
                     or row["status"].startswith("not judged")
             else:
                 row["status"] = "refused"
@@ -318,11 +324,13 @@ def summary(models: list[dict]) -> dict:
     for m in models:
         for setting in ("defaults", "calibrated"):
             rows = [r for r in m["rows"] if r["setting"] == setting]
-            good = [r for r in rows if r["status"] in ("ok", "degraded")]
+            good = [r for r in rows if r["status"] in GOOD]
             out[f"{m['model']}/{setting}"] = {
                 "methods": len(rows), "neither_collapsed_nor_no_op": len(good),
                 "share": round(len(good) / len(rows), 3) if rows else None,
-                "silent": [r["method"] for r in rows if not r["flagged"]]}
+                "silent": [r["method"] for r in rows if not r["flagged"]],
+                "accuracy_unchanged": [r["method"] for r in rows
+                                       if r["status"] == "accuracy unchanged"]}
     return out
 
 
