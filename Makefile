@@ -65,7 +65,7 @@ bench: $(STAMP)
 	$(BENCH)/sisa_costs.py --scenario digits --out $(BENCH_OUT)
 	$(BENCH)/reasons.py --case digits:mislabeled:0.2 --case digits:poisoned:0.05 --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/reasons
 	$(BENCH)/user_models.py --threads 1 --models 8 --repeats 3 --out $(BENCH_OUT)
-	$(BENCH)/real_models.py --threads 1 --memory --out $(BENCH_OUT)
+	$(BENCH)/real_models.py --threads 1 --lm --memory --out $(BENCH_OUT)
 	$(BENCH)/baselines.py --scenarios fashion --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/baselines
 	$(BENCH)/sisa_costs.py --scenario fashion --option train_size=3000 --out $(BENCH_OUT)
 	$(BENCH)/executors.py --case quick --case challenge --out $(BENCH_OUT)

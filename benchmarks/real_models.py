@@ -8,15 +8,17 @@ on Rotten Tomatoes snippets. The forget set is one class (``--forget-class``) of
 rows. Each method runs through ``ob.unlearn`` at its fixed defaults and with its step size
 calibrated (``lr="auto"``, ``alpha="auto"`` for fisher and influence; :mod:`obliviate.calibrate`),
 guard on. Each row: RA/FA/TA against the original, the status (ok / degraded / collapsed by the
-bench's collapse rule, no-op when the guard says so or RA, FA and TA equal the original's), the
+bench's collapse rule; no-op when the guard says so; "accuracy unchanged" when RA, FA and TA
+equal the original's while the forget loss moved; "not judged" on an original near chance), the
 guard's warning (``flagged``: a collapse or no-op nobody was told about is ``silent``), the
 calibrated value and the seconds (the machine's load is in the provenance).
 
-``--memory`` adds fisher and influence on a ResNet-18-sized model (11.2M parameters, 32x32
+``--lm`` adds the language-model methods on the toy TOFU scenario's GPT-2 at the authors' lr and
+with ``lr="auto"`` (forget probability, forget quality, model utility). ``--memory`` adds fisher and influence on a ResNet-18-sized model (11.2M parameters, 32x32
 inputs, 10 classes) with a retain batch of 128, each in a subprocess under a 4 GiB
 address-space limit (RLIMIT_AS): completed or not, seconds, peak RSS.
 
-    python benchmarks/real_models.py --threads 1 --memory --out benchmarks/results
+    python benchmarks/real_models.py --threads 1 --lm --memory --out benchmarks/results
 
 Writes ``real_models.json`` in --out. A smoke run: ``--models resnet --methods finetune
 neggrad --rows 200 --epochs 1 --out /tmp/rm``.
@@ -50,7 +52,10 @@ MODELS = (*VISION, "minilm")
 METHODS = ("finetune", "neggrad", "neggrad+", "random-label", "cf-k", "eu-k", "bad-teacher",
            "scrub", "l1-sparse", "salun", "ssd", "fisher", "influence", "lora-unlearn")
 STEP = {"fisher": "alpha", "influence": "alpha"}  # the parameter "auto" calibrates
-NO_STEP = ("ssd",)  # no step size: run at the defaults only
+NO_STEP = ("ssd",)
+# neither collapsed nor a no-op ("accuracy unchanged": RA, FA and TA equal the original's, but
+# the guard saw the forget loss move by more than its tolerance)
+GOOD = ("ok", "degraded", "accuracy unchanged")  # no step size: run at the defaults only
 
 
 def vision_model(name: str, classes: int):
@@ -164,12 +169,16 @@ def run_method(original, method, loaders, calibrate, recipe, classes):
 
 
 def status(row, orig, chance, guard: str) -> str:
+    if orig["RA"] - chance["RA"] < 0.05:
+        return "not judged: original near chance"
     flag = collapse_flag({"RA": [row["RA"]], "TA": [row["TA"]]},
                          {"RA": [orig["RA"]], "TA": [orig["TA"]]}, chance)
     if flag.level != "ok":
         return flag.level
-    if guard == "no-op" or all(row[k] == orig[k] for k in ("RA", "FA", "TA")):
+    if guard == "no-op":
         return "no-op"
+    if all(row[k] == orig[k] for k in ("RA", "FA", "TA")):
+        return "accuracy unchanged"  # the weights and the forget loss moved (else: no-op)
     return "ok"
 
 
@@ -201,7 +210,8 @@ def model_rows(name: str, args) -> dict:
         return (DataLoader(TensorDataset(xf, yf), batch_size=64, shuffle=True,
                            generator=torch.Generator().manual_seed(1)),
                 DataLoader(TensorDataset(xr, yr), batch_size=64, shuffle=True,
-                           generator=torch.Generator().manual_seed(2)))
+                           generator=torch.Generator().manual_seed(2),
+                           drop_last=len(yr) % 64 == 1))  # BatchNorm cannot train on one row
 
     rows = []
     for method in args.methods:
@@ -217,7 +227,8 @@ def model_rows(name: str, args) -> dict:
                 row.update({"RA": accuracy(out, xr, yr), "FA": accuracy(out, xf, yf),
                             "TA": accuracy(out, xt, yt)})
                 row["status"] = status(row, orig, chance, info["guard"])
-                row["flagged"] = row["status"] in ("ok", "degraded") or bool(info["guard"])
+                row["flagged"] = row["status"] in GOOD or bool(info["guard"]) \
+                    or row["status"].startswith("not judged")
             else:
                 row["status"] = "refused"
                 row["flagged"] = True
@@ -271,28 +282,68 @@ def memory_rows(limit_gib: int) -> list[dict]:
     return rows
 
 
+LM_METHODS = ("ga", "grad-diff", "npo", "npo+gd")
+
+
+def lm_rows(args) -> dict:
+    """The toy TOFU scenario's GPT-2 (its own tokenizer): each LM method at its authors' lr and
+    with ``lr="auto"``: forget probability, forget quality against the retain-only model, model
+    utility, the guard's verdict."""
+    from obliviate.llm import evaluate_lm, load_tofu, unlearn_lm
+
+    sc = load_tofu("authors:0.25", size="toy")
+    cache = args.out / "real_models_lm_cache"
+    original, _ = sc.train_original_timed(0, cache=cache)
+    retained, _ = sc.train_retrained_timed(0, cache=cache)
+    _, ref = evaluate_lm(retained, sc)
+    base, _ = evaluate_lm(original, sc, reference=ref)
+    keep = ("forget_prob", "forget_quality", "model_utility")
+    rows = []
+    for method in LM_METHODS:
+        for calibrate in (False, True):
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                out = unlearn_lm(original, sc.forget_set(), sc.retain_set(), method=method,
+                                 **({"lr": "auto"} if calibrate else {}))
+            flags = [w.category.__name__ for w in seen
+                     if issubclass(w.category, (CollapseWarning, NoOpWarning))]
+            m, _ = evaluate_lm(out, sc, reference=ref)
+            cal = getattr(out, "obliviate_calibration", None)
+            row = {"method": method, "setting": "calibrated" if calibrate else "defaults",
+                   "seconds": round(time.perf_counter() - start, 1),
+                   "guard": flags[0] if flags else "", **{k: m.get(k) for k in keep},
+                   "lr": cal["value"] if cal else None}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return {"original": {k: base.get(k) for k in keep}, "rows": rows}
+
+
 def summary(models: list[dict]) -> dict:
     out = {}
     for m in models:
         for setting in ("defaults", "calibrated"):
             rows = [r for r in m["rows"] if r["setting"] == setting]
-            good = [r for r in rows if r["status"] in ("ok", "degraded")]
+            good = [r for r in rows if r["status"] in GOOD]
             out[f"{m['model']}/{setting}"] = {
                 "methods": len(rows), "neither_collapsed_nor_no_op": len(good),
                 "share": round(len(good) / len(rows), 3) if rows else None,
-                "silent": [r["method"] for r in rows if not r["flagged"]]}
+                "silent": [r["method"] for r in rows if not r["flagged"]],
+                "accuracy_unchanged": [r["method"] for r in rows
+                                       if r["status"] == "accuracy unchanged"]}
     return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--rows", type=int, default=1797, help="digits rows (train + test)")
     p.add_argument("--text-rows", type=int, default=600, help="Rotten Tomatoes rows for minilm")
     p.add_argument("--epochs", type=int, default=10, help="training epochs of the originals")
     p.add_argument("--forget-class", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lm", action="store_true", help="also the toy TOFU GPT-2, LM methods")
     p.add_argument("--memory", action="store_true", help="also the 4 GiB fisher/influence check")
     p.add_argument("--memory-limit-gib", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
@@ -303,6 +354,8 @@ def main() -> None:
     payload = {"settings": {k: (str(v) if isinstance(v, Path) else v)
                             for k, v in vars(args).items()},
                "models": models, "summary": summary(models)}
+    if args.lm:
+        payload["lm"] = lm_rows(args)
     if args.memory:
         payload["memory"] = memory_rows(args.memory_limit_gib)
     path = write_results(args.out / "real_models.json", payload, benchmark=BENCHMARK)

@@ -174,7 +174,9 @@ def sweep(method: str, field: str, default: float, base: Probe, chance: float,
 def _rows_loader(loader: DataLoader, rows: list[int], seed: int) -> DataLoader:
     return DataLoader(Subset(loader.dataset, rows), batch_size=loader.batch_size, shuffle=True,
                       generator=torch.Generator().manual_seed(seed),
-                      collate_fn=loader.collate_fn, drop_last=False)
+                      collate_fn=loader.collate_fn,
+                      drop_last=len(rows) % (loader.batch_size or 1) == 1)  # no lone row for
+    # BatchNorm's training mode
 
 
 def _spread(n: int, k: int) -> list[int]:

@@ -11,7 +11,8 @@ loaders' samplers or the global RNG) and judge the result:
   chance (:func:`obliviate.evaluate.collapse.collapse_flag`, chance the slice's majority-class
   share); the validation loader's rows are used instead when one is given (held out of training).
 - **no-op**: the trainable weights are bit-identical to the input's, or the forget loss moved by
-  under :data:`NOOP_RTOL` of its value while no prediction on either slice changed.
+  under :data:`NOOP_RTOL` of its value, or by under :data:`QUIET_RTOL` while no prediction on
+  either slice changed.
 
 ``guard="warn"`` (default) emits :class:`~obliviate.errors.CollapseWarning` /
 :class:`~obliviate.errors.NoOpWarning` naming the method, the figures and a fix; ``"raise"``
@@ -38,7 +39,8 @@ from obliviate.evaluate.collapse import NEAR_CHANCE, chance_accuracy, collapse_f
 
 GUARDS = ("warn", "raise", "off")
 SLICE = 64  # rows of each set the probe reads
-NOOP_RTOL = 1e-2  # forget loss moved by less than this share of its value
+NOOP_RTOL = 1e-2  # forget loss moved by less than this share of its value: a no-op
+QUIET_RTOL = 0.1  # ... or by less than this share while no prediction on the slices changed
 
 
 def check_guard(guard: str) -> str:
@@ -142,12 +144,15 @@ def verdict(method: str, before: Probe | None, after: Probe | None, unchanged: b
                 f"its {step} (e.g. {step}= /10) or epochs, or pass lr='auto' to calibrate it on "
                 f"this model.")
     moved = abs(after.forget_loss - before.forget_loss)
-    if not math.isnan(moved) and moved <= NOOP_RTOL * max(abs(before.forget_loss), 1e-6) \
-            and torch.equal(before.predictions, after.predictions):
+    scale = max(abs(before.forget_loss), 1e-6)
+    same = torch.equal(before.predictions, after.predictions)
+    if not math.isnan(moved) and (moved <= NOOP_RTOL * scale
+                                  or (same and moved <= QUIET_RTOL * scale)):
         return "no-op", (
             f"{method} changed almost nothing: forget loss {before.forget_loss:.4f} -> "
-            f"{after.forget_loss:.4f} (under {NOOP_RTOL:.0%}) and no prediction changed on "
-            f"{rows[0]} forget / {rows[1]} retain rows. To unlearn, {fix_up}.")
+            f"{after.forget_loss:.4f} ({moved / scale:.1%})"
+            f"{' and no prediction changed' if same else ''} on {rows[0]} forget / {rows[1]} "
+            f"retain rows. To unlearn, {fix_up}.")
     return None
 
 
