@@ -25,7 +25,7 @@ import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
@@ -365,9 +365,7 @@ def test_run_config_json(config, raw):
 
 
 # ----------------------------------------------------------------------------- cache metadata
-@pytest.mark.xfail(strict=False, reason="cache.py parses metadata outside its try: fixed on "
-                   "branch h19a (#19 part 2, foreign cache files); drop this mark after merging")
-@settings(_profile(), phases=(Phase.explicit, Phase.generate))  # an xfail need not shrink
+@settings(_profile())
 @given(metadata=st.one_of(st.dictionaries(st.sampled_from(["info", "other"]), st.one_of(
     TEXT, JSON.map(json.dumps)), max_size=2)), raw=st.one_of(st.none(), st.binary(max_size=40)))
 def test_cache_metadata(metadata, raw):
