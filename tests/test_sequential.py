@@ -62,14 +62,14 @@ def test_each_method_starts_from_its_own_previous_output_and_the_policy_retrains
     monkeypatch.setattr(Kit, "unlearn", spy)
     cfg = BenchConfig(scenario="digits", model="mlp", methods=["finetune"],
                       protocol="sequential", out=tmp_path / "seq", quiet=True,
-                      set=[*TINY, "protocol.requests=3", "protocol.retrain_every=2"])
+                      set=[*TINY, "protocol.requests=2", "protocol.retrain_every=2"])
     board = BenchRun(cfg).run().set_index("method")
     mine = [s for m, s in starts if m == "finetune"]
     made = [s for m, s in outputs if m == "finetune"]
-    # finetune's 3 requests and the policy's 2 patches (requests 1 and 3; request 2 retrains)
-    assert len(mine) == 5
-    own = mine[:3]
-    assert all(torch.equal(own[k + 1][n], made[k][n]) for k in range(2) for n in own[0])
+    # finetune's 2 requests and the policy's patch of request 1 (request 2 retrains)
+    assert len(mine) == 3
+    own = mine[:2]
+    assert all(torch.equal(own[1][n], made[0][n]) for n in own[0])
     assert any(not torch.equal(own[1][n], own[0][n]) for n in own[0])  # not the original
     with ResultStore(tmp_path / "seq" / "results.sqlite", readonly=True) as store:
         policy = next(j for j in store.jobs() if j["method"] == "retrain-every-2")
@@ -77,7 +77,7 @@ def test_each_method_starts_from_its_own_previous_output_and_the_policy_retrains
         original = next(j for j in store.jobs() if j["method"] == "original")
         requests = store.example_values(original["key"], "step_FA")
     assert step2["avg_gap"] == 0.0  # the model retrained without requests 1..2 is the ceiling
-    assert len(requests) == 3
+    assert len(requests) == 2
     assert board.loc["finetune", "worst_gap"] >= board.loc["finetune", "avg_gap"]
 
 
