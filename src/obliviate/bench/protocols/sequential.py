@@ -436,7 +436,7 @@ def draw_requests_figure(run) -> Any:
     names = (["model_utility", "fq_all", "forget_quality", "mia_loss", "avg_gap", "time_ratio"]
              if lm else ["TA", "RA", "FA", "FA_all", "MIA", "avg_gap", "time_ratio"])
     colors = {m: f"C{i}" for i, m in enumerate(m for m in run.methods if m != RETRAIN)}
-    cols = (len(names) + 1) // 2
+    cols = len(names) // 2 + 1  # a spare panel for the legend
     fig, grid = plt.subplots(2, cols, figsize=(3.4 * cols, 6.4))
     axes = grid.ravel()
     for ax in axes[len(names):]:
@@ -461,8 +461,7 @@ def draw_requests_figure(run) -> Any:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(name)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower right", fontsize=7, frameon=False,
-               bbox_to_anchor=(1.0, 0.02) if len(names) % 2 else (1.0, 1.0))
+    axes[-1].legend(handles, labels, loc="center", fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
