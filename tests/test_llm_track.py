@@ -188,7 +188,7 @@ def test_bench_refuses_bad_input(tmp_path, capsys):
         BenchRun(BenchConfig.from_mapping({**base, "forget": "random:0.1"}))
     with pytest.raises(Exception, match="Did you mean 'simnpo'"):
         BenchRun(BenchConfig.from_mapping({**base, "methods": ["simnpoo"]}))
-    with pytest.raises(Exception, match="Use --protocol robustness or tofu"):
+    with pytest.raises(Exception, match="Use --protocol robustness or sequential or tofu"):
         BenchRun(BenchConfig(scenario="tofu-mini", forget="authors:0.1", methods=["ga"],
                              protocol="quick", out=tmp_path))
     from obliviate.cli import main
