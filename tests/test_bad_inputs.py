@@ -49,7 +49,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("LM protocol on digits", ["bench", "digits", "--protocol", "tofu"],
      "The tofu protocol scores lm models, not classification ones"),
     ("classifier protocol on LM", ["bench", "tofu-mini", "--protocol", "challenge"],
-     "Use --protocol robustness or tofu"),
+     "Use --protocol robustness or sequential or tofu"),
     ("method module missing", ["bench", "digits", "-m", "nosuchmodule:fn"],
      "Cannot import module 'nosuchmodule'"),
     ("method function missing", ["bench", "digits", "-m", "json:nosuchfn"],

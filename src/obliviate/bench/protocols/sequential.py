@@ -489,8 +489,8 @@ PROTOCOLS.add("sequential", ProtocolSpec(
         Column("worst_gap", "the largest avg_gap over the requests", "lower", "0", shown=True,
                bounds=POSITIVE),
         Column("drift_step", "the first request after which utility or forgetting left the "
-               "retrained reference's interval (0: never)", "lower", "0", 0, shown=True),
-        Column("TA", "final test accuracy", "higher", "retrain's", shown=True, bounds=UNIT,
+               "retrained reference's interval (0: never)", "lower", "0", 0),
+        Column("TA", "final test accuracy", "higher", "retrain's", bounds=UNIT,
                tasks=("classification",)),
         Column("RA", "final accuracy on what is kept", "higher", "retrain's", bounds=UNIT,
                tasks=("classification",)),
@@ -504,7 +504,7 @@ PROTOCOLS.add("sequential", ProtocolSpec(
                tasks=("classification",)),
         Column("worst_utility", "the lowest utility over the requests (TA; LM: model utility)",
                "higher", "retrain's", bounds=UNIT),
-        Column("model_utility", "final TOFU model utility", "higher", "retrain's", shown=True,
+        Column("model_utility", "final TOFU model utility", "higher", "retrain's",
                bounds=UNIT, tasks=("lm",)),
         Column("forget_quality", "forget quality of the last request against the step's "
                "retain-only model", "higher", ">= 0.05", bounds=UNIT, tasks=("lm",)),
