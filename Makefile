@@ -88,6 +88,8 @@ bench: $(STAMP)
 	$(BENCH)/dp_originals.py --epsilons 4 1 --training-cost --out $(BENCH_OUT) --runs $(BENCH_RUNS)/dp
 	$(BENCH)/protocols.py --parts quick cost --exclude dp-original --file protocols_quick_cost.json --out $(BENCH_OUT) --runs $(BENCH_RUNS)/protocols
 	$(BENCH)/protocols.py --parts challenge ulira --exclude dp-original --out $(BENCH_OUT) --runs $(BENCH_RUNS)/protocols
+	$(BENCH)/sequential.py --track digits --out $(BENCH_OUT) --runs $(BENCH_RUNS)
+	$(BENCH)/sequential.py --track tofu --out $(BENCH_OUT) --runs $(BENCH_RUNS)
 
 # The measurements that need a GPU (tofu-mini at scale: 200 authors, a 25.5M-parameter GPT-2).
 bench-gpu: $(STAMP)
@@ -123,6 +125,7 @@ bench-smoke: $(STAMP)
 	$(BENCH)/robustness.py --track digits --seeds 1 --steps 0 5 --rows $(SMOKE)/results/robustness_digits.jsonl --json $(SMOKE)/results/robustness_digits.json
 	$(BENCH)/dp_originals.py --epsilons 8 --with-scrub --models 3 --seeds 1 $(SMOKE_SET) --set dp-original.epochs=1 --out $(SMOKE)/results --runs $(SMOKE)/runs/dp
 	$(BENCH)/protocols.py --methods finetune --forgets random:0.1 --seeds 1 --cost-models 3 --models 3 --ulira-models 6 --ulira-targets 2 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/protocols
+	$(BENCH)/sequential.py --track digits --cases random $(SMOKE_SET) --set scenario.model=mlp --set protocol.requests=2 --set sisa.shards=2 --out $(SMOKE)/results --runs $(SMOKE)/runs
 
 # The newest versions pyproject.toml allows, in a separate virtual environment, against the
 # command-line and input-validation tests: catches a dependency release that breaks users

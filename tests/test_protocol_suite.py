@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -185,3 +186,24 @@ def test_scenarios_meet_their_interface_and_required_metrics(full):
     _, _, tofu = full("tofu")
     assert isinstance(tofu.rb.scenario, LanguageModelScenario)
     assert set(required_metrics(tofu.rb.scenario)) <= set(full("tofu")[0].columns)
+
+
+def test_the_documented_protocol_is_one_file_named_toy_that_runs(tmp_path):
+    """docs/protocols.md's example registers a protocol named "toy" from one block of code;
+    it runs through the bench, and the architecture check does not fire on the word."""
+    from conftest import REPO
+    from test_architecture import SRC, protocol_mentions
+
+    text = (REPO / "docs" / "protocols.md").read_text()
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(block, "docs/protocols.md", "exec"), {})
+    try:
+        board = BenchRun(BenchConfig(scenario="digits", model="mlp", methods=["finetune"],
+                                     protocol="toy", out=tmp_path / "toy", quiet=True,
+                                     set=["recipe.epochs=1", "finetune.epochs=1"])).run()
+        assert board["method"].tolist()[:2] == list(REFERENCE_ROWS)
+        assert 0 <= board.set_index("method").loc["finetune", "TA"] <= 1
+        assert not [p for p in sorted(SRC.rglob("*.py"))
+                    if protocol_mentions(p.read_text(), {"toy"})]  # "toy" is also a size
+    finally:
+        PROTOCOLS.remove("toy")
