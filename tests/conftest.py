@@ -17,6 +17,16 @@ if "OMP_NUM_THREADS" not in os.environ:
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Every test starts at the session's torch thread count: a CLI run in this process (the
+    local executor) sets its own, and training results depend on the thread count."""
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def digits():
     return ob.load_scenario("digits", forget="random:0.1", seed=0)
