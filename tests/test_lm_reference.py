@@ -49,6 +49,10 @@ def lm():
         folder = str(FIXTURES / "lm_reference" / name)
         out[name] = build_lm(folder, 0).eval()
     out["tok"] = tokenizer_for(folder)
+    # the template the reference values were computed with (INPUTS["template"]); a folder
+    # without a chat template now defaults to TOFU's "Question: ...\nAnswer:"
+    assert INPUTS["template"].startswith("[bos] + 'Q: {question}")
+    out["tok"].template = "qa"
     return out
 
 

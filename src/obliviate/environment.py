@@ -27,13 +27,21 @@ def valid_thread_count(value: str) -> bool:
 
 
 def screen_thread_variables(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """Remove invalid thread counts from ``environ`` (default: ``os.environ``); returns them."""
-    environ = os.environ if environ is None else environ
+    """Remove invalid thread counts from ``environ`` (default: ``os.environ``); returns them.
+
+    Only the screening of ``os.environ`` is remembered for :func:`check_thread_variables`; a
+    mapping passed in is screened on its own (it is not this process's environment)."""
+    own = environ is None
+    environ = os.environ if own else environ
+    refused = {}
     for name in THREAD_VARIABLES:
         value = environ.get(name)
         if value is not None and not valid_thread_count(value):
-            _REFUSED[name] = environ.pop(name)
-    return dict(_REFUSED)
+            refused[name] = environ.pop(name)
+    if own:
+        _REFUSED.update(refused)
+        return dict(_REFUSED)
+    return refused
 
 
 def refused_thread_variables() -> dict[str, str]:
