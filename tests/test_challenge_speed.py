@@ -48,3 +48,23 @@ def test_population_outputs_are_the_per_part_predictions_and_cached(tmp_path, mo
     assert [len(o[0]) for o in other.logits] == [len(p) for p in parts[:2]]
     assert not torch.equal(torch.from_numpy(first.logits[0][0]), torch.from_numpy(
         first.logits[0][1]))  # three different models
+
+
+def test_scores_skip_the_double_threshold_only_where_the_example_scores_zero(monkeypatch):
+    from obliviate.evaluate import challenge as ch
+
+    rng = np.random.default_rng(5)
+    n, e = 24, 30
+    u = rng.normal(2, 1, (n, e))
+    r = rng.normal(2.3, 1.2, (n, e))
+    u[:, :10] += 9  # these examples are separated by a single threshold: they score 0
+    want = bin_scores(per_example_epsilons(u, r), n)
+    calls = []
+    real = ch._interval_max_epsilon
+    monkeypatch.setattr(ch, "_interval_max_epsilon", lambda *a: calls.append(1) or real(*a))
+    got = ch.per_example_scores(u, r)
+    assert np.array_equal(got, want)
+    assert np.all(got[:10] == 0) and np.all(got[10:] > 0)  # both kinds are present
+    assert len(calls) == e - 10  # skipped for exactly the separated ones
+    assert np.array_equal(ch.per_example_scores(u[:3], r[:3]), bin_scores(
+        per_example_epsilons(u[:3], r[:3]), 3))

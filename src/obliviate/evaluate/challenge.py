@@ -338,7 +338,10 @@ def _interval_max_epsilon(pos: np.ndarray, neg: np.ndarray, pos_range: float,
     return best
 
 
-def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
+def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float,
+                     enough: float = math.inf) -> float:
+    """The example's epsilon; or, when the single-threshold family alone reaches ``enough``,
+    that family's max (a lower bound of the epsilon that is already >= ``enough``)."""
     pos_range, neg_range = pos.max() - pos.min(), neg.max() - neg.min()
     larger, smaller = (pos_range, neg_range) if pos_range > neg_range else (neg_range, pos_range)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -346,6 +349,10 @@ def _example_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float) -> float:
             return float(EPSILON_CAP)
     pos, neg = np.sort(pos), np.sort(neg)
     single = _single_threshold_epsilons(pos, neg, delta)
+    if enough < math.inf:
+        kept = single[~np.isnan(single)]
+        if kept.size and kept.max() >= enough:
+            return float(kept.max())
     interval = _interval_max_epsilon(pos, neg, pos_range, neg_range, delta)
     if interval is None:  # the table is not monotone: score every pair
         eps = np.concatenate([_interval_epsilons(pos, neg, pos_range, neg_range, delta), single])
@@ -372,14 +379,43 @@ def per_example_epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray,
     Raises:
         DataError: If a shape is wrong, a side has fewer than 2 models or a value is not finite.
     """
+    return _epsilons(unlearned_conf, retrained_conf, delta, math.inf)
+
+
+def _epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float,
+              enough: float) -> np.ndarray:
+    """``per_example_epsilons``; an example whose single-threshold epsilon reaches ``enough``
+    gets that value (see ``_example_epsilon``)."""
     if not 0.0 <= delta < 1.0:
         raise ConfigError(f"delta must be in [0, 1), got {delta}; use the challenge's {DELTA}.")
     u, r = _check_confidences(unlearned_conf, retrained_conf)
     retrained_positive = np.median(r, axis=0) > np.median(u, axis=0)
     u, r = np.ascontiguousarray(u.T), np.ascontiguousarray(r.T)
-    eps = np.array([_example_epsilon(r[i], u[i], delta) if retrained_positive[i]
-                    else _example_epsilon(u[i], r[i], delta) for i in range(u.shape[0])])
+    eps = np.array([_example_epsilon(r[i], u[i], delta, enough) if retrained_positive[i]
+                    else _example_epsilon(u[i], r[i], delta, enough) for i in range(u.shape[0])])
     return np.clip(eps, 0.0, EPSILON_CAP)
+
+
+def per_example_scores(unlearned_conf: np.ndarray, retrained_conf: np.ndarray,
+                       n_models: int | None = None, delta: float = DELTA) -> np.ndarray:
+    """Per-example bin scores H, equal to ``bin_scores(per_example_epsilons(...), n_models)``.
+
+    Faster where many examples score 0: an example whose single-threshold attack already
+    reaches the last bin's end (``num_bins(n_models) / 2``) scores 0 whatever the
+    double-threshold family finds (epsilon is the max of both), so that family, the costly
+    part, is skipped for it. The scores, hence F, are the same numbers; only the epsilons of
+    such examples are not computed in full, which is why the bootstrap (which needs scores
+    only) uses this and ``evaluate_forgetting`` (which reports epsilons) does not.
+
+    Args:
+        unlearned_conf, retrained_conf: Confidences (models, examples), as for
+            ``per_example_epsilons``.
+        n_models: Sets the bins; the number of unlearned models when None.
+        delta: The delta of (epsilon, delta)-unlearning.
+    """
+    u, r = _check_confidences(unlearned_conf, retrained_conf)
+    n = u.shape[0] if n_models is None else n_models
+    return bin_scores(_epsilons(u, r, delta, num_bins(n) * _BIN_WIDTH), n)
 
 
 def num_bins(n_models: int) -> int:

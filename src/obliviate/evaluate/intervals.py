@@ -49,7 +49,7 @@ import numpy as np
 from scipy import stats
 
 from obliviate.errors import ConfigError, DataError
-from obliviate.evaluate.challenge import bin_scores, per_example_epsilons
+from obliviate.evaluate.challenge import per_example_scores
 
 LEVEL = 0.95
 N_BOOT_FORGETTING = 50  # a replicate of F costs one F; 50 give its standard error to ~10%
@@ -181,8 +181,9 @@ def forgetting_replicates(unlearned_conf: np.ndarray, retrained_conf: np.ndarray
                           draws: ChallengeDraws, *, workers: int = 2) -> np.ndarray:
     """F on each resample: the challenge metric itself on resampled models and examples.
 
-    Per replicate, the per-example epsilons are computed (``per_example_epsilons``, unchanged)
-    from the resampled models, only for the examples the replicate drew (an example's epsilon
+    Per replicate, the per-example bin scores are computed (``per_example_scores``: the
+    metric's scores, skipping the double-threshold attack where the single one already scores
+    0) from the resampled models, only for the examples the replicate drew (an example's epsilon
     does not depend on the others), and F is the mean bin score over the drawn examples.
 
     Args:
@@ -207,8 +208,9 @@ def forgetting_replicates(unlearned_conf: np.ndarray, retrained_conf: np.ndarray
 
     def replicate(b: int) -> None:
         used, where = np.unique(draws.examples[b], return_inverse=True)
-        eps = per_example_epsilons(u[draws.unlearned[b]][:, used], r[draws.retrained[b]][:, used])
-        out[b] = bin_scores(eps, u.shape[0])[where].mean()
+        scores = per_example_scores(u[draws.unlearned[b]][:, used],
+                                    r[draws.retrained[b]][:, used], u.shape[0])
+        out[b] = scores[where].mean()
 
     if workers == 1 or draws.n_boot < 2:
         for b in range(draws.n_boot):
