@@ -68,3 +68,22 @@ def test_scores_skip_the_double_threshold_only_where_the_example_scores_zero(mon
     assert len(calls) == e - 10  # skipped for exactly the separated ones
     assert np.array_equal(ch.per_example_scores(u[:3], r[:3]), bin_scores(
         per_example_epsilons(u[:3], r[:3]), 3))
+
+
+def test_cnn_population_predicts_in_one_wide_pass_equal_to_each_model(monkeypatch):
+    import obliviate.population_wide as pw
+    from obliviate.models import build_model
+
+    sc = load_scenario("digits")
+    models = [build_model(sc.model_name, sc.input_shape, sc.num_classes, seed=s) for s in (1, 2, 3)]
+    pop = Population.from_models(models)
+    x = torch.cat([sc.x_forget, sc.splits.x_test[:30]])
+    calls = []
+    real = pw.wide_forward
+    monkeypatch.setattr(pw, "wide_forward", lambda *a: calls.append(1) or real(*a))
+    got = predict_population(pop, x, batch_size=50)
+    assert len(calls) == -(-len(x) // 50)  # one wide forward per chunk of rows, all models
+    with torch.no_grad():
+        for row, model in zip(got, models, strict=True):
+            np.testing.assert_allclose(row, model.eval()(x).double().numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got[0], got[1])

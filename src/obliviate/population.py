@@ -60,7 +60,7 @@ from torch.nn import functional as F
 from obliviate.batches import forward, functional_forward
 from obliviate.errors import ConfigError, DataError, TrainingDivergedError, first_sentence
 from obliviate.models import build_model
-from obliviate.population_wide import wide_loss
+from obliviate.population_wide import wide_loss, wide_predict
 from obliviate.train import Recipe, make_optimizer, make_scheduler, resolve_device, train_model
 
 Tensors = dict[str, torch.Tensor]
@@ -127,10 +127,16 @@ class Population:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """Logits shaped (M, n, classes) of every model on every row of ``x``, in eval mode."""
+        """Logits shaped (M, n, classes) of every model on every row of ``x``, in eval mode:
+        one wide forward where the model is a plain chain of layers
+        (:func:`obliviate.population_wide.wide_predict`), else ``vmap``, else model by model."""
         self.skeleton.eval()
         device = next(iter(self.params.values())).device
         chunks = [x[i:i + batch_size].to(device) for i in range(0, len(x), batch_size)]
+        if self.mode != "loop" and not self.buffers:
+            wide = wide_predict(self.skeleton, self.params, x.to(device), batch_size)
+            if wide is not None:
+                return wide
         if self.mode != "loop":
             forward = vmap(lambda p, b, xb: functional_forward(self.skeleton, (p, b), xb),
                            in_dims=(0, 0, None))

@@ -108,3 +108,36 @@ def wide_loss(skeleton: nn.Module, params: Tensors, x_probe: torch.Tensor
         return (per_example.sum(1) / wb.sum(1).clamp(min=1)).sum()
 
     return loss
+
+
+# rows x models per forward chunk: the first activation of the digits CNN is then ~67 MB
+_PREDICT_CELLS = 8192
+
+
+@torch.no_grad()
+def wide_predict(skeleton: nn.Module, params: Tensors, x: torch.Tensor,
+                 batch_size: int = 1024) -> torch.Tensor | None:
+    """Logits (M, n, classes) of the M stacked models on every row of ``x``, in one wide
+    forward per chunk of rows; None where the wide form does not apply or disagrees with the
+    first model's own forward (the caller then uses ``vmap``).
+
+    The same layers as training's wide loss (``chain_of_layers``), with every model reading the
+    same rows; about 3x less CPU than ``vmap`` on the digits CNN (32 models, 1,617 rows, one
+    thread), equal to the models' own outputs to float tolerance (the sums run in another order).
+    """
+    layers = chain_of_layers(skeleton)
+    if layers is None or not params or len(x) == 0:
+        return None
+    m = len(next(iter(params.values())))
+    rows = max(1, min(batch_size, _PREDICT_CELLS // m))
+    try:
+        out = torch.cat([wide_forward(layers, params, c.unsqueeze(0).expand(m, *c.shape))
+                         for c in x.split(rows)], dim=1)
+        probe = x[:8]
+        own = functional_call(skeleton, {k: v[0] for k, v in params.items()}, (probe,))
+    except (RuntimeError, ValueError):
+        return None
+    if out.shape[1:] != (len(x), *own.shape[1:]) or \
+            not torch.allclose(out[0, :len(probe)], own, atol=1e-4, rtol=1e-4):
+        return None
+    return out
