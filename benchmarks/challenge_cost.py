@@ -5,8 +5,9 @@ runs twice in one process: from an empty reference cache, then from the cache th
 filled (a new run directory, so the N unlearning runs are redone). Each run's wall time is split
 into its phases by timing the functions the challenge driver calls:
 
-* ``references_s``: the original and the one retrained model whose training time sets the cut-off
-  (``Kit.reference``; trained by the reference loop, or loaded);
+* ``references_s``: the original (``Kit.reference``; trained by the reference loop, or loaded);
+* ``cutoff_reference_s``: the retrain time the cut-off reads (``cutoff_seconds``: the retrain
+  method through the runs' call, one warm-up and 3 timed calls; read from the cache when warm);
 * ``population_train_s`` / ``population_load_s``: populations A and B of N retrained models each,
   trained at once (``train_population``) or read from the cache (not read at all when their
   outputs are cached);
@@ -17,7 +18,12 @@ into its phases by timing the functions the challenge driver calls:
 * ``metric_s``: F, the ceiling and the score (per-example epsilons); ``bootstrap_s``: the
   intervals' replicates (``protocol.n_boot``); ``other_s``: the rest (store, leaderboard);
 * ``share``: each phase's fraction of ``total_s`` (``unlearning_only`` is inside
-  ``unlearning_runs``).
+  ``unlearning_runs``); ``grouped``: the same in five groups, train populations (with the
+  references and the cut-off's retraining), predict (and load), bootstrap, runs, other (the
+  metric included).
+
+Progress goes to stderr as it happens (the bench's own messages, every 10th run), one JSON line
+per finished bench to stdout.
 
 Then the population speed-up: N retrained models trained one by one with the reference loop
 (``train_model``, timed on ``--loop-models`` of them and scaled to N when fewer; the JSON says
@@ -25,7 +31,8 @@ which) against population A's training time in the empty-cache run, same recipe,
 Wall and CPU seconds are both recorded: on a machine shared with other work the CPU seconds
 (this process's own) move less with the load than the wall time.
 
-    python benchmarks/challenge_cost.py --models 16 32 64 128 --threads 1 --out benchmarks/results
+    python benchmarks/challenge_cost.py --models 16 32 64 128 512 --threads 2 \
+        --out benchmarks/results
 
 Writes ``challenge_cost.json`` to ``--out``. The targets (issue 23, 2 idle cores): N=128 warm
 in at most 30 s; N=512 warm in at most 90 s and from an empty cache in at most 8 minutes.
@@ -37,6 +44,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -50,17 +58,21 @@ from obliviate.bench.config import BenchConfig, resolve
 from obliviate.bench.kit import Kit
 from obliviate.bench.provenance import write_results
 from obliviate.bench.runner import BenchRun
+from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore
 from obliviate.evaluate.challenge import PROTOCOL
 from obliviate.train import train_model
 
-BENCHMARK = "challenge_cost/2"  # 2: population outputs cached, so a warm run predicts nothing
+# 2: population outputs cached, so a warm run predicts nothing; 3: the cut-off's retraining
+# timed as its own phase, the five-group shares, the torch threads recorded
+BENCHMARK = "challenge_cost/3"
 
 TIMED = {  # phase -> (module, function name) whose calls are timed
     "references_s": (Kit, "reference"),
     "population_outputs_s": (challenge_run, "population_outputs"),
     "population_total_s": (populations, "cached_population"),
     "population_train_s": (populations, "train_population"),
+    "cutoff_reference_s": (challenge_run, "cutoff_seconds"),
     "unlearning_runs_s": (challenge_run, "repeated_runs"),
     "metric_s": (challenge_run, "scores"),
     "bootstrap_s": (challenge_run, "bootstrap_arrays"),
@@ -97,13 +109,35 @@ class PhaseTimer:
             setattr(owner, name, fn)
 
 
-def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str]) -> dict:
+GROUPS = {  # the five groups of the issue's table -> the phases in each
+    "train_populations": ("references_s", "cutoff_reference_s", "population_train_s"),
+    "predict": ("population_predict_s", "population_load_s"),
+    "bootstrap": ("bootstrap_s",),
+    "runs": ("unlearning_runs_s",),
+    "other": ("metric_s", "other_s"),
+}
+
+
+def progress_printer(label: str, start: float) -> Progress:
+    """Prints the bench's messages to stderr with the seconds since ``start`` (runs: every 10th)."""
+    def say(message: str) -> None:
+        if " run " in message:  # "running ... run i/N" and "... run i/N done"
+            done = message.rsplit(" run ", 1)[1].split("/")[0]
+            if not message.endswith("done") or not done.isdigit() or int(done) % 10:
+                return
+        print(f"[{label} {time.perf_counter() - start:7.1f}s] {message}", file=sys.stderr,
+              flush=True)
+    return Progress(say=say)
+
+
+def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str],
+                 label: str = "") -> dict:
     """One challenge bench; its wall time by phase."""
     run = BenchRun(BenchConfig("digits", methods=[method], protocol="challenge", models=n,
                                out=out, cache=cache, quiet=True, set=sets))
     with PhaseTimer() as timer:
         start, cpu = time.perf_counter(), time.process_time()
-        board = run.run()
+        board = run.run(progress_printer(label or f"N={n}", start))
         total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
     phases = {k: round(v, 2) for k, v in timer.seconds.items()}
     cpu_phases = {k: round(v, 2) for k, v in timer.cpu.items()}
@@ -119,7 +153,9 @@ def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str]) -
     row = board.set_index("method").loc[method]
     phases["other_s"] = round(total - counted, 2)
     share = {k.removesuffix("_s"): round(v / total, 3) for k, v in phases.items() if total}
-    return {"total_s": round(total, 2), **phases, "share": share,
+    grouped = {g: round(sum(phases.get(p, 0.0) for p in members) / total, 3) if total else None
+               for g, members in GROUPS.items()}
+    return {"total_s": round(total, 2), **phases, "share": share, "grouped": grouped,
             "cpu_s": {"total": round(total_cpu, 2), **cpu_phases},
             "F": float(row["F"]), "F_lo": float(row.get("F_lo", float("nan"))),
             "F_hi": float(row.get("F_hi", float("nan"))), "status": str(row["status"]),
@@ -159,17 +195,20 @@ def main() -> None:
     doc = {
         "protocol": PROTOCOL, "method": args.method, "scenario": "digits", "set": args.set,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
         "target": "2 idle cores: N=128 warm <= 30 s; N=512 warm <= 90 s, empty cache <= 480 s",
         "runs": [],
     }
     for n in args.models:
         cache = work / f"cache-{n}"
         shutil.rmtree(cache, ignore_errors=True)
-        empty = protocol_run(n, args.method, work / f"empty-{n}", cache, args.set)
+        empty = protocol_run(n, args.method, work / f"empty-{n}", cache, args.set,
+                             f"N={n} empty")
         print(json.dumps({"N": n, "empty": empty}), flush=True)
-        warm = protocol_run(n, args.method, work / f"warm-{n}", cache, args.set)
+        warm = protocol_run(n, args.method, work / f"warm-{n}", cache, args.set, f"N={n} warm")
         print(json.dumps({"N": n, "warm": warm}), flush=True)
         count = min(n, args.loop_models)
+        print(f"[N={n}] timing {count} retrained models one by one", file=sys.stderr, flush=True)
         loop_wall, loop_cpu = (t * n / count for t in loop_seconds(n, count, args.set))
         # population A is half of the empty run's population training (A and B, N each)
         pop_wall = empty.get("population_train_s", float("nan")) / 2

@@ -237,9 +237,11 @@ class ChallengeDriver:
     def run_seed(self, seed_jobs: list[Job], progress: Progress) -> None:
         kit, sc, seed = self.kit, self.sc, seed_jobs[0].seed
         say, step = progress.say, progress.step
+        say(f"seed {seed}: the original model")
         original, _ = kit.reference("original", seed)
         shared = (kit.executor.put(sc), kit.executor.put(original))
         self.original = original
+        say(f"seed {seed}: the retrain time of the cut-off")
         retrain_seconds = cutoff_seconds(kit.cache, sc, seed, original)
         say(f"seed {seed}: {self.n} retrained models (A)")
         side_a = self._side(seed, "A")
