@@ -131,10 +131,11 @@ def progress_printer(label: str, start: float) -> Progress:
 
 
 def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str],
-                 label: str = "") -> dict:
+                 label: str = "", executor: str = "local") -> dict:
     """One challenge bench; its wall time by phase."""
     run = BenchRun(BenchConfig("digits", methods=[method], protocol="challenge", models=n,
-                               out=out, cache=cache, quiet=True, set=sets))
+                               out=out, cache=cache, quiet=True, set=sets,
+                               executor=executor))
     with PhaseTimer() as timer:
         start, cpu = time.perf_counter(), time.process_time()
         board = run.run(progress_printer(label or f"N={n}", start))
@@ -183,6 +184,9 @@ def main() -> None:
                         help="retrained models timed one by one; scaled to N when fewer")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice; 1 on a shared machine)")
+    parser.add_argument("--executor", default="local", choices=("local", "ray"),
+                        help="where the N runs go: local (one after another) or ray (as many "
+                        "at once as the cores allow, each on --threads threads)")
     parser.add_argument("--set", action="append", default=[],
                         help="extra --set KEY=VALUE for every bench, e.g. protocol.n_boot=0")
     parser.add_argument("--work", type=Path, default=None,
@@ -196,6 +200,7 @@ def main() -> None:
         "protocol": PROTOCOL, "method": args.method, "scenario": "digits", "set": args.set,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+        "executor": args.executor,
         "target": "2 idle cores: N=128 warm <= 30 s; N=512 warm <= 90 s, empty cache <= 480 s",
         "runs": [],
     }
@@ -203,9 +208,10 @@ def main() -> None:
         cache = work / f"cache-{n}"
         shutil.rmtree(cache, ignore_errors=True)
         empty = protocol_run(n, args.method, work / f"empty-{n}", cache, args.set,
-                             f"N={n} empty")
+                             f"N={n} empty", args.executor)
         print(json.dumps({"N": n, "empty": empty}), flush=True)
-        warm = protocol_run(n, args.method, work / f"warm-{n}", cache, args.set, f"N={n} warm")
+        warm = protocol_run(n, args.method, work / f"warm-{n}", cache, args.set, f"N={n} warm",
+                            args.executor)
         print(json.dumps({"N": n, "warm": warm}), flush=True)
         count = min(n, args.loop_models)
         print(f"[N={n}] timing {count} retrained models one by one", file=sys.stderr, flush=True)
