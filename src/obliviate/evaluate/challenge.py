@@ -306,7 +306,9 @@ def _interval_max_epsilon(pos: np.ndarray, neg: np.ndarray, pos_range: float,
     # both sides merged in sorted order (and a sentinel past the grid): outer values before s
     order = np.argsort(np.concatenate([inner, outer]), kind="stable")
     out_before = np.concatenate([[0], np.cumsum(order >= n_in)])
-    at = np.concatenate([grid.counts(np.concatenate([inner, outer])[order]),
+    merged = np.concatenate([inner, outer])[order]
+    new = np.concatenate([[True], merged[1:] != merged[:-1]])  # a value's count is counted once
+    at = np.concatenate([grid.counts(merged[new])[:, np.cumsum(new) - 1],
                          np.full((n_right, 1), n_left, np.intp)], 1)  # non-decreasing per row
     # first merged index with the same count: outer values strictly below that left point
     s = np.arange(at.shape[1])
