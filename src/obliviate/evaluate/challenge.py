@@ -258,15 +258,17 @@ class _LeftGrid:
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """(rows, values): how many of row i's points are <= each value (numpy's
-        ``searchsorted(row, v, 'right')``). Read off the row's progression, which is exact
-        unless a value lies within 1e-6 steps of a point (rounding is under 1e-9 steps); those
-        few (e.g. inner[0], a grid point by design) are settled against the points themselves.
+        ``searchsorted(row, v, 'right')``); ``values`` (k,) for every row, or (rows, k), row i
+        against its own. Read off the row's progression, which is exact unless a value lies
+        within 1e-6 steps of a point (rounding is under 1e-9 steps); those few (e.g. inner[0],
+        a grid point by design) are settled against the points themselves.
         """
-        at = (values[None] - self.start[:, None]) / self.step[:, None]
+        values = np.broadcast_to(values, (self.start.size, values.shape[-1]))
+        at = (values - self.start[:, None]) / self.step[:, None]
         count = np.clip(np.floor(at) + 1, 0, self.n).astype(np.intp)
         r, c = np.nonzero(np.abs(at - np.rint(at)) < 1e-6)
         if r.size:
-            v, n = values[c], count[r, c]
+            v, n = values[r, c], count[r, c]
             for _ in range(self.n + 1):
                 up = (n < self.n) & (self.at(r, np.minimum(n, self.n - 1)) <= v)  # one more
                 down = (n > 0) & (self.at(r, np.maximum(n - 1, 0)) > v)  # one fewer
@@ -303,34 +305,30 @@ def _interval_max_epsilon(pos: np.ndarray, neg: np.ndarray, pos_range: float,
         return None
     upto_in = np.searchsorted(inner, right, side="right")[:, None]  # values <= right threshold
     upto_out = np.searchsorted(outer, right, side="right")[:, None]
-    # both sides merged in sorted order (and a sentinel past the grid): outer values before s
-    order = np.argsort(np.concatenate([inner, outer]), kind="stable")
-    out_before = np.concatenate([[0], np.cumsum(order >= n_in)])
-    merged = np.concatenate([inner, outer])[order]
-    new = np.concatenate([[True], merged[1:] != merged[:-1]])  # a value's count is counted once
-    at = np.concatenate([grid.counts(merged[new])[:, np.cumsum(new) - 1],
-                         np.full((n_right, 1), n_left, np.intp)], 1)  # non-decreasing per row
-    # first merged index with the same count: outer values strictly below that left point
-    s = np.arange(at.shape[1])
-    run = np.maximum.accumulate(np.where(np.diff(at, prepend=-1, axis=1) != 0, s, 0), axis=1)
-    below = out_before[run]  # [i, s]: outer values below left[i, at[i, s] - 1]
-    where = np.empty(n_in + n_out, np.intp)
-    where[order] = np.arange(n_in + n_out)  # merged index of inner k, then of outer m
-    at_in = at[:, where[:n_in]]
+    rows = np.arange(n_right)[:, None]
+
+    def outer_below(count: np.ndarray) -> np.ndarray:
+        """Outer values strictly below left[i, count - 1] (0 where count is 0): the values
+        whose own count is smaller, i.e. that fall below a run that ends at that count."""
+        point = grid.at(rows, np.maximum(count - 1, 0))
+        return np.where(count > 0, np.searchsorted(outer, point, side="left"), 0)
+
+    new = np.concatenate([[True], inner[1:] != inner[:-1]])  # a value's count is counted once
+    at_in = grid.counts(inner[new])[:, np.cumsum(new) - 1]  # left points <= inner k, per row
     # run k (k inner values below the left threshold) ends at left index at[k] - 1 (L - 1)
     first = np.concatenate([np.zeros((n_right, 1), np.intp), at_in], 1)
     last = np.concatenate([at_in, np.full((n_right, 1), n_left, np.intp)], 1) - 1
-    ends = np.concatenate([where[:n_in], [n_in + n_out]])  # merged index that ends each run
-    below_last = below[:, ends]
+    below_last = np.concatenate([outer_below(at_in),
+                                 np.searchsorted(outer, grid.stop, side="left")[:, None]], 1)
     fn = n_in - np.maximum(upto_in - np.arange(n_in + 1)[None], 0)
     best = np.nan
     whole = (fn[:, 0] == 0) & (first[:, 0] <= last[:, 0])  # every inner value inside...
     if np.any(upto_out[whole, 0] <= below_last[whole, 0]):
         best = np.inf  # ...and no outer one: a perfect separation
     # the last left index with fp >= 1 is just before the upto_out-th outer value goes below
-    top = where[n_in + np.maximum(upto_out[:, 0] - 1, 0)][:, None]  # its merged index
-    cut = np.take_along_axis(at, top, 1) - 1
-    below_j = np.minimum(below_last, np.take_along_axis(below, top, 1))
+    at_top = grid.counts(outer[np.maximum(upto_out - 1, 0)])  # that outer value's count
+    cut = at_top - 1
+    below_j = np.minimum(below_last, outer_below(at_top))
     ok = (fn >= 1) & (upto_out >= 1) & (np.minimum(last, cut) >= first)
     if ok.any():
         kept = _epsilon_table(*key)[fn[ok], (upto_out - below_j)[ok]]
