@@ -288,7 +288,9 @@ def _interval_max_epsilon(pos: np.ndarray, neg: np.ndarray, pos_range: float,
     the caller scores every pair), so per right threshold and per number k of inner values
     below the left threshold (a run of consecutive left thresholds) only the run's last left
     threshold whose false-positive count is still >= 1 can give the max; a count of 0 is
-    discarded, except 0 and 0 (inf). Counts come from where each value falls in each row.
+    discarded, except 0 and 0 (inf). Counts come from where each distinct inner value (and
+    each row's one outer value that bounds the runs) falls in each row; the outer values below
+    a run's end are those below its left point, found by searching that point.
     """
     width = neg_range if pos_range > neg_range else pos_range
     inner, outer = (neg, pos) if pos_range >= neg_range else (pos, neg)
