@@ -307,12 +307,14 @@ def _interval_max_epsilon(pos: np.ndarray, neg: np.ndarray, pos_range: float,
         return None
     upto_in = np.searchsorted(inner, right, side="right")[:, None]  # values <= right threshold
     upto_out = np.searchsorted(outer, right, side="right")[:, None]
-    rows = np.arange(n_right)[:, None]
+    step, start, stop = grid.step[:, None], grid.start[:, None], grid.stop[:, None]
 
     def outer_below(count: np.ndarray) -> np.ndarray:
         """Outer values strictly below left[i, count - 1] (0 where count is 0): the values
-        whose own count is smaller, i.e. that fall below a run that ends at that count."""
-        point = grid.at(rows, np.maximum(count - 1, 0))
+        whose own count is smaller, i.e. that fall below a run that ends at that count.
+        The left point is ``grid.at``'s float, computed per row without gathering."""
+        j = np.maximum(count - 1, 0)
+        point = np.where(j == n_left - 1, stop, j * step + start)
         return np.where(count > 0, np.searchsorted(outer, point, side="left"), 0)
 
     new = np.concatenate([[True], inner[1:] != inner[:-1]])  # a value's count is counted once
