@@ -16,7 +16,8 @@ into its phases by timing the functions the challenge driver calls:
 * ``unlearning_runs_s``: the N unlearning runs with their evaluation (``repeated_runs``), and
   ``unlearning_only_s``, the runs' own timed unlearning;
 * ``metric_s``: F, the ceiling and the score (per-example epsilons); ``bootstrap_s``: the
-  intervals' replicates (``protocol.n_boot``); ``other_s``: the rest (store, leaderboard);
+  intervals' replicates (``protocol.n_boot``); ``other_s``: the rest (store, leaderboard,
+  and with ``--executor ray`` starting Ray: about 17 s on a loaded 2-core machine);
 * ``share``: each phase's fraction of ``total_s`` (``unlearning_only`` is inside
   ``unlearning_runs``); ``grouped``: the same in five groups, train populations (with the
   references and the cut-off's retraining), predict (and load), bootstrap, runs, other (the
