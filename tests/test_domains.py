@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import obliviate as ob
-from conftest import run_cli
+from conftest import main_in_process, run_cli
 from obliviate.bench.config import BenchConfig
 from obliviate.bench.runner import BenchRun
 from obliviate.errors import ConfigError, DataError, ForgetSpecError
@@ -168,16 +168,19 @@ def test_missing_data_package_names_the_install():
         package_dir("no-such-data-package")
 
 
-def test_cli_lists_domains_and_shows_the_scenarios_utility(tmp_path):
+def test_cli_lists_domains_and_shows_the_scenarios_utility(tmp_path, capsys):
     out = run_cli("scenarios").stdout
     for name in ("mnist5k", "credit", "rotten-tomatoes", "movielens", "shuttle"):
         assert name in out
-    result = run_cli("bench", "shuttle", "-m", "neggrad", "--set", "scenario.train_size=500",
-                     "--set", "recipe.epochs=5", "--out", str(tmp_path / "run"), "--quiet")
-    assert result.returncode == 0, result.stderr
-    assert "T_AUROC" in result.stdout and "F_AUROC" in result.stdout and "forget class:1" in result.stdout
-    bad = run_cli("bench", "shuttle", "-m", "scrub", "--out", str(tmp_path / "bad"))
-    assert bad.returncode == 2 and "works on classifiers" in bad.stderr
+    # the benches through the command line's entry point in this process
+    code, out, err = main_in_process(capsys, "bench", "shuttle", "-m", "neggrad", "--set",
+                                     "scenario.train_size=500", "--set", "recipe.epochs=5",
+                                     "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    assert "T_AUROC" in out and "F_AUROC" in out and "forget class:1" in out
+    code, _, err = main_in_process(capsys, "bench", "shuttle", "-m", "scrub", "--out",
+                                   tmp_path / "bad")
+    assert code == 2 and "works on classifiers" in err
 
 
 def test_minilm_text_scenario_names_its_optional_package(monkeypatch):
