@@ -42,8 +42,11 @@ demo: install
 	$(PYTHON) -m obliviate bench digits --forget class:3 --out runs/demo --seeds 1 -m retrain -m finetune -m random-label -m neggrad+ -m redraw
 	$(PYTHON) -m obliviate report runs/demo
 
+# TEST_WORKERS pytest-xdist processes (0: all in this one), a test file to each, one torch
+# thread each: the suite's CPU time is spread over the two cores CI has.
+TEST_WORKERS ?= 2
 test: install docs
-	$(PYTHON) -m pytest -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The documentation site (mkdocs.yml, docs/) into site/, warnings as errors: a dead link, a
 # missing page or an API name the code no longer has fails it. 'make test' builds it first.

@@ -3,7 +3,9 @@ deterministic failures kept, users' own methods.
 
 Every bench here trains the smallest recipe that still shows the behaviour (the digits MLP for
 two epochs), so the tests do not depend on the machine's speed; a subprocess that runs past its
-time-out says so.
+time-out says so. The killed bench and a run in a narrow terminal go through a process of their
+own; the other command lines run the executable's entry point in this process (``here``), which
+saves an interpreter and a torch import per command.
 """
 
 import json
@@ -16,12 +18,18 @@ import time
 
 import pandas as pd
 
-from conftest import REPO, run_cli
+from conftest import REPO, main_in_process, run_cli
 
 TINY = ["--model", "mlp", "--set", "recipe.epochs=2"]
 ARGS = ["bench", "digits", "-m", "finetune", "-m", "neggrad", "-m", "random-label", *TINY,
         "--set", "finetune.epochs=1", "--set", "random-label.epochs=1", "--set", "neggrad.lr=0.01"]
 TIME_COLUMNS = [c for c in ("time_s", "time_s_std", "time_ratio", "time_ratio_std")]
+
+
+def here(capsys, *args) -> subprocess.CompletedProcess:
+    """``obliviate ARGS`` through its entry point in this process."""
+    code, out, err = main_in_process(capsys, *args)
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
 def _board(path):
@@ -38,9 +46,9 @@ def _done(db):
         return 0
 
 
-def test_bench_writes_results_and_resumes_after_a_kill(tmp_path):
+def test_bench_writes_results_and_resumes_after_a_kill(tmp_path, capsys):
     full = tmp_path / "full"
-    result = run_cli(*ARGS, "--out", str(full))
+    result = here(capsys, *ARGS, "--out", str(full))
     assert result.returncode == 0, result.stderr
     assert "retrain (reference)" in result.stdout and "finetune" in result.stdout
     board = pd.read_csv(full / "leaderboard.csv")
@@ -68,7 +76,7 @@ def test_bench_writes_results_and_resumes_after_a_kill(tmp_path):
     assert time.time() < deadline, "timed out waiting for the first job (a very busy machine)"
     if _done(part / "results.sqlite") < 3:  # killed midway (else it finished first: still valid)
         assert not (part / "leaderboard.csv").exists()
-    resumed = run_cli(*ARGS, "--out", str(part), "--quiet")
+    resumed = here(capsys, *ARGS, "--out", str(part), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     pd.testing.assert_frame_equal(_board(full), _board(part))
 
@@ -80,45 +88,45 @@ def test_bench_writes_results_and_resumes_after_a_kill(tmp_path):
     assert "[lo, hi] in leaderboard.md" in narrow.stdout  # the legend's text, not Rich markup
     assert "…" not in narrow.stdout and max(map(len, narrow.stdout.splitlines())) <= 80
     assert "status" in narrow.stdout.split("─")[0]
-    again = run_cli(*ARGS, "--out", str(full), "--json")
+    again = here(capsys, *ARGS, "--out", str(full), "--json")
     assert again.returncode == 0
     assert {r["method"] for r in json.loads(again.stdout)} >= {"finetune", "neggrad"}
     with sqlite3.connect(full / "results.sqlite") as conn:
         assert conn.execute("SELECT key, finished_at FROM runs ORDER BY key").fetchall() == stamps
 
 
-def test_a_directory_holds_one_experiment_and_may_be_extended(tmp_path):
+def test_a_directory_holds_one_experiment_and_may_be_extended(tmp_path, capsys):
     out = str(tmp_path / "run")
     base = ["bench", "digits", "-m", "finetune", *TINY, "--set", "finetune.epochs=1", "--quiet",
             "--out", out]
-    assert run_cli(*base).returncode == 0
+    assert here(capsys, *base).returncode == 0
     # another forget set, model or recipe is another experiment: refused, nothing written
     before = sorted(p.name for p in (tmp_path / "run").iterdir())
     for extra, setting in ((["--forget", "class:3"], "scenario.forget"),
                            (["--set", "recipe.lr=0.01"], "scenario.recipe.lr")):
-        refused = run_cli(*base, *extra)
+        refused = here(capsys, *base, *extra)
         assert refused.returncode == 2 and "holds another experiment" in refused.stderr
         assert setting in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
-    changed = run_cli(*base[:-2], "--set", "finetune.lr=0.01", "--out", out)
+    changed = here(capsys, *base[:-2], "--set", "finetune.lr=0.01", "--out", out)
     assert changed.returncode == 2 and "method 'finetune' with another configuration" in \
         changed.stderr
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
     # more methods and more seeds extend it; the leaderboard holds everything recorded
-    extended = run_cli(*base, "-m", "neggrad", "--set", "neggrad.lr=0.01", "--seeds", "2")
+    extended = here(capsys, *base, "-m", "neggrad", "--set", "neggrad.lr=0.01", "--seeds", "2")
     assert extended.returncode == 0, extended.stderr
     board = pd.read_csv(tmp_path / "run" / "leaderboard.csv").set_index("method")
     assert board.loc["finetune", "seeds"] == 2 and board.loc["neggrad", "seeds"] == 2
-    narrower = run_cli(*base)  # naming fewer methods and seeds reports all that is recorded
+    narrower = here(capsys, *base)  # naming fewer methods and seeds reports all that is recorded
     assert narrower.returncode == 0 and "neggrad" in narrower.stdout
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert set(config["methods"]) == {"finetune", "neggrad"} and config["seeds"] == [0, 1]
 
 
-def test_a_diverged_job_is_kept_until_asked_to_retry(tmp_path):
+def test_a_diverged_job_is_kept_until_asked_to_retry(tmp_path, capsys):
     args = ["bench", "digits", "-m", "neggrad", "-m", "finetune", *TINY, "--set",
             "neggrad.lr=10000", "--set", "neggrad.epochs=50", "--set", "finetune.epochs=1",
             "--out", str(tmp_path / "run"), "--quiet"]
-    result = run_cli(*args)
+    result = here(capsys, *args)
     assert result.returncode == 1
     assert "neggrad: the loss became" in result.stderr and "Traceback" not in result.stderr
     board = pd.read_csv(tmp_path / "run" / "leaderboard.csv").set_index("method")
@@ -129,12 +137,12 @@ def test_a_diverged_job_is_kept_until_asked_to_retry(tmp_path):
                              ).fetchone()
     assert first[1] == "diverged"
     time.sleep(1.1)  # finished_at has one-second resolution
-    again = run_cli(*args)  # a resume does not run the deterministic failure again
+    again = here(capsys, *args)  # a resume does not run the deterministic failure again
     assert again.returncode == 1 and "neggrad" in again.stderr
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as conn:
         assert conn.execute("SELECT finished_at FROM runs WHERE method='neggrad'"
                             ).fetchone()[0] == first[0]
-    retried = run_cli(*args, "--retry-failed")
+    retried = here(capsys, *args, "--retry-failed")
     assert retried.returncode == 1
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as conn:
         assert conn.execute("SELECT finished_at FROM runs WHERE method='neggrad'"

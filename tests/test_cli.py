@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from conftest import run_cli
+from conftest import main_in_process, run_cli
 from obliviate.bench.spec import PROTOCOLS
 from obliviate.cli.table import (
     cell,
@@ -135,7 +135,7 @@ def test_sisa_retraining_progress_says_where_it_is_without_a_total():
         assert not any("MofN" in type(c).__name__ for c in bar.bar.columns)  # no "2/?"
 
 
-def test_validate_checks_what_bench_checks(tmp_path):
+def test_validate_checks_what_bench_checks(tmp_path, capsys):  # in this process
     cases = {
         "lr.yaml": ("set:\n  finetune.lr: 0.01\nmethods: [finetune]\n", None),
         "reset.yaml": ("methods: [reset-distill]\nset:\n  reset-distill.reset_start: 0.5\n"
@@ -146,29 +146,30 @@ def test_validate_checks_what_bench_checks(tmp_path):
     for name, (body, message) in cases.items():
         path = tmp_path / name
         path.write_text("scenario: digits\n" + body)
-        result = run_cli("validate", str(path))
+        code, out, err = main_in_process(capsys, "validate", path)
         if message is None:
-            assert result.returncode == 0, result.stderr
-            assert "ok" in result.stdout
+            assert code == 0, err
+            assert "ok" in out
         else:
-            assert result.returncode == 2 and message in result.stderr, result.stderr
-            bench = run_cli("bench", "--config", str(path), "--out", str(tmp_path / "r"))
-            assert bench.returncode == 2 and message in bench.stderr
+            assert code == 2 and message in err, err
+            code, _, err = main_in_process(capsys, "bench", "--config", path, "--out",
+                                           tmp_path / "r")
+            assert code == 2 and message in err
 
 
-def test_validate_reports_every_problem(tmp_path):
+def test_validate_reports_every_problem(tmp_path, capsys):
     cfg = tmp_path / "bench.yaml"
     cfg.write_text("scenario: digits\nmethods: [fintune, neggrad, scrubb]\n"
                    "set:\n  neggrad.lr: -1\n")
-    result = run_cli("validate", str(cfg))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, _, err = main_in_process(capsys, "validate", cfg)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert any("fintune" in line for line in lines)
     assert any("scrubb" in line for line in lines)
     assert any("'lr' parameter of neggrad" in line for line in lines)
     good = tmp_path / "good.yaml"
     good.write_text("scenario: digits\nmethods: [finetune]\nforget: random:0.1\n")
-    assert run_cli("validate", str(good)).returncode == 0
+    assert main_in_process(capsys, "validate", good)[0] == 0
 
 
 LIGHT = """

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -55,8 +56,21 @@ def succeeds_or_one_line(read: Callable[[], Any]) -> Any:
         return exc
 
 
+SCRATCH: list[Path] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _scratch_removed():
+    """The folders :func:`_scratch` made (one per generated input) are removed with the module."""
+    yield
+    while SCRATCH:
+        shutil.rmtree(SCRATCH.pop(), ignore_errors=True)
+
+
 def _scratch() -> Path:
-    return Path(tempfile.mkdtemp(prefix="obliviate-prop-"))
+    """A new empty folder (hypothesis calls a test many times, so no tmp_path fixture)."""
+    SCRATCH.append(Path(tempfile.mkdtemp(prefix="obliviate-prop-")))
+    return SCRATCH[-1]
 
 
 def _write(path: Path, content: bytes | str) -> Path:

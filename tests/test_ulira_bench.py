@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import main_in_process, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +30,18 @@ def test_ulira_rows_and_metrics(ulira_run):
     assert config["n_models"] == 10
 
 
-def test_ulira_needs_enough_shadows(tmp_path):
-    result = run_cli("bench", "digits", "-m", "finetune", "--protocol", "ulira", "--models", "6",
-                     "--set", "protocol.targets=4", "--out", str(tmp_path / "r"))
-    assert result.returncode == 2
-    assert "needs at least 4 shadow models" in result.stderr
+def test_ulira_needs_enough_shadows(tmp_path, capsys):  # the command line, in this process
+    code, _, err = main_in_process(capsys, "bench", "digits", "-m", "finetune", "--protocol",
+                                   "ulira", "--models", "6", "--set", "protocol.targets=4",
+                                   "--out", tmp_path / "r")
+    assert code == 2
+    assert "needs at least 4 shadow models" in err
 
 
-def test_models_option_is_checked(tmp_path):
-    result = run_cli("bench", "digits", "--models", "8", "--out", str(tmp_path / "r"))
-    assert result.returncode == 2 and "quick trains one model of each kind" in result.stderr
-    result = run_cli("bench", "digits", "--protocol", "challenge", "--models", "2",
-                     "--out", str(tmp_path / "r"))
-    assert result.returncode == 2 and "--models must be an int >= 3" in result.stderr
+def test_models_option_is_checked(tmp_path, capsys):
+    code, _, err = main_in_process(capsys, "bench", "digits", "--models", "8", "--out",
+                                   tmp_path / "r")
+    assert code == 2 and "quick trains one model of each kind" in err
+    code, _, err = main_in_process(capsys, "bench", "digits", "--protocol", "challenge",
+                                   "--models", "2", "--out", tmp_path / "r")
+    assert code == 2 and "--models must be an int >= 3" in err
