@@ -187,7 +187,7 @@ def model_rows(name: str, args) -> dict:
     if name == "minilm":
         base, tok = minilm(2)
         x, y = text_data(args.text_rows, args.seed, tok)
-        model, lr, epochs = Ids(base), 5e-5, 1
+        model, lr, epochs = Ids(base), args.text_lr, args.text_epochs
     else:
         x, y = digits_data(args.rows, args.seed)
         model, lr, epochs = vision_model(name, 10), 3e-3, args.epochs
@@ -341,6 +341,9 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1797, help="digits rows (train + test)")
     p.add_argument("--text-rows", type=int, default=600, help="Rotten Tomatoes rows for minilm")
     p.add_argument("--epochs", type=int, default=10, help="training epochs of the originals")
+    p.add_argument("--text-epochs", type=int, default=3,
+                   help="minilm's fine-tuning epochs (1 left it at chance)")
+    p.add_argument("--text-lr", type=float, default=1e-4, help="minilm's AdamW lr")
     p.add_argument("--forget-class", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lm", action="store_true", help="also the toy TOFU GPT-2, LM methods")
