@@ -190,17 +190,20 @@ def test_retain_eval_beyond_the_data_is_clipped_with_a_note(caplog):
 
 
 def test_bench_set_lr_auto_calibrates_once_and_records_the_choice_in_config_json(tmp_path):
-    """``--set finetune.lr=auto`` through the executable: calibrated once on seed 0's original,
-    every seed run at the chosen lr, the sweep in config.json; refused (exit 2, one line) on a
-    scenario whose models have no accuracy to judge by."""
+    """``--set finetune.lr=auto`` through the executable, on the user's own npz: calibrated
+    once on seed 0's original, every seed run at the chosen lr, the sweep in config.json;
+    refused (exit 2, one line) on a scenario whose models have no accuracy to judge by."""
     import json
 
     from conftest import run_cli
 
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 6)).astype("float32")
+    np.savez(tmp_path / "mine.npz", X=x, y=(x[:, 0] + x[:, 1] > 0).astype("int64"))
     out = tmp_path / "b"
-    proc = run_cli("bench", "digits", "-m", "finetune", "--set", "finetune.lr=auto",
-                   "--set", "finetune.epochs=1", "--set", "recipe.epochs=2", "--seeds", "1",
-                   "--out", str(out), "--cache", str(tmp_path / "c"))
+    proc = run_cli("bench", "custom", "--data", f"npz:{tmp_path}/mine.npz", "-m", "finetune",
+                   "--set", "finetune.lr=auto", "--set", "finetune.epochs=1", "--set",
+                   "recipe.epochs=4", "--seeds", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-800:]
     doc = json.loads((out / "config.json").read_text())
     entry = doc["methods"]["finetune"]
