@@ -298,7 +298,7 @@ def lm_rows(args) -> dict:
         from obliviate.llm.hf_folder import train_tokenizer, write_tofu_layout
 
         root = args.out / "real_models_user_gpt2"
-        data = write_tofu_layout(root / "tofu", n_authors=12, seed=args.seed)
+        data = write_tofu_layout(root / "tofu", n_authors=20, seed=args.seed)
         texts = [v for f in sorted(data.glob("*.json")) for line in f.read_text().splitlines()
                  for v in json.loads(line).values() if isinstance(v, str)]
         tok, folder = train_tokenizer(texts, 400), root / "gpt2"
@@ -308,7 +308,7 @@ def lm_rows(args) -> dict:
             bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
             pad_token_id=tok.pad_token_id)).save_pretrained(folder)
         tok.save_pretrained(folder)
-        sc = load_tofu("authors:0.25", data=str(data), model=str(folder),
+        sc = load_tofu("authors:0.1", data=str(data), model=str(folder),
                        recipe={"finetune_epochs": 40})
     else:
         sc = load_tofu("authors:0.25", size="toy")
