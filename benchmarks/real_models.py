@@ -187,7 +187,7 @@ def model_rows(name: str, args) -> dict:
     if name == "minilm":
         base, tok = minilm(2)
         x, y = text_data(args.text_rows, args.seed, tok)
-        model, lr, epochs = Ids(base), 5e-5, 1
+        model, lr, epochs = Ids(base), args.text_lr, args.text_epochs
     else:
         x, y = digits_data(args.rows, args.seed)
         model, lr, epochs = vision_model(name, 10), 3e-3, args.epochs
@@ -291,15 +291,36 @@ def lm_rows(args) -> dict:
     utility, the guard's verdict."""
     from obliviate.llm import evaluate_lm, load_tofu, unlearn_lm
 
-    sc = load_tofu("authors:0.25", size="toy")
-    cache = args.out / "real_models_lm_cache"
+    if args.user_gpt2:  # the user's own GPT-2: its config, a BPE tokenizer trained with the
+        # `tokenizers` package on TOFU-layout files, fine-tuned at the recipe's 5e-3
+        import transformers as T
+
+        from obliviate.llm.hf_folder import train_tokenizer, write_tofu_layout
+
+        root = args.out / "real_models_user_gpt2"
+        data = write_tofu_layout(root / "tofu", n_authors=20, seed=args.seed)
+        texts = [v for f in sorted(data.glob("*.json")) for line in f.read_text().splitlines()
+                 for v in json.loads(line).values() if isinstance(v, str)]
+        tok, folder = train_tokenizer(texts, 400), root / "gpt2"
+        torch.manual_seed(args.seed)
+        T.GPT2LMHeadModel(T.GPT2Config(
+            vocab_size=len(tok), n_embd=48, n_layer=2, n_head=2, n_positions=512,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id)).save_pretrained(folder)
+        tok.save_pretrained(folder)
+        sc = load_tofu("authors:0.1", data=str(data), model=str(folder),
+                       recipe={"finetune_epochs": 40})
+    else:
+        sc = load_tofu("authors:0.25", size="toy")
+    cache = args.out / ("real_models_user_gpt2_cache" if args.user_gpt2 else
+                        "real_models_lm_cache")
     original, _ = sc.train_original_timed(0, cache=cache)
     retained, _ = sc.train_retrained_timed(0, cache=cache)
     _, ref = evaluate_lm(retained, sc)
     base, _ = evaluate_lm(original, sc, reference=ref)
     keep = ("forget_prob", "forget_quality", "model_utility")
     rows = []
-    for method in LM_METHODS:
+    for method in args.lm_methods:
         for calibrate in (False, True):
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as seen:
@@ -316,7 +337,8 @@ def lm_rows(args) -> dict:
                    "lr": cal["value"] if cal else None}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    return {"original": {k: base.get(k) for k in keep}, "rows": rows}
+    return {"model": "user-gpt2" if args.user_gpt2 else "toy gpt2",
+            "original": {k: base.get(k) for k in keep}, "rows": rows}
 
 
 def summary(models: list[dict]) -> dict:
@@ -341,9 +363,15 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1797, help="digits rows (train + test)")
     p.add_argument("--text-rows", type=int, default=600, help="Rotten Tomatoes rows for minilm")
     p.add_argument("--epochs", type=int, default=10, help="training epochs of the originals")
+    p.add_argument("--text-epochs", type=int, default=3,
+                   help="minilm's fine-tuning epochs (1 left it at chance)")
+    p.add_argument("--text-lr", type=float, default=1e-4, help="minilm's AdamW lr")
     p.add_argument("--forget-class", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lm", action="store_true", help="also the toy TOFU GPT-2, LM methods")
+    p.add_argument("--user-gpt2", action="store_true", help="with --lm: the user's own GPT-2 "
+                   "and BPE tokenizer on TOFU-layout files instead of the toy scenario")
+    p.add_argument("--lm-methods", nargs="+", default=list(LM_METHODS))
     p.add_argument("--memory", action="store_true", help="also the 4 GiB fisher/influence check")
     p.add_argument("--memory-limit-gib", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import obliviate as ob
 from obliviate.bench.leaderboard import near_chance, row_noop
@@ -104,6 +105,56 @@ def test_lr_auto_calibrates_a_no_op_default_and_records_the_sweep(digits, digits
         ob.unlearn(digits_original, *loaders, method="influence", lr="auto")
 
 
+def class_split(sc, label: int):
+    """Loaders forgetting every training row of ``label`` (the original saw them all)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = torch.cat([torch.as_tensor(sc.x_retain), torch.as_tensor(sc.x_forget)])
+    y = torch.cat([torch.as_tensor(sc.y_retain), torch.as_tensor(sc.y_forget)])
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    loader = lambda m: DataLoader(TensorDataset(x[m], y[m]), batch_size=64,  # noqa: E731
+                                  shuffle=True, generator=gen())
+    return loader(y == label), loader(y != label)
+
+
+def test_lr_auto_finetune_holds_on_the_full_run_and_falls_back_when_it_does_not(
+        digits, digits_original, caplog):
+    """Trials as long as the real run, a margin, and a final check on the full run: on digits,
+    finetune's calibrated lr keeps retain accuracy and moves the forget loss (the old sweep kept
+    lr=1.0, which collapses the full run); where the chosen value loses utility on the full run,
+    the calibration falls back one grid step and records it."""
+    from obliviate.calibrate import KEEP
+    from obliviate.guard import probe, sample_batches
+
+    forget, retain = class_split(digits, 3)
+    rows = sample_batches(forget, 400), sample_batches(retain, 400)
+    before = probe(digits_original, *rows)
+    with warnings.catch_warnings(record=True) as seen, caplog.at_level("INFO", "obliviate"):
+        warnings.simplefilter("always")
+        out = ob.unlearn(digits_original, forget, retain, method="finetune", lr="auto")
+    assert not [w for w in seen if issubclass(w.category, UnlearningWarning)]
+    cal = out.obliviate_calibration
+    assert cal["default"] == 0.1 and 0.1 < cal["value"] < 1.0 and cal["note"] == ""
+    assert f"calibrated lr = {cal['value']:g}" in caplog.text
+    trials = [t for t in cal["trials"][1:] if not t.get("full_run")]
+    assert [t["factor"] for t in trials] == sorted(t["factor"] for t in trials)
+    assert any(t["factor"] > cal["value"] / 0.1 and t["held_out_retain_acc"] < 0.5
+               for t in trials)  # the edge was found in trials of the real run's length
+    after = probe(out, *rows)
+    assert after.retain_acc >= before.retain_acc - 0.05  # retain accuracy kept
+    assert after.forget_loss > 100 * before.forget_loss  # the forget loss moved (0.001 -> 1.5)
+
+    # a random forget set: the trial at 3.2 x 0.1 kept utility, its full run did not
+    loaders = (digits.forget_loader(), digits.retain_loader())
+    out = ob.unlearn(digits_original, *loaders, method="finetune", lr="auto", guard="raise")
+    cal = out.obliviate_calibration
+    full = [t for t in cal["trials"] if t.get("full_run")]
+    assert len(full) == 2 and full[1]["lr"] < full[0]["lr"] and "fell back" in cal["note"]
+    original = cal["trials"][0]["held_out_retain_acc"]
+    assert full[0]["held_out_retain_acc"] < KEEP * original <= full[1]["held_out_retain_acc"]
+    assert cal["value"] == full[1]["lr"]
+
+
 def test_lr_auto_works_on_language_model_methods(tmp_path_factory):
     from obliviate.llm import unlearn_lm
     from test_llm_track import FAST, toy_models
@@ -136,3 +187,31 @@ def test_retain_eval_beyond_the_data_is_clipped_with_a_note(caplog):
         sc = load_tofu("authors:0.25", size="toy", retain_eval=1000)
     assert len(sc.retain_eval_qa) == len(sc.retain_qa)
     assert f"retain_eval=1000 is more than the {len(sc.retain_qa)} retained" in caplog.text
+
+
+def test_bench_set_lr_auto_calibrates_once_and_records_the_choice_in_config_json(tmp_path):
+    """``--set finetune.lr=auto`` through the executable, on the user's own npz: calibrated
+    once on seed 0's original, every seed run at the chosen lr, the sweep in config.json;
+    refused (exit 2, one line) on a scenario whose models have no accuracy to judge by."""
+    import json
+
+    from conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 6)).astype("float32")
+    np.savez(tmp_path / "mine.npz", X=x, y=(x[:, 0] + x[:, 1] > 0).astype("int64"))
+    out = tmp_path / "b"
+    proc = run_cli("bench", "custom", "--data", f"npz:{tmp_path}/mine.npz", "-m", "finetune",
+                   "--set", "finetune.lr=auto", "--set", "finetune.epochs=1", "--set",
+                   "recipe.epochs=4", "--seeds", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-800:]
+    doc = json.loads((out / "config.json").read_text())
+    entry = doc["methods"]["finetune"]
+    cal = entry["calibration"]
+    assert entry["config"]["lr"] == "auto" and cal["field"] == "lr" and cal["default"] == 0.1
+    assert cal["value"] in [t["lr"] for t in cal["trials"] if t.get("full_run")]
+    assert any(n.startswith(f"finetune: lr='auto' chose {cal['value']:g}") for n in doc["notes"])
+    proc = run_cli("bench", "shuttle", "-m", "finetune", "--set", "finetune.lr=auto",
+                   "--out", str(tmp_path / "s"))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "finetune.lr=auto judges trials by accuracy" in proc.stderr

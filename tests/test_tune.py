@@ -57,3 +57,44 @@ def test_tune_command_prints_the_trials_and_the_set_lines_and_writes_json(tmp_pa
     assert {tuple(t["setting"].items()) for t in doc["trials"]} == {(("epochs", 1),),
                                                                     (("epochs", 6),)}
     assert doc["best"] in ({"epochs": 1}, {"epochs": 6}) and doc["seeds"] == [1]
+
+
+def test_tune_works_on_the_users_own_data_file(tmp_path):
+    """``custom`` (the user's npz) through the executable: the scenario's --data option, and
+    lr values the user can paste (no 0.30000000000000004)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 6)).astype("float32")
+    np.savez(tmp_path / "mine.npz", X=x, y=(x[:, 0] + x[:, 1] > 0).astype("int64"))
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "custom", "-m", "finetune", "--data", f"npz:{tmp_path}/mine.npz",
+                   "--grid", "lr_scale=0.3,3", "--grid", "epochs=2", "--models", "3",
+                   "--seeds", "1", "--set", "recipe.epochs=4", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-800:]
+    doc = json.loads(out.read_text())
+    assert sorted(t["overrides"]["lr"] for t in doc["trials"]) == [0.03, 0.3]
+    assert all(0 <= t["F"] <= 1 and t["RA_ratio"] > 0 for t in doc["trials"])
+    assert f"--set finetune.lr={doc['best']['lr']}" in " ".join(proc.stdout.split())
+
+
+def test_tune_works_on_a_language_model_scenario(tmp_path, tmp_path_factory):
+    """tofu-mini at its toy size (models shared with the LM tests' cache): TOFU's forget quality
+    x utility ratio per setting; a step large enough to forget scores its forget quality, one
+    too small keeps the original's."""
+    from test_llm_track import toy_models
+
+    _, _, _, cache = toy_models(tmp_path_factory)
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "tofu-mini", "-m", "ga", "--forget", "authors:0.25", "--set",
+                   "scenario.size=toy", "--seeds", "0", "--grid", "lr_scale=1,300", "--grid",
+                   "epochs=3", "--cache", str(cache), "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-800:]
+    doc = json.loads(out.read_text())
+    trials = {t["setting"]["lr_scale"]: t for t in doc["trials"]}
+    small, large = trials[1], trials[300]
+    assert small["F"] == pytest.approx(small["per_seed"][0]["original_forget_quality"], abs=0.05)
+    assert large["F"] > 0.1 > small["F"]  # forgetting moved forget quality
+    assert large["per_seed"][0]["forget_prob"] < small["per_seed"][0]["forget_prob"]
+    assert all(t["score"] == pytest.approx(t["F"] * min(1, t["RA_ratio"])) for t in trials.values())
+    assert "best for ga on tofu-mini" in proc.stdout

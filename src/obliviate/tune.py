@@ -129,7 +129,7 @@ def expand(grid: Mapping[str, Sequence], info: MethodInfo, base: Mapping[str, An
         if LR_SCALE in label:
             for name in lr_fields(info):
                 start = base.get(name)
-                overrides[name] = label[LR_SCALE] * (recipe_lr if start is None else start)
+                overrides[name] = float(f"{label[LR_SCALE] * (recipe_lr if start is None else start):.6g}")
         points.append((label, overrides))
     return points
 
@@ -256,6 +256,8 @@ def tune(
     info = resolve_method(method)
     spec = PROTOCOLS.get(protocol or tunable[0])
     task = SCENARIOS.get(scenario).task
+    if task == "lm":  # TOFU's forget quality x utility ratio (obliviate.tune_lm)
+        return _tune_lm(scenario, info, grid, seeds, forget, scenario_options, cache, progress)
     if task not in spec.tasks:
         raise ConfigError(f"tune scores {' and '.join(TASK_WORDS[t] for t in spec.tasks)} by the "
                           f"{spec.name} protocol, and {scenario} holds {TASK_WORDS[task]}.")
@@ -292,3 +294,24 @@ def tune(
                          f"time ratio {mean['time_ratio']:.3f})")
     best = max(trials, key=lambda t: (t.score, -t.time_ratio))
     return TuneResult(scenario, info.name, best.overrides, trials, tuple(seeds), models, cutoff)
+
+
+def _tune_lm(scenario: str, info: MethodInfo, grid: Mapping[str, Sequence] | None,
+             seeds: Sequence[int], forget: str | None, options: Mapping[str, Any] | None,
+             cache: Path | str | None, progress: Callable[[str], None] | None) -> TuneResult:
+    """:func:`tune` on a language-model scenario (:mod:`obliviate.tune_lm`)."""
+    from obliviate.tune_lm import tune_lm
+
+    info.refuse_task("lm", scenario)
+    probe = load_scenario(scenario, forget=forget, seed=seeds[0], **dict(options or {}))
+    base = config_dict(info.build_config())
+    grid = default_grid(info, base) if grid is None else grid
+    points = [(label, ov, info.build_config(ov))
+              for label, ov in expand(grid, info, base, probe.recipe.finetune_lr)]
+    with tempfile.TemporaryDirectory() as tmp:
+        trials = tune_lm(scenario, info, points, seeds=seeds, forget=forget,
+                         options=dict(options or {}),
+                         cache=Path(cache) if cache is not None else Path(tmp),
+                         progress=progress)
+    best = max(trials, key=lambda t: (t.score, -t.time_ratio))
+    return TuneResult(scenario, info.name, best.overrides, trials, tuple(seeds), 1, math.inf)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from obliviate.calibrate import auto_field, calibrate
+from obliviate.calibrate import auto_field, auto_in_config, calibrate
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import Guard, check_guard, step_name
@@ -319,15 +319,23 @@ def unlearn(
     """
     check_guard(guard)
     field = auto_field(overrides)
+    if field is None and (marked := auto_in_config(config)) is not None:
+        (field, overrides), config = marked, None  # a bench's --set METHOD.lr=auto
     if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
         info = resolve_method(method)
         rest = {k: v for k, v in overrides.items() if k != field}
         info.build_config(rest)  # every other parameter is checked before the sweep
-        cal = calibrate(model, forget, retain, info=info, field=field, overrides=rest,
-                        unlearn=unlearn, seed=seed, recipe=recipe, num_classes=num_classes)
-        out = unlearn(model, forget, retain, method=info, num_classes=num_classes, val=val,
-                      seed=seed, recipe=recipe, config=config, prepared=prepared, device=device,
-                      guard=guard, **rest, **{field: cal.value})
+        common = dict(method=info, num_classes=num_classes, seed=seed, recipe=recipe)
+        full = lambda value: unlearn(  # noqa: E731  the real run; the guard judges the one kept
+            model, forget, retain, val=val, config=config, prepared=prepared, device=device,
+            guard="off", **common, **rest, **{field: value})
+        out, cal = calibrate(model, forget, retain, info=info, field=field, overrides=rest,
+                             unlearn=unlearn, full=full, seed=seed, recipe=recipe,
+                             num_classes=num_classes)
+        if guard != "off":
+            Guard(model, forget, val if val is not None else retain,
+                  task=getattr(model, "task", "classification")).judge(out, info.name, guard,
+                                                                         field)
         out.obliviate_calibration = cal.as_dict()
         return out
     info, cfg = _method_and_config(method, config, overrides)

@@ -16,6 +16,7 @@ from typing import Any
 from obliviate.bench.executors import EXECUTORS
 from obliviate.bench.interfaces import is_language_model
 from obliviate.bench.spec import PROTOCOLS, ProtocolSpec, protocol_for
+from obliviate.calibrate import auto_field, default_step, marked
 from obliviate.config import build_config, parse_assignments  # noqa: F401  (re-exported)
 from obliviate.data import SCENARIOS, load_scenario
 from obliviate.errors import ConfigError, ObliviateError
@@ -289,7 +290,15 @@ def resolve(cfg: BenchConfig, *, collect: bool = False) -> ResolvedBench:
     for name, info in infos.items():
         with problems.check():
             tuned = sc.method_defaults.get(info.name, {}) if sc is not None else {}
-            configs[name] = info.build_config({**tuned, **sets.get(name, {})})
+            given = {**tuned, **sets.get(name, {})}
+            auto = auto_field(given)  # --set METHOD.lr=auto: calibrated when the bench runs
+            configs[name] = info.build_config({k: v for k, v in given.items() if k != auto})
+            if auto is not None:
+                if spec is not None and spec.task not in ("classification", "lm"):
+                    raise ConfigError(f"{name}.{auto}=auto judges trials by accuracy, which "
+                                      f"{spec.task} models have not; set a number.")
+                default_step(info, auto, sc.recipe if sc is not None else None)
+                configs[name] = marked(configs[name], auto)
             if sc is not None and info.check is not None:
                 model = model if model is not None else sc.new_model(0)
                 info.check_model(model, configs[name])

@@ -8,6 +8,7 @@ started again skips what finished.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from obliviate.bench.provenance import git_commit, machine, versions  # noqa: F4
 from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.cache import ModelCache
+from obliviate.calibrate import auto_in_config
 from obliviate.config import config_dict
 
 
@@ -88,6 +90,7 @@ class BenchRun:
             raise
         self.cache = ModelCache(ensure_writable_dir(cfg.cache_dir, "--cache"), on_note=self.note)
         self.failures: list[str] = []
+        self.calibrations: dict[str, dict] = {}  # --set METHOD.lr=auto: the sweep per method
         self.notes: list[str] = []  # one-line facts the run wants its user to know
         self.executor = None  # set while run() runs
 
@@ -160,6 +163,8 @@ class BenchRun:
                 methods[job["method"]] = {"method": info.name if info else job["method"],
                                           "family": info.family if info else None,
                                           "config": job["config"]}
+                if job["method"] in self.calibrations:
+                    methods[job["method"]]["calibration"] = self.calibrations[job["method"]]
         doc = {
             "bench": rb.config.to_dict(),
             "protocol": rb.protocol.name,
@@ -178,10 +183,35 @@ class BenchRun:
         atomic_write_text(self.out / "config.json", json.dumps(doc, indent=2, sort_keys=True)
                           + "\n")
 
+    def calibrate(self, progress: Progress) -> None:
+        """Methods given ``--set METHOD.lr=auto``: calibrate the step size once, on the first
+        seed's original (:mod:`obliviate.calibrate`), and run every seed at the chosen value;
+        the calibration goes into config.json (``methods.NAME.calibration``)."""
+        rb, kit = self.rb, Kit(self)
+        for name, cfg in list(rb.method_configs.items()):
+            marked = auto_in_config(cfg)
+            if marked is None:
+                continue
+            field = marked[0]
+            job = next(j for j in self.jobs if j.kind == "method" and j.method == name)
+            progress.say(f"calibrating {name}.{field} (seed {job.seed}'s original)")
+            original, _ = kit.reference("original", job.seed)
+            out, _ = kit.unlearn(job, original)
+            cal = out.obliviate_calibration
+            chosen = dataclasses.replace(cfg)
+            object.__setattr__(chosen, field, cal["value"])
+            rb.method_configs[name] = chosen
+            self.calibrations[name] = cal
+            self.note(f"{name}: {field}='auto' chose {cal['value']:g} (default "
+                      f"{cal['default']:g}){'; ' + cal['note'] if cal['note'] else ''}")
+        if self.calibrations:
+            self.write_config()
+
     def run(self, progress: Progress | None = None) -> Any:
         progress = progress or Progress()
         try:
             self.write_config()
+            self.calibrate(progress)
             progress.say(f"starting the {self.rb.config.executor} executor")
             self.executor = make_executor(self.rb.config.executor, self.rb.config.address)
             self.executor.running = lambda label: progress.say(f"running {label}")

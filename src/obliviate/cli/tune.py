@@ -69,6 +69,9 @@ def tune(
     sets: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="scenario.KEY=VALUE or recipe.KEY=VALUE (repeatable)"
     )] = None,
+    data: Annotated[str | None, typer.Option(
+        "--data", metavar="KIND:PATH", help="your own data for the custom scenario (npz:FILE, "
+        "csv:FILE; as bench --data)")] = None,
     cache: Annotated[Path | None, typer.Option(help="folder for the reference models")] = None,
     out: Annotated[Path | None, typer.Option(help="write every trial as JSON here")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress lines")] = False,
@@ -83,6 +86,8 @@ def tune(
     if cache is not None:
         check_folder_target(cache, "--cache")
     options, recipe = parse_sets(sets or [])
+    if data is not None:
+        options["data"] = data
     result = run_tune(scenario, method, grid=parse_grid(grid or []) or None,
                       seeds=parse_seeds(seeds), models=models, forget=forget, cache=cache,
                       scenario_options=options, recipe=recipe or None,

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.calibrate import auto_field, calibrate_lm
+from obliviate.calibrate import auto_field, auto_in_config, calibrate_lm
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import check_guard, judge_lm, lm_probe, step_name
@@ -204,16 +204,27 @@ def unlearn_lm(
     check_guard(guard)
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
     field = auto_field(overrides)
+    if field is None and (marked := auto_in_config(config)) is not None:
+        (field, overrides), config = marked, None  # a bench's --set METHOD.lr=auto
     if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
         rest = {k: v for k, v in overrides.items() if k != field}
         info.build_config(rest)
         extra = dict(forget_idk=forget_idk, forget_alt=forget_alt, lora_rank=lora_rank,
                      dtype=dtype, gradient_checkpointing=gradient_checkpointing,
                      micro_batch=micro_batch, reference=reference)
-        cal = calibrate_lm(model, forget, retain, info=info, field=field, overrides=rest,
-                           unlearn_lm=unlearn_lm, seed=seed, **extra)
-        out = unlearn_lm(model, forget, retain, method=info, seed=seed, guard=guard, **extra,
-                         inplace=inplace, accelerator=accelerator, **rest, **{field: cal.value})
+        full = lambda value: unlearn_lm(  # noqa: E731  the real run, checked by the calibration
+            model, forget, retain, method=info, seed=seed, guard="off", **extra,
+            accelerator=accelerator, **rest, **{field: value})
+        out, cal = calibrate_lm(model, forget, retain, info=info, field=field, overrides=rest,
+                                unlearn_lm=unlearn_lm, seed=seed,
+                                full=None if inplace else full, **extra)
+        if out is None:  # inplace: one run, at the calibrated value, judged by the guard
+            out = unlearn_lm(model, forget, retain, method=info, seed=seed, guard=guard,
+                             **extra, inplace=True, accelerator=accelerator, **rest,
+                             **{field: cal.value})
+        elif guard != "off":
+            judge_lm(model, out, lm_probe(model, forget, retain), forget, retain, info.name,
+                     guard, field)
         out.obliviate_calibration = cal.as_dict()
         return out
     info.refuse_task("lm", "this model")
