@@ -84,7 +84,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("tune too few models", ["tune", "digits", "-m", "finetune", "--models", "2"],
      "tune needs models >= 3"),
     ("tune unknown scenario", ["tune", "digts", "-m", "finetune"], "Did you mean 'digits'?"),
-    ("tune an LM scenario", ["tune", "tofu-mini", "-m", "ga"], "tofu-mini holds language models"),
+    ("tune a classifier method on an LM scenario", ["tune", "tofu-mini", "-m", "finetune"],
+     "tofu-mini is a language model"),
     ("tune LM method on digits", ["tune", "digits", "-m", "npo"], "works on language models"),
     ("unknown model", ["bench", "digits", "--model", "resnet5000"], "resnet5000"),
     # forget specs

@@ -133,7 +133,8 @@ def test_a_process_killed_at_any_stage_loses_nothing_and_the_next_writer_finishe
             # the checkpoint written before the kill is reused, not trained again
             "CHECKPOINT": "reusing 1 slice(s) already written",
             "COMPLETE": "nothing to do"}[stage]
-    assert done in out and (stage != "PLAN" or "reusing" not in out)
+    flat = " ".join(out.split())  # the console may wrap a long line where it likes
+    assert done in flat and (stage != "PLAN" or "reusing" not in flat)
     assert not (folder / "shard000" / "slice00.v0.safetensors").exists()  # garbage collected
     assert (folder / "shard001" / "slice02.v0.safetensors").exists()  # still served
     assert_exact(folder, ids)

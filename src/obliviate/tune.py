@@ -31,7 +31,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,28 +50,10 @@ from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.paths import check_folder_target
 from obliviate.population import predict_population
 from obliviate.train import tensor_loader
+from obliviate.trial import Trial
 from obliviate.unlearning import TASK_WORDS, MethodInfo, resolve_method, unlearn
 
 LR_SCALE = "lr_scale"  # grid key: multiplies every learning-rate field of the method at once
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One setting's results, averaged over the seeds (``per_seed`` holds each seed's).
-
-    ``setting`` is the grid point as given (``lr_scale`` included); ``overrides`` the method
-    parameters it stands for.
-    """
-
-    setting: dict[str, Any]
-    overrides: dict[str, Any]
-    score: float
-    F: float
-    RA_ratio: float
-    VA_ratio: float
-    time_ratio: float
-    over_cutoff: bool
-    per_seed: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

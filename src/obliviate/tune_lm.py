@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from obliviate.data import load_scenario
+from obliviate.trial import Trial
 
 
 def _unlearn(sc: Any, original: Any, info: Any, cfg: Any, seed: int):
@@ -50,9 +51,8 @@ def score_lm(metrics: Mapping[str, float], original_utility: float) -> tuple[flo
 def tune_lm(scenario: str, info: Any, points: Sequence[tuple[dict, dict, Any]], *,
             seeds: Sequence[int], forget: str | None, options: Mapping[str, Any],
             cache: Path, progress: Callable[[str], None] | None = None) -> list[Any]:
-    """The :class:`~obliviate.tune.Trial` of every grid point on ``scenario`` (an LM one)."""
+    """The :class:`~obliviate.trial.Trial` of every grid point on ``scenario`` (an LM one)."""
     from obliviate.llm.evaluate import evaluate_lm
-    from obliviate.tune import Trial
 
     prepared = []
     for seed in seeds:
