@@ -231,10 +231,12 @@ def main() -> None:
         })
         shutil.rmtree(work / f"empty-{n}", ignore_errors=True)
         shutil.rmtree(work / f"warm-{n}", ignore_errors=True)
-    doc["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    path = write_results(args.out / "challenge_cost.json", doc, protocols=["challenge"],
-                         benchmark=BENCHMARK)
-    print(f"wrote {path}")
+        # written after every N: a run stopped during a long N keeps the finished ones
+        doc["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+        doc["complete"] = n == args.models[-1]
+        path = write_results(args.out / "challenge_cost.json", doc, protocols=["challenge"],
+                             benchmark=BENCHMARK)
+        print(f"wrote {path} (N={n})", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
