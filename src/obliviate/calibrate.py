@@ -102,12 +102,17 @@ def auto_field(overrides: dict[str, Any]) -> str | None:
     return found[0] if found else None
 
 
+def with_value(cfg: Any, field: str, value: Any) -> Any:
+    """A copy of the frozen method config ``cfg`` whose ``field`` reads ``value``."""
+    out = dataclasses.replace(cfg)
+    object.__setattr__(out, field, value)
+    return out
+
+
 def marked(cfg: Any, field: str) -> Any:
     """A copy of the frozen method config ``cfg`` whose ``field`` reads ``"auto"`` (a bench's
     ``--set METHOD.lr=auto``): :func:`obliviate.unlearn` given it calibrates that field."""
-    out = dataclasses.replace(cfg)
-    object.__setattr__(out, field, AUTO)
-    return out
+    return with_value(cfg, field, AUTO)
 
 
 def auto_in_config(config: Any) -> tuple[str, dict[str, Any]] | None:
@@ -118,6 +123,16 @@ def auto_in_config(config: Any) -> tuple[str, dict[str, Any]] | None:
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     field = auto_field(values)
     return (field, values) if field is not None else None
+
+
+def requested(overrides: dict[str, Any], config: Any) -> tuple[str | None, dict[str, Any], Any]:
+    """(the field to calibrate, overrides, config) of an unlearning call: the keyword set to
+    ``"auto"``, else the field of a config :func:`marked` by a bench (whose values then become
+    the overrides, and the config is dropped); None when nothing is ``"auto"``."""
+    field = auto_field(overrides)
+    if field is None and (found := auto_in_config(config)) is not None:
+        (field, overrides), config = found, None
+    return field, overrides, config
 
 
 def default_step(info: Any, field: str, recipe: Any = None) -> float:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from obliviate.calibrate import auto_field, auto_in_config, calibrate
+from obliviate.calibrate import calibrate, requested
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import Guard, check_guard, step_name
@@ -318,9 +318,7 @@ def unlearn(
         >>> unlearned = unlearn(model, forget_loader, retain_loader, method="finetune", epochs=1)
     """
     check_guard(guard)
-    field = auto_field(overrides)
-    if field is None and (marked := auto_in_config(config)) is not None:
-        (field, overrides), config = marked, None  # a bench's --set METHOD.lr=auto
+    field, overrides, config = requested(overrides, config)  # lr="auto" or --set M.lr=auto
     if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
         info = resolve_method(method)
         rest = {k: v for k, v in overrides.items() if k != field}

@@ -8,7 +8,6 @@ started again skips what finished.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from obliviate.bench.provenance import git_commit, machine, versions  # noqa: F4
 from obliviate.bench.spec import Progress
 from obliviate.bench.store import ResultStore, atomic_write_text, ensure_writable_dir
 from obliviate.cache import ModelCache
-from obliviate.calibrate import auto_in_config
+from obliviate.calibrate import auto_in_config, with_value
 from obliviate.config import config_dict
 
 
@@ -198,9 +197,7 @@ class BenchRun:
             original, _ = kit.reference("original", job.seed)
             out, _ = kit.unlearn(job, original)
             cal = out.obliviate_calibration
-            chosen = dataclasses.replace(cfg)
-            object.__setattr__(chosen, field, cal["value"])
-            rb.method_configs[name] = chosen
+            rb.method_configs[name] = with_value(cfg, field, cal["value"])
             self.calibrations[name] = cal
             self.note(f"{name}: {field}='auto' chose {cal['value']:g} (default "
                       f"{cal['default']:g}){'; ' + cal['note'] if cal['note'] else ''}")

@@ -383,16 +383,14 @@ def per_example_epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray,
     Raises:
         DataError: If a shape is wrong, a side has fewer than 2 models or a value is not finite.
     """
-    return _epsilons(unlearned_conf, retrained_conf, delta, math.inf)
+    return _epsilons(*_check_confidences(unlearned_conf, retrained_conf), delta, math.inf)
 
 
-def _epsilons(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float,
-              enough: float) -> np.ndarray:
-    """``per_example_epsilons``; an example whose single-threshold epsilon reaches ``enough``
-    gets that value (see ``_example_epsilon``)."""
+def _epsilons(u: np.ndarray, r: np.ndarray, delta: float, enough: float) -> np.ndarray:
+    """``per_example_epsilons`` of checked confidences; an example whose single-threshold
+    epsilon reaches ``enough`` gets that value (see ``_example_epsilon``)."""
     if not 0.0 <= delta < 1.0:
         raise ConfigError(f"delta must be in [0, 1), got {delta}; use the challenge's {DELTA}.")
-    u, r = _check_confidences(unlearned_conf, retrained_conf)
     retrained_positive = np.median(r, axis=0) > np.median(u, axis=0)
     u, r = np.ascontiguousarray(u.T), np.ascontiguousarray(r.T)
     eps = np.array([_example_epsilon(r[i], u[i], delta, enough) if retrained_positive[i]

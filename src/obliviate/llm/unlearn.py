@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.calibrate import auto_field, auto_in_config, calibrate_lm
+from obliviate.calibrate import calibrate_lm, requested
 from obliviate.config import build_config, config_dict
 from obliviate.errors import ConfigError, DataError
 from obliviate.guard import check_guard, judge_lm, lm_probe, step_name
@@ -203,9 +203,7 @@ def unlearn_lm(
     """
     check_guard(guard)
     info = method if isinstance(method, MethodInfo) else LM_METHODS.get(method)
-    field = auto_field(overrides)
-    if field is None and (marked := auto_in_config(config)) is not None:
-        (field, overrides), config = marked, None  # a bench's --set METHOD.lr=auto
+    field, overrides, config = requested(overrides, config)  # lr="auto" or --set M.lr=auto
     if field is not None:  # lr="auto": a short sweep on this model (obliviate.calibrate)
         rest = {k: v for k, v in overrides.items() if k != field}
         info.build_config(rest)
