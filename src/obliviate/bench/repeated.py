@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +56,58 @@ def repeated_runs(
                    examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
         progress.say(f"{out.task.label} done")
         progress.step()
+    times = [float(kit.wall(job, part)) for part in parts]
+    return [kit.arrays(job, part) for part in parts], times
+
+
+def population_runs(
+    kit: Kit,
+    job: Job,
+    n: int,
+    chunk_size: int | None,
+    train_chunk: Callable[[list[int]], Sequence[dict[str, np.ndarray]] | str],
+    *,
+    progress: Progress,
+) -> tuple[list[dict[str, np.ndarray]], list[float]] | str | None:
+    """:func:`repeated_runs` for a method that trains many runs at once (its ``population``
+    capability): ``train_chunk(indices)`` gives those runs' named arrays in order, or a str
+    saying why they cannot be trained together (nothing is stored; the caller falls back to
+    :func:`repeated_runs`, which keeps the runs stored so far).
+
+    The unfinished runs go in chunks of ``chunk_size`` (None: all at once); each run is stored
+    as its chunk finishes, with the chunk's wall time / its size (the amortised seconds of a
+    run), so a killed bench resumes losing at most the chunk in flight. Returns every run's
+    arrays and amortised seconds in run order; None when ``job`` is already finished or failed.
+    """
+    if not kit.pending(job):
+        for _ in range(n):
+            progress.step()
+        return None
+    parts = [f"run{i}" for i in range(n)]
+    todo = []
+    for i, part in enumerate(parts):
+        if kit.done(job, part):
+            progress.step()
+        else:
+            todo.append(i)
+    size = chunk_size or n
+    for start in range(0, len(todo), size):
+        chunk = todo[start:start + size]
+        progress.say(f"seed {job.seed}: {job.method} runs {chunk[0] + 1}-{chunk[-1] + 1}/{n} "
+                     f"as one population")
+        begin = time.perf_counter()
+        try:
+            out = train_chunk(chunk)
+        except Exception as exc:  # noqa: BLE001  the job fails alone, as a run of repeated_runs
+            kit.fail(job, exc)
+            return None
+        if isinstance(out, str):
+            return out
+        wall = (time.perf_counter() - begin) / len(chunk)
+        for i, arrays in zip(chunk, out, strict=True):
+            kit.record(job, {"run": i}, wall=wall, part=parts[i],
+                       examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+            progress.step()
     times = [float(kit.wall(job, part)) for part in parts]
     return [kit.arrays(job, part) for part in parts], times
 
