@@ -1,0 +1,139 @@
+"""The challenge's N unlearning runs as one population (finetune's capability, challenge/4)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import obliviate as ob
+import obliviate.bench.method_runs as method_runs
+import obliviate.bench.protocols.challenge as challenge_run
+from obliviate.bench.config import BenchConfig
+from obliviate.bench.runner import BenchRun
+from obliviate.population import predict_population
+from obliviate.population_runs import train_runs
+from obliviate.train import Recipe, tensor_loader
+from obliviate.unlearning import resolve_method
+
+SETS = ["recipe.epochs=3", "finetune.epochs=1", "protocol.n_boot=0", "protocol.chunk_size=2"]
+COLUMNS = ["method", "F", "F_ceiling", "RA", "TA", "FA", "RA_ratio", "TA_ratio"]
+
+
+@pytest.fixture(scope="module")
+def cnn_digits():
+    sc = ob.load_scenario("digits", model="cnn", recipe={"epochs": 1})
+    return sc, sc.train_original(0)
+
+
+def test_member_i_is_the_single_run_with_seed_i(cnn_digits):
+    """In float64 the population and the runs agree to rounding: same start (the original's
+    weights), same batches in the same order, same SGD update and cosine schedule."""
+    sc, original = cnn_digits
+    original = copy.deepcopy(original).double()
+    info = resolve_method("finetune")
+    cfg = info.build_config({"epochs": 2})
+    seeds, xr, xf = [3, 100_001, 7], sc.x_retain.double(), sc.x_forget.double()
+    pop = info.population(original, xr, sc.y_retain, cfg, seeds, batch_size=64, chunk_size=2)
+    assert pop.mode == "wide" and len(pop) == 3
+    together = predict_population(pop, xf)
+    for i, s in enumerate(seeds):  # the loaders the challenge gives a run with seed s
+        run = ob.unlearn(original, tensor_loader(xf, sc.y_forget, 64, shuffle=True, seed=s),
+                         tensor_loader(xr, sc.y_retain, 64, shuffle=True, seed=s + 1),
+                         method="finetune", seed=s, epochs=2, guard="off")
+        with torch.no_grad():
+            np.testing.assert_allclose(together[i], run(xf).numpy(), rtol=0, atol=1e-9)
+    assert not torch.equal(pop.params[next(iter(pop.params))][0],
+                           pop.params[next(iter(pop.params))][1])  # seeds give other orders
+
+
+def test_float32_member_matches_its_run(cnn_digits):
+    sc, original = cnn_digits
+    info, s = resolve_method("finetune"), 100_002
+    pop = info.population(original, sc.x_retain, sc.y_retain, info.build_config({"epochs": 1}),
+                          [s], batch_size=64)
+    run = ob.unlearn(original, sc.forget_loader(seed=s), sc.retain_loader(seed=s),
+                     method="finetune", seed=s, epochs=1, guard="off")
+    with torch.no_grad():
+        np.testing.assert_allclose(predict_population(pop, sc.x_forget)[0],
+                                   run(sc.x_forget).numpy(), rtol=0, atol=1e-4)
+
+
+def test_what_the_population_cannot_do_is_said_not_done(cnn_digits):
+    sc, original = cnn_digits
+    frozen = copy.deepcopy(original)
+    next(frozen.parameters()).requires_grad_(False)
+    recipe = Recipe(lr=0.1, epochs=1)
+    assert "frozen" in train_runs(frozen, sc.x_retain, sc.y_retain, recipe, [0])
+    info = resolve_method("finetune")
+    cfg = info.build_config({"epochs": 1})
+    auto = type(cfg).__new__(type(cfg))
+    object.__setattr__(auto, "__dict__", {**cfg.__dict__, "lr": "auto"})
+    assert "not all numbers" in info.population(original, sc.x_retain, sc.y_retain, auto, [0],
+                                                batch_size=64)
+
+
+def _bench(root, name, *extra):
+    return BenchRun(BenchConfig(scenario="digits", methods=["finetune"], protocol="challenge",
+                                models=4, out=root / name, cache=root / "cache", quiet=True,
+                                set=[*SETS, *extra]))
+
+
+@pytest.fixture(scope="module")
+def boards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("population-runs")
+    one_by_one = _bench(root, "loop", "protocol.population_runs=false").run()
+    return root, one_by_one, _bench(root, "population").run()
+
+
+def test_population_runs_give_the_per_run_numbers(boards):
+    """The same F; the accuracies up to a near-tie that float rounding flips (float32: the
+    population sums gradients in another order than the loop, and training amplifies it; here
+    one test and one retain example of one run of 4)."""
+    _, one_by_one, together = boards
+    a, b = (board.set_index("method").loc["finetune"] for board in (one_by_one, together))
+    assert b["F"] == pytest.approx(a["F"], abs=1e-6) and b["F_ceiling"] == a["F_ceiling"]
+    sc = ob.load_scenario("digits", recipe={"epochs": 3})
+    sizes = {"RA": len(sc.y_retain), "TA": len(sc.splits.y_test), "FA": len(sc.y_forget)}
+    for col, size in sizes.items():  # at most 2 of the 4 runs' predictions moved
+        assert abs(b[col] - a[col]) * 4 * size <= 2 + 1e-9, col
+    assert "population_s" in b.index and "population_s" not in a.index
+
+
+def test_the_cutoff_reads_one_timed_single_run(boards, monkeypatch):
+    """time_s is one run through the runs' call timed by timed_mean, not population wall / N;
+    the amortised seconds are kept apart as population_s."""
+    root, _, together = boards
+    calls = []
+
+    def fake_mean(work):
+        calls.append(1)
+        return work(), 7.0
+
+    monkeypatch.setattr(method_runs, "timed_mean", fake_mean)
+    board = _bench(root, "timed").run().set_index("method")
+    row = board.loc["finetune"]
+    assert calls == [1] and row["time_s"] == 7.0
+    retrain_s = board.loc["retrain (reference)", "time_s"]
+    assert row["time_ratio"] == pytest.approx(7.0 / retrain_s)
+    assert 0 < row["population_s"] < 7.0 and row["F"] == together.set_index("method").loc[
+        "finetune", "F"]
+
+
+def test_a_bench_killed_mid_population_resumes_with_the_chunk_in_flight(boards, monkeypatch):
+    root, _, together = boards
+    real, chunks = challenge_run.ChallengeDriver._population_chunk, []
+
+    def killed_on_the_second_chunk(self, info, cfg, seed, indices):
+        chunks.append(list(indices))
+        if len(chunks) == 2:
+            raise KeyboardInterrupt  # the process dies here: not a failure of the method
+        return real(self, info, cfg, seed, indices)
+
+    monkeypatch.setattr(challenge_run.ChallengeDriver, "_population_chunk",
+                        killed_on_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        _bench(root, "killed").run()
+    resumed = _bench(root, "killed").run()
+    assert chunks == [[0, 1], [2, 3], [2, 3]]  # runs 0-1 kept; the chunk in flight redone
+    assert resumed[COLUMNS].equals(together[COLUMNS])
