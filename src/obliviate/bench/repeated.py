@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,18 +64,19 @@ def population_runs(
     job: Job,
     n: int,
     chunk_size: int | None,
-    train_chunk: Callable[[list[int]], Sequence[dict[str, np.ndarray]] | str],
+    train_chunk: Callable[[list[int]], tuple[Sequence[dict[str, np.ndarray]], float] | str],
     *,
     progress: Progress,
 ) -> tuple[list[dict[str, np.ndarray]], list[float]] | str | None:
     """:func:`repeated_runs` for a method that trains many runs at once (its ``population``
-    capability): ``train_chunk(indices)`` gives those runs' named arrays in order, or a str
-    saying why they cannot be trained together (nothing is stored; the caller falls back to
-    :func:`repeated_runs`, which keeps the runs stored so far).
+    capability): ``train_chunk(indices)`` gives those runs' named arrays in order and the
+    seconds their training took (evaluation excluded), or a str saying why they cannot be
+    trained together (nothing is stored; the caller falls back to :func:`repeated_runs`, which
+    keeps the runs stored so far).
 
     The unfinished runs go in chunks of ``chunk_size`` (None: all at once); each run is stored
-    as its chunk finishes, with the chunk's wall time / its size (the amortised seconds of a
-    run), so a killed bench resumes losing at most the chunk in flight. Returns every run's
+    as its chunk finishes, with the chunk's training seconds / its size (the amortised seconds
+    of a run), so a killed bench resumes losing at most the chunk in flight. Returns every run's
     arrays and amortised seconds in run order; None when ``job`` is already finished or failed.
     """
     if not kit.pending(job):
@@ -95,7 +95,6 @@ def population_runs(
         chunk = todo[start:start + size]
         progress.say(f"seed {job.seed}: {job.method} runs {chunk[0] + 1}-{chunk[-1] + 1}/{n} "
                      f"as one population")
-        begin = time.perf_counter()
         try:
             out = train_chunk(chunk)
         except Exception as exc:  # noqa: BLE001  the job fails alone, as a run of repeated_runs
@@ -103,8 +102,9 @@ def population_runs(
             return None
         if isinstance(out, str):
             return out
-        wall = (time.perf_counter() - begin) / len(chunk)
-        for i, arrays in zip(chunk, out, strict=True):
+        outputs, seconds = out
+        wall = seconds / len(chunk)
+        for i, arrays in zip(chunk, outputs, strict=True):
             kit.record(job, {"run": i}, wall=wall, part=parts[i],
                        examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
             progress.step()

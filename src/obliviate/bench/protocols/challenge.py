@@ -12,6 +12,7 @@ of single calls; challenge/3), so that retraining as a method reads a time ratio
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -361,20 +362,23 @@ class ChallengeDriver:
                 and isinstance(self.kit.executor, LocalExecutor))
 
     def _population_chunk(self, info, cfg, seed: int, indices: list[int]
-                          ) -> list[dict[str, np.ndarray]] | str:
+                          ) -> tuple[list[dict[str, np.ndarray]], float] | str:
         """The outputs of runs ``indices`` (seeds ``100_000 * seed + i``, as the per-run path's)
-        trained as one population from the original, or why they cannot be."""
+        trained as one population from the original, with the training's seconds; or why they
+        cannot be."""
         sc = self.sc
+        start = time.perf_counter()
         pop = info.population(self.original, sc.x_retain, sc.y_retain, cfg,
                               [100_000 * seed + i for i in indices],
                               batch_size=sc.recipe.batch_size)
+        seconds = time.perf_counter() - start
         if isinstance(pop, str):
             return pop
         logits = [predict_population(pop, x) for x in (sc.x_forget, sc.x_retain,
                                                         sc.splits.x_test)]
         return [finite_outputs(info.name, dict(zip(("forget", "retain", "test"),
                                                    (lg[k] for lg in logits), strict=True)))
-                for k in range(len(indices))]
+                for k in range(len(indices))], seconds
 
     def single_run_seconds(self, info, cfg, seed: int) -> float:
         """The time the cut-off reads for runs trained as populations: one run (run 0's seed)
