@@ -33,18 +33,14 @@ def repeated_runs(
     is already finished, or when a run failed (the job is then recorded as failed, the other
     runs are cancelled, and the bench goes on).
     """
-    if not kit.pending(job):
-        for _ in range(n):
-            progress.step()
+    todo = _unfinished(kit, job, n, progress)
+    if todo is None:
         return None
     parts = [f"run{i}" for i in range(n)]
     tasks = []
-    for i, part in enumerate(parts):
-        if kit.done(job, part):
-            progress.step()
-        else:
-            fn, args = make_task(i)
-            tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
+    for i in todo:
+        fn, args = make_task(i)
+        tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
     for out in kit.executor.map(tasks):
         if not out.ok:
             kit.fail(job, out.describe_error(), diverged=out.diverged)
@@ -79,17 +75,10 @@ def population_runs(
     of a run), so a killed bench resumes losing at most the chunk in flight. Returns every run's
     arrays and amortised seconds in run order; None when ``job`` is already finished or failed.
     """
-    if not kit.pending(job):
-        for _ in range(n):
-            progress.step()
+    todo = _unfinished(kit, job, n, progress)
+    if todo is None:
         return None
     parts = [f"run{i}" for i in range(n)]
-    todo = []
-    for i, part in enumerate(parts):
-        if kit.done(job, part):
-            progress.step()
-        else:
-            todo.append(i)
     size = chunk_size or n
     for start in range(0, len(todo), size):
         chunk = todo[start:start + size]
@@ -110,6 +99,22 @@ def population_runs(
             progress.step()
     times = [float(kit.wall(job, part)) for part in parts]
     return [kit.arrays(job, part) for part in parts], times
+
+
+def _unfinished(kit: Kit, job: Job, n: int, progress: Progress) -> list[int] | None:
+    """The indices of ``job``'s runs not stored yet (``progress`` steps once per stored run);
+    None when ``job`` is settled."""
+    if not kit.pending(job):
+        for _ in range(n):
+            progress.step()
+        return None
+    todo = []
+    for i in range(n):
+        if kit.done(job, f"run{i}"):
+            progress.step()
+        else:
+            todo.append(i)
+    return todo
 
 
 def finite_outputs(method: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
