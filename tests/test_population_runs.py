@@ -11,6 +11,7 @@ import obliviate.bench.method_runs as method_runs
 import obliviate.bench.protocols.challenge as challenge_run
 from obliviate.bench.config import BenchConfig
 from obliviate.bench.runner import BenchRun
+from obliviate.errors import TrainingDivergedError
 from obliviate.population import predict_population
 from obliviate.population_runs import train_runs
 from obliviate.train import Recipe, tensor_loader
@@ -137,3 +138,20 @@ def test_a_bench_killed_mid_population_resumes_with_the_chunk_in_flight(boards, 
     resumed = _bench(root, "killed").run()
     assert chunks == [[0, 1], [2, 3], [2, 3]]  # runs 0-1 kept; the chunk in flight redone
     assert resumed[COLUMNS].equals(together[COLUMNS])
+
+
+def test_a_population_that_fails_fails_its_row_alone(boards, monkeypatch):
+    root, _, _ = boards
+
+    def diverges(self, info, cfg, seed, indices):
+        raise TrainingDivergedError("finetune: the loss became nan")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the failed runs were started again one by one")
+
+    monkeypatch.setattr(challenge_run.ChallengeDriver, "_population_chunk", diverges)
+    monkeypatch.setattr(challenge_run, "repeated_runs", refuse)
+    run = _bench(root, "diverged")
+    board = run.run().set_index("method")
+    assert board.loc["finetune", "status"] != "ok" and "loss became nan" in run.failures[0]
+    assert board.loc["retrain (reference)", "status"] == "ok"
