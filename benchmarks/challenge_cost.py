@@ -172,7 +172,7 @@ def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str],
             "F_hi": float(row.get("F_hi", float("nan"))), "status": str(row["status"]),
             # what the cut-off reads (one run timed alone) and a run's share of its population
             "run_time_s": float(row["time_s"]),
-            "population_s_per_run": float(row.get("population_s", float("nan"))),
+            "population_s_per_run": float(row.get("time_population_s", float("nan"))),
             "failures": run.failures}
 
 

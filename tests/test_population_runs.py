@@ -98,12 +98,12 @@ def test_population_runs_give_the_per_run_numbers(boards):
     sizes = {"RA": len(sc.y_retain), "TA": len(sc.splits.y_test), "FA": len(sc.y_forget)}
     for col, size in sizes.items():  # at most 2 of the 4 runs' predictions moved
         assert abs(b[col] - a[col]) * 4 * size <= 2 + 1e-9, col
-    assert "population_s" in b.index and "population_s" not in a.index
+    assert "time_population_s" in b.index and "time_population_s" not in a.index
 
 
 def test_the_cutoff_reads_one_timed_single_run(boards, monkeypatch):
     """time_s is one run through the runs' call timed by timed_mean, not population wall / N;
-    the amortised seconds are kept apart as population_s."""
+    the amortised seconds are kept apart as time_population_s."""
     root, _, together = boards
     calls = []
 
@@ -117,7 +117,7 @@ def test_the_cutoff_reads_one_timed_single_run(boards, monkeypatch):
     assert calls == [1] and row["time_s"] == 7.0
     retrain_s = board.loc["retrain (reference)", "time_s"]
     assert row["time_ratio"] == pytest.approx(7.0 / retrain_s)
-    assert 0 < row["population_s"] < 7.0 and row["F"] == together.set_index("method").loc[
+    assert 0 < row["time_population_s"] < 7.0 and row["F"] == together.set_index("method").loc[
         "finetune", "F"]
 
 
