@@ -66,6 +66,9 @@ def test_what_the_population_cannot_do_is_said_not_done(cnn_digits):
     next(frozen.parameters()).requires_grad_(False)
     recipe = Recipe(lr=0.1, epochs=1)
     assert "frozen" in train_runs(frozen, sc.x_retain, sc.y_retain, recipe, [0])
+    noisy = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10),
+                                torch.nn.AlphaDropout(0.1))
+    assert "AlphaDropout" in train_runs(noisy, sc.x_retain, sc.y_retain, recipe, [0])
     info = resolve_method("finetune")
     cfg = info.build_config({"epochs": 1})
     auto = type(cfg).__new__(type(cfg))
@@ -155,3 +158,14 @@ def test_a_population_that_fails_fails_its_row_alone(boards, monkeypatch):
     board = run.run().set_index("method")
     assert board.loc["finetune", "status"] != "ok" and "loss became nan" in run.failures[0]
     assert board.loc["retrain (reference)", "status"] == "ok"
+
+
+def test_runs_that_cannot_be_a_population_go_one_by_one_with_a_note(boards, monkeypatch):
+    root, one_by_one, _ = boards
+    monkeypatch.setattr(challenge_run.ChallengeDriver, "_population_chunk",
+                        lambda *args: "its AlphaDropout layer draws noise this population does "
+                                      "not reproduce")
+    run = _bench(root, "fallback")
+    board = run.run()
+    assert board[COLUMNS].equals(one_by_one[COLUMNS])  # the per-run path's very numbers
+    assert any("went one by one" in note and "AlphaDropout" in note for note in run.notes)
