@@ -13,13 +13,19 @@ into its phases by timing the functions the challenge driver calls:
   outputs are cached);
 * ``population_predict_s``: their outputs on forget, retain and test, predicted in one pass per
   population, or read from the cache (``population_outputs``, less the two phases above);
-* ``unlearning_runs_s``: the N unlearning runs with their evaluation (``repeated_runs``), and
-  ``unlearning_only_s``, the runs' own timed unlearning;
+* ``unlearning_runs_s``: the N unlearning runs one by one with their evaluation
+  (``repeated_runs``; ``protocol.population_runs=false``, or a method without the population
+  capability); under challenge/4 a method that has it (finetune) instead spends
+  ``unlearning_population_s``, the N runs trained as populations of ``protocol.chunk_size``
+  with their evaluation (``population_runs``), and ``unlearning_timing_s``, the one single run
+  timed for the cut-off (``single_run_seconds``: a warm-up and 3 timed calls).
+  ``unlearning_only_s`` is the runs' own unlearning: the sum of their timed calls one by one, or
+  the populations' training seconds (inside ``unlearning_runs`` / ``unlearning_population``);
 * ``metric_s``: F, the ceiling and the score (per-example epsilons); ``bootstrap_s``: the
   intervals' replicates (``protocol.n_boot``); ``other_s``: the rest (store, leaderboard,
   and with ``--executor ray`` starting Ray: about 17 s on a loaded 2-core machine);
-* ``share``: each phase's fraction of ``total_s`` (``unlearning_only`` is inside
-  ``unlearning_runs``); ``grouped``: the same in five groups, train populations (with the
+* ``share``: each phase's fraction of ``total_s`` (``unlearning_only`` is inside the runs'
+  phases); ``grouped``: the same in five groups, train populations (with the
   references and the cut-off's retraining), predict (and load), bootstrap, runs, other (the
   metric included).
 
@@ -65,8 +71,9 @@ from obliviate.evaluate.challenge import PROTOCOL
 from obliviate.train import train_model
 
 # 2: population outputs cached, so a warm run predicts nothing; 3: the cut-off's retraining
-# timed as its own phase, the five-group shares, the torch threads recorded
-BENCHMARK = "challenge_cost/3"
+# timed as its own phase, the five-group shares, the torch threads recorded; 4: challenge/4's
+# runs as populations (unlearning_population_s) and their single timed run (unlearning_timing_s)
+BENCHMARK = "challenge_cost/4"
 
 TIMED = {  # phase -> (module, function name) whose calls are timed
     "references_s": (Kit, "reference"),
@@ -75,6 +82,8 @@ TIMED = {  # phase -> (module, function name) whose calls are timed
     "population_train_s": (populations, "train_population"),
     "cutoff_reference_s": (challenge_run, "cutoff_seconds"),
     "unlearning_runs_s": (challenge_run, "repeated_runs"),
+    "unlearning_population_s": (challenge_run, "population_runs"),
+    "unlearning_timing_s": (challenge_run.ChallengeDriver, "single_run_seconds"),
     "metric_s": (challenge_run, "scores"),
     "bootstrap_s": (challenge_run, "bootstrap_arrays"),
 }
@@ -114,7 +123,7 @@ GROUPS = {  # the five groups of the issue's table -> the phases in each
     "train_populations": ("references_s", "cutoff_reference_s", "population_train_s"),
     "predict": ("population_predict_s", "population_load_s"),
     "bootstrap": ("bootstrap_s",),
-    "runs": ("unlearning_runs_s",),
+    "runs": ("unlearning_runs_s", "unlearning_population_s", "unlearning_timing_s"),
     "other": ("metric_s", "other_s"),
 }
 
@@ -161,6 +170,9 @@ def protocol_run(n: int, method: str, out: Path, cache: Path, sets: list[str],
             "cpu_s": {"total": round(total_cpu, 2), **cpu_phases},
             "F": float(row["F"]), "F_lo": float(row.get("F_lo", float("nan"))),
             "F_hi": float(row.get("F_hi", float("nan"))), "status": str(row["status"]),
+            # what the cut-off reads (one run timed alone) and a run's share of its population
+            "run_time_s": float(row["time_s"]),
+            "population_s_per_run": float(row.get("time_population_s", float("nan"))),
             "failures": run.failures}
 
 

@@ -71,13 +71,13 @@ def _without_time(path):
     return board.drop(columns=[c for c in board if c.startswith(TIME)])
 
 
-def _bench(out, executor, **kw):
+def _bench(out, executor, *, extra=(), **kw):
     from obliviate.bench.config import BenchConfig
     from obliviate.bench.runner import BenchRun
 
     owners = {"recipe", *kw["methods"]}
     cfg = BenchConfig("digits", out=out, executor=executor, quiet=True,
-                      set=[s for s in TINY if s.split(".")[0] in owners], **kw)
+                      set=[*(s for s in TINY if s.split(".")[0] in owners), *extra], **kw)
     return BenchRun(cfg).run()
 
 
@@ -98,7 +98,10 @@ def test_challenge_runs_on_an_existing_cluster_give_the_local_table(cluster, tmp
     # the N unlearning runs of each method are the tasks; ray.init already ran in this process
     for executor in ("local", "ray"):
         _bench(tmp_path / executor, executor, methods=["finetune"], protocol="challenge",
-               models=3, cache=tmp_path / "cache")
+               models=3, cache=tmp_path / "cache",
+               # the per-run path on both (locally the runs would train as populations,
+               # equal to these up to float rounding)
+               extra=["protocol.population_runs=false"])
     pd.testing.assert_frame_equal(_without_time(tmp_path / "local"),
                                   _without_time(tmp_path / "ray"))
     assert ray.is_initialized()  # a cluster the bench did not start is left running

@@ -97,6 +97,14 @@ class Population:
         return cls(copy.deepcopy(models[0]).to("meta"), detach(params), detach(buffers), mode,
                    note)
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[Population]) -> Population:
+        """One population of the chunks ``parts``, in order (the first's skeleton and mode)."""
+        cat = lambda attr: {k: torch.cat([getattr(p, attr)[k] for p in parts])  # noqa: E731
+                            for k in getattr(parts[0], attr)}
+        return cls(parts[0].skeleton, cat("params"), cat("buffers"), parts[0].mode,
+                   parts[0].note)
+
     def __len__(self) -> int:
         return len(next(iter(self.params.values())))
 
@@ -207,15 +215,13 @@ def train_population(
                      model_options or {}, mode)
         for i in range(0, len(seeds), size)
     ]
-    cat = lambda attr: {k: torch.cat([getattr(p, attr)[k] for p in parts])  # noqa: E731
-                        for k in getattr(parts[0], attr)}
     first = parts[0]
     if first.mode == "loop" and mode == "auto" and model_name not in _ANNOUNCED:
         _ANNOUNCED.add(model_name)  # once per model and process: a bench trains several
         warnings.warn(f"population of '{model_name}': {first.note}; each of the {len(seeds)} "
                       f"models was trained by the reference loop instead (slower, same result).",
                       stacklevel=2)
-    return Population(first.skeleton, cat("params"), cat("buffers"), first.mode, first.note)
+    return Population.concatenate(parts)
 
 
 def _train_chunk(model_name, input_shape, num_classes, x, y, masks, seeds, recipe, device,
@@ -402,9 +408,12 @@ def _wide_grads(wide):
 
 
 # ---------------------------------------------------------------------------- training
-def _train_vectorised(pop: Population, plan: _Plan, x, y, members, seeds, recipe, device):
+def _train_vectorised(pop: Population, plan: _Plan, x, y, members, seeds, recipe, device,
+                      order_seeds=None):
+    """Train ``pop`` in place; ``order_seeds`` (default ``seeds``) seed the loaders' orders."""
     params, buffers, bs = pop.params, pop.buffers, recipe.batch_size
-    generators = [torch.Generator().manual_seed(s) for s in seeds]  # the loaders' generators
+    generators = [torch.Generator().manual_seed(s)  # the loaders' generators
+                  for s in (seeds if order_seeds is None else order_seeds)]
     dropout_generators = [torch.Generator().manual_seed(s) for s in seeds]  # the global RNG's
     sizes = torch.tensor([len(m) for m in members])
     real_steps = [math.ceil(n / bs) for n in sizes.tolist()]

@@ -108,6 +108,7 @@ class MethodInfo:
     default: bool = False
     prepare: Callable[..., Prepared] | None = None
     check: Callable[[nn.Module, Any], None] | None = None
+    population: Callable[..., Any] | None = None
 
     def build_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
         if self.config is None:
@@ -174,6 +175,7 @@ def method_info(
     default: bool = False,
     prepare: Callable[..., Prepared] | None = None,
     check: Callable[[nn.Module, Any], None] | None = None,
+    population: Callable[..., Any] | None = None,
 ) -> MethodInfo:
     if family not in FAMILIES:
         raise ConfigError(f"Unknown method family '{family}'. Use one of: {', '.join(FAMILIES)}.")
@@ -185,7 +187,7 @@ def method_info(
     doc = inspect.getdoc(fn) or ""
     summary = doc.strip().splitlines()[0] if doc.strip() else ""
     return MethodInfo(name, fn, _config_class(fn), family, needs_retain, paper, summary,
-                      tasks, needs_refusals, default, prepare, check)
+                      tasks, needs_refusals, default, prepare, check, population)
 
 
 def register_method(
@@ -199,6 +201,7 @@ def register_method(
     default: bool = False,
     prepare: Callable[..., Prepared] | None = None,
     check: Callable[[nn.Module, Any], None] | None = None,
+    population: Callable[..., Any] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register ``fn(model, data: UnlearnData, cfg: SomeConfig) -> nn.Module`` under ``name``.
 
@@ -222,6 +225,11 @@ def register_method(
             result as ``data.prepared``.
         check: ``check(model, cfg)`` raises ConfigError when ``cfg`` cannot work on ``model``;
             run before any training (``validate`` and ``bench`` run it on the scenario's model).
+        population: ``population(original, x_retain, y_retain, cfg, seeds, *, batch_size,
+            chunk_size) -> Population | str``, the M runs ``unlearn(original, ..., seed=s)``
+            (s in ``seeds``, the retain set a shuffling loader of ``batch_size`` over
+            ``(x_retain, y_retain)``) trained at once, or why they cannot be here (a str: the
+            caller runs them one by one). The challenge bench uses it (``finetune`` has it).
 
     Example:
         >>> @register_method("my-method")
@@ -231,7 +239,8 @@ def register_method(
     def deco(fn: Callable) -> Callable:
         METHODS.add(name, method_info(fn, name, family=family, needs_retain=needs_retain,
                                       paper=paper, tasks=tasks, needs_refusals=needs_refusals,
-                                      default=default, prepare=prepare, check=check))
+                                      default=default, prepare=prepare, check=check,
+                                      population=population))
         return fn
 
     return deco
@@ -354,7 +363,7 @@ def unlearn(
     probe = Guard(model, forget, val if val is not None else retain, task=task) \
         if guard != "off" else None
     generator = torch.Generator().manual_seed(seed)
-    forget, retain = reseeded(forget, seed), reseeded(retain, seed + 1)
+    forget, retain = reseeded(forget, seed), reseeded(retain, retain_order_seed(seed))
     data = UnlearnData(forget, retain, num_classes, generator, val=val, recipe=recipe,
                        prepared=prepared)
     student = copy.deepcopy(model)
@@ -430,6 +439,12 @@ def _method_and_config(method: str | Callable | MethodInfo, config: Any,
     if dataclasses.is_dataclass(config):
         return info, build_config(type(config), config_dict(config), info.name)
     return info, config
+
+
+def retain_order_seed(seed: int) -> int:
+    """The seed of a shuffling retain loader's order in a run with ``seed`` (:func:`unlearn`
+    re-seeds it so; a population of runs draws its orders the same way)."""
+    return seed + 1
 
 
 def reseeded(loader: DataLoader | None, seed: int) -> DataLoader | None:

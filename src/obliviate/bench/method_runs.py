@@ -19,7 +19,7 @@ from obliviate.cache import ModelCache
 from obliviate.config import config_dict
 from obliviate.evaluate.utility import tensor_batches
 from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
-from obliviate.timer import timed, timed_warm_once
+from obliviate.timer import timed, timed_mean, timed_warm_once
 from obliviate.unlearning import MethodInfo, Prepared, prepare, unlearn
 
 
@@ -48,18 +48,22 @@ def prepared_state(cache: ModelCache | None, info: MethodInfo, cfg: Any, model: 
 
 def timed_unlearn(original: nn.Module, forget, retain, info: MethodInfo, cfg: Any, seed: int, *,
                   num_classes: int, val=None, recipe: Any = None,
-                  prepared: Prepared | None = None, repeated: bool = False
-                  ) -> tuple[nn.Module, float]:
+                  prepared: Prepared | None = None, repeated: bool = False,
+                  mean: bool = False) -> tuple[nn.Module, float]:
     """(unlearned model, seconds of the forget phase; see :func:`obliviate.timer.timed`).
 
     ``repeated``: one of many runs whose times are averaged; warmed up once per process and
-    method (:func:`obliviate.timer.timed_warm_once`), then timed once each.
+    method (:func:`obliviate.timer.timed_warm_once`), then timed once each. ``mean``: one
+    warm-up, then the mean of 3 single calls (:func:`obliviate.timer.timed_mean`, as the
+    challenge's cut-off reference is timed).
     """
     def work() -> nn.Module:
         return unlearn(original, forget, retain, method=info, num_classes=num_classes, val=val,
                        seed=seed, recipe=recipe, config=cfg, prepared=prepared,
                        guard="off")  # the leaderboard judges rows on full metrics
 
+    if mean:
+        return timed_mean(work)
     if repeated:
         return timed_warm_once(("unlearn", info.name, repr(cfg)), work)
     return timed(work)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,18 +33,14 @@ def repeated_runs(
     is already finished, or when a run failed (the job is then recorded as failed, the other
     runs are cancelled, and the bench goes on).
     """
-    if not kit.pending(job):
-        for _ in range(n):
-            progress.step()
+    todo = _unfinished(kit, job, n, progress)
+    if todo is None:
         return None
     parts = [f"run{i}" for i in range(n)]
     tasks = []
-    for i, part in enumerate(parts):
-        if kit.done(job, part):
-            progress.step()
-        else:
-            fn, args = make_task(i)
-            tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
+    for i in todo:
+        fn, args = make_task(i)
+        tasks.append(Task(fn, args, f"seed {job.seed}: {job.method} run {i + 1}/{n}", i))
     for out in kit.executor.map(tasks):
         if not out.ok:
             kit.fail(job, out.describe_error(), diverged=out.diverged)
@@ -57,6 +53,68 @@ def repeated_runs(
         progress.step()
     times = [float(kit.wall(job, part)) for part in parts]
     return [kit.arrays(job, part) for part in parts], times
+
+
+def population_runs(
+    kit: Kit,
+    job: Job,
+    n: int,
+    chunk_size: int | None,
+    train_chunk: Callable[[list[int]], tuple[Sequence[dict[str, np.ndarray]], float] | str],
+    *,
+    progress: Progress,
+) -> tuple[list[dict[str, np.ndarray]], list[float]] | str | None:
+    """:func:`repeated_runs` for a method that trains many runs at once (its ``population``
+    capability): ``train_chunk(indices)`` gives those runs' named arrays in order and the
+    seconds their training took (evaluation excluded), or a str saying why they cannot be
+    trained together (nothing is stored; the caller falls back to :func:`repeated_runs`, which
+    keeps the runs stored so far).
+
+    The unfinished runs go in chunks of ``chunk_size`` (None: all at once); each run is stored
+    as its chunk finishes, with the chunk's training seconds / its size (the amortised seconds
+    of a run), so a killed bench resumes losing at most the chunk in flight. Returns every run's
+    arrays and amortised seconds in run order; None when ``job`` is already finished or failed.
+    """
+    todo = _unfinished(kit, job, n, progress)
+    if todo is None:
+        return None
+    parts = [f"run{i}" for i in range(n)]
+    size = chunk_size or n
+    for start in range(0, len(todo), size):
+        chunk = todo[start:start + size]
+        progress.say(f"seed {job.seed}: {job.method} runs {chunk[0] + 1}-{chunk[-1] + 1}/{n} "
+                     f"as one population")
+        try:
+            out = train_chunk(chunk)
+        except Exception as exc:  # noqa: BLE001  the job fails alone, as a run of repeated_runs
+            kit.fail(job, exc)
+            return None
+        if isinstance(out, str):
+            return out
+        outputs, seconds = out
+        wall = seconds / len(chunk)
+        for i, arrays in zip(chunk, outputs, strict=True):
+            kit.record(job, {"run": i}, wall=wall, part=parts[i],
+                       examples={k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+            progress.step()
+    times = [float(kit.wall(job, part)) for part in parts]
+    return [kit.arrays(job, part) for part in parts], times
+
+
+def _unfinished(kit: Kit, job: Job, n: int, progress: Progress) -> list[int] | None:
+    """The indices of ``job``'s runs not stored yet (``progress`` steps once per stored run);
+    None when ``job`` is settled."""
+    if not kit.pending(job):
+        for _ in range(n):
+            progress.step()
+        return None
+    todo = []
+    for i in range(n):
+        if kit.done(job, f"run{i}"):
+            progress.step()
+        else:
+            todo.append(i)
+    return todo
 
 
 def finite_outputs(method: str, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from torch import nn
 
 from obliviate.config import param
-from obliviate.train import cross_entropy_loss, make_optimizer, make_scheduler, run_loop
+from obliviate.population import Population
+from obliviate.population_runs import train_runs
+from obliviate.train import Recipe, cross_entropy_loss, make_optimizer, make_scheduler, run_loop
 from obliviate.unlearning import UnlearnData, register_method
 
 
@@ -22,9 +24,22 @@ class FinetuneConfig:
     schedule: str = param("cosine", choices=("cosine", "constant"), help="lr schedule per epoch")
 
 
+def finetune_population(original: nn.Module, x_retain, y_retain, cfg: FinetuneConfig,
+                        seeds: list[int], *, batch_size: int, chunk_size: int | None = None
+                        ) -> Population | str:
+    """The M runs of :func:`finetune` with ``seeds``, trained at once
+    (:func:`obliviate.population_runs.train_runs`): the same SGD, schedule and batches."""
+    numbers = (cfg.lr, cfg.momentum, cfg.weight_decay)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        return "its parameters are not all numbers (e.g. lr=auto calibrates each run)"
+    recipe = Recipe("sgd", float(cfg.lr), cfg.epochs, batch_size, float(cfg.momentum),
+                    float(cfg.weight_decay), cfg.schedule)
+    return train_runs(original, x_retain, y_retain, recipe, seeds, chunk_size=chunk_size)
+
+
 @register_method("finetune", family="gradient", needs_retain=True,
                  paper="Triantafillou et al. 2023, NeurIPS Machine Unlearning Challenge kit",
-                 default=True)
+                 default=True, population=finetune_population)
 def finetune(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig) -> nn.Module:
     """Fine-tune on the retain set only, minimising retain cross-entropy so the forget set fades.
 
