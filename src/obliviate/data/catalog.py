@@ -123,7 +123,15 @@ SCENARIOS.add("digits", ScenarioSpec(
                                             "forget_lr": 0.0075, "retain_lr": 0.1},
                      "winner-grad-reinit": {"epochs": 3},
                      "winner-conv-noise": {"lr": 0.007, "std": 0.2},
-                     "winner-prune-reinit": {"lr": 0.05}},
+                     "winner-prune-reinit": {"lr": 0.05},
+                     # The 5th-7th prizes and DeepUnlearn's MSG, tuned the same way (grids in
+                     # winners.py; several bests sit at the grid's largest learning rate).
+                     "winner-conv-transpose": {"epochs": 3, "lr": 0.05},
+                     "winner-reset-distill-val": {"retain_epochs": 3, "warmup_lr": 0.045,
+                                                  "lr": 0.05},
+                     "winner-random-noise-layers": {"epochs": 4, "lr": 0.02, "fine_lr": 0.02,
+                                                    "last_fine_lr": 0.1},
+                     "msg": {"epochs": 5, "lr": 0.05}},
 ))
 
 
