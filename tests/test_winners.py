@@ -242,3 +242,20 @@ def test_redraw_scale_spread_rescales_only_the_logits_by_a_per_run_factor():
         assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-5)
         factors.append(float(ratio.flatten()[0]))
     assert factors[0] != factors[1] and all(f != 1.0 for f in factors)
+
+
+def test_redraw_dampen_applies_ssds_dampening_before_the_mix():
+    # keep=1 and a vanishing repair step leave only the dampening: the result is SSD's at the
+    # same alpha (lambda 1), with the same batches; and it is a real change of the weights
+    model, forget, retain = tiny_problem(hidden_layers=1)
+    kw = dict(method="redraw", epochs=1, keep=1.0, lr=1e-12, momentum=0.0, weight_decay=0.0,
+              calibrate=False, seed=0, guard="off")
+    damped = ob.unlearn(model, forget, retain, dampen=2.0, **kw)
+    plain = ob.unlearn(model, forget, retain, **kw)
+    ssd = ob.unlearn(model, forget, retain, method="ssd", selection_weighting=2.0, seed=0,
+                     guard="off")
+    for d, s in zip(damped.parameters(), ssd.parameters(), strict=True):
+        assert torch.allclose(d, s, atol=1e-9)
+    assert any(not torch.allclose(d, p, atol=1e-6) for d, p in zip(damped.parameters(),
+                                                                    plain.parameters(),
+                                                                    strict=True))

@@ -50,6 +50,8 @@ from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import reinit_parameters
 from obliviate.methods.losses import distill_kl
+from obliviate.methods.ssd import dampen as dampen_weights
+from obliviate.methods.ssd import importances
 from obliviate.train import (
     Recipe,
     cross_entropy_loss,
@@ -79,6 +81,9 @@ class RedrawConfig:
                                            "batches beside their cross-entropy (0: none)")
     scale_spread: float = param(0.0, ge=0, help="std of log of a per-run random factor on the "
                                                 "logits after calibration (0: none)")
+    dampen: float = param(0.0, ge=0, help="before the mix, SSD's dampening (lambda 1) of the "
+                                          "weights whose importance to the forget set exceeds "
+                                          "this alpha x that to the training set (0: none)")
 
 
 def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -151,6 +156,17 @@ def shrink_perturb(model: nn.Module, keep: float, generator: torch.Generator,
         p.mul_(k).add_(q, alpha=1 - k)
 
 
+def forget_specific(model: nn.Module, data: UnlearnData, alpha: float) -> None:
+    """SSD's dampening (Foster et al. 2024; lambda 1) of the weights whose squared-gradient
+    importance to the forget set exceeds ``alpha`` x that to forget + retain, in eval mode."""
+    was_training = model.training
+    model.eval()
+    imp_forget = importances(model, [data.forget])
+    imp_full = importances(model, [data.forget, data.retain])
+    dampen_weights(model, imp_full, imp_forget, 1.0, alpha)
+    model.train(was_training)
+
+
 @register_method("redraw", family="gradient", needs_retain=True,
                  paper="obliviate (shrink-perturb, retain repair, confidence calibration)",
                  tasks=("classification",))
@@ -170,6 +186,8 @@ def redraw(model: nn.Module, data: UnlearnData, cfg: RedrawConfig) -> nn.Module:
     recipe = data.recipe or Recipe()
     epochs = cfg.epochs or max(1, round(0.15 * recipe.epochs))
     original = copy.deepcopy(model).eval().requires_grad_(False)
+    if cfg.dampen:
+        forget_specific(model, data, cfg.dampen)
     shrink_perturb(model, cfg.keep, data.generator, cfg.late_keep)
     optimizer = make_optimizer(
         model.parameters(), recipe.optimizer, cfg.lr or recipe.lr,
