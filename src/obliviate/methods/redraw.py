@@ -54,8 +54,7 @@ from obliviate.config import param
 from obliviate.errors import ConfigError
 from obliviate.methods.common import reinit_parameters
 from obliviate.methods.losses import distill_kl
-from obliviate.methods.ssd import dampen as dampen_weights
-from obliviate.methods.ssd import importances
+from obliviate.methods.ssd import dampen_forget_specific
 from obliviate.train import (
     Recipe,
     cross_entropy_loss,
@@ -160,17 +159,6 @@ def shrink_perturb(model: nn.Module, keep: float, generator: torch.Generator,
         p.mul_(k).add_(q, alpha=1 - k)
 
 
-def forget_specific(model: nn.Module, data: UnlearnData, alpha: float) -> None:
-    """SSD's dampening (Foster et al. 2024; lambda 1) of the weights whose squared-gradient
-    importance to the forget set exceeds ``alpha`` x that to forget + retain, in eval mode."""
-    was_training = model.training
-    model.eval()
-    imp_forget = importances(model, [data.forget])
-    imp_full = importances(model, [data.forget, data.retain])
-    dampen_weights(model, imp_full, imp_forget, 1.0, alpha)
-    model.train(was_training)
-
-
 @register_method("redraw", family="gradient", needs_retain=True,
                  paper="obliviate (shrink-perturb, retain repair, confidence calibration)",
                  tasks=("classification",))
@@ -190,8 +178,8 @@ def redraw(model: nn.Module, data: UnlearnData, cfg: RedrawConfig) -> nn.Module:
     recipe = data.recipe or Recipe()
     epochs = cfg.epochs or max(1, round(0.15 * recipe.epochs))
     original = copy.deepcopy(model).eval().requires_grad_(False)
-    if cfg.dampen:
-        forget_specific(model, data, cfg.dampen)
+    if cfg.dampen:  # SSD's dampening, lambda 1 (Foster et al. 2024)
+        dampen_forget_specific(model, data.forget, data.retain, 1.0, cfg.dampen)
     shrink_perturb(model, cfg.keep, data.generator, cfg.late_keep)
     optimizer = make_optimizer(
         model.parameters(), recipe.optimizer, cfg.lr or recipe.lr,

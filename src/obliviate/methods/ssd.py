@@ -66,6 +66,19 @@ def dampen(model: nn.Module, imp_full: dict[str, torch.Tensor], imp_forget: dict
     return model
 
 
+def dampen_forget_specific(model: nn.Module, forget: Iterable, retain: Iterable,
+                           dampening: float, selection: float) -> nn.Module:
+    """Importances on D_f and on D = D_f + D_r (the forget loader, then the retain loader), in
+    eval mode, then :func:`dampen`; the model's train/eval mode is put back."""
+    was_training = model.training
+    model.eval()
+    imp_forget = importances(model, [forget])
+    imp_full = importances(model, [forget, retain])
+    dampen(model, imp_full, imp_forget, dampening, selection)
+    model.train(was_training)
+    return model
+
+
 @register_method("ssd", family="editing", needs_retain=True,
                  paper="Foster, Schoepf, Brintrup 2024, Selective Synaptic Dampening",
                  tasks=("classification",))
@@ -82,10 +95,5 @@ def ssd(model: nn.Module, data: UnlearnData, cfg: SSDConfig) -> nn.Module:
         Foster, Schoepf, Brintrup, "Fast Machine Unlearning Without Retraining Through Selective
         Synaptic Dampening", AAAI 2024 (code: ``ssd.py``, ``forget_random_strategies.py``).
     """
-    was_training = model.training
-    model.eval()
-    imp_forget = importances(model, [data.forget])
-    imp_full = importances(model, [data.forget, data.retain])
-    dampen(model, imp_full, imp_forget, cfg.dampening_constant, cfg.selection_weighting)
-    model.train(was_training)
-    return model
+    return dampen_forget_specific(model, data.forget, data.retain, cfg.dampening_constant,
+                                  cfg.selection_weighting)
