@@ -179,13 +179,27 @@ def bootstrap_arrays(unlearned: Side, retrained: Side, draws: ChallengeDraws | N
     return out
 
 
+def run_seed_of(seed: int, run: int) -> int:
+    """The seed of unlearning run ``run`` for the bench seed ``seed`` (both ways of running the
+    N runs, one by one or as populations, give run i this seed)."""
+    return 100_000 * seed + run
+
+
+def timed_run(sc, original, info, cfg, run_seed: int, **timing) -> tuple[torch.nn.Module, float]:
+    """One unlearning run from ``original`` through the runs' own call (the scenario's loaders
+    re-seeded by ``run_seed``, its validation loader and recipe), timed by
+    :func:`obliviate.bench.method_runs.timed_unlearn` with ``timing``."""
+    return timed_unlearn(original, sc.forget_loader(seed=run_seed),
+                         sc.retain_loader(seed=run_seed), info, cfg, run_seed,
+                         num_classes=sc.num_classes, val=sc.val_loader(), recipe=sc.recipe,
+                         **timing)
+
+
 def unlearning_run(sc, original, info, cfg, run_seed: int, prepared
                    ) -> tuple[dict[str, np.ndarray], float]:
     """One unlearning run from ``original`` (a task): logits on forget, retain, test; seconds."""
-    model, seconds = timed_unlearn(original, sc.forget_loader(seed=run_seed),
-                                   sc.retain_loader(seed=run_seed), info, cfg, run_seed,
-                                   num_classes=sc.num_classes, val=sc.val_loader(),
-                                   recipe=sc.recipe, prepared=prepared, repeated=True)
+    model, seconds = timed_run(sc, original, info, cfg, run_seed, prepared=prepared,
+                               repeated=True)
     parts = dict(zip(("forget", "retain", "test"), model_logits(model, sc), strict=True))
     return finite_outputs(info.name, parts), seconds
 
@@ -200,7 +214,7 @@ def cutoff_seconds(cache: ModelCache | None, sc, seed: int, original: torch.nn.M
     if hit is not None and "seconds" in hit[0]:
         return float(hit[0]["seconds"].item())
     info = resolve_method("retrain")
-    cfg, run_seed = info.build_config({}), 100_000 * seed + 99_999
+    cfg, run_seed = info.build_config({}), run_seed_of(seed, 99_999)
 
     def retrain() -> torch.nn.Module:
         return unlearn(original, sc.forget_loader(seed=run_seed), sc.retain_loader(seed=run_seed),
@@ -338,7 +352,7 @@ class ChallengeDriver:
         if one_by_one:
             done = repeated_runs(kit, job, self.n,
                                  lambda i: (unlearning_run, (*shared, info, cfg,
-                                                             100_000 * job.seed + i, prepared)),
+                                                             run_seed_of(job.seed, i), prepared)),
                                  progress=progress)
         if done is None:
             return
@@ -375,13 +389,13 @@ class ChallengeDriver:
 
     def _population_chunk(self, info, cfg, seed: int, indices: list[int]
                           ) -> tuple[list[dict[str, np.ndarray]], float] | str:
-        """The outputs of runs ``indices`` (seeds ``100_000 * seed + i``, as the per-run path's)
+        """The outputs of runs ``indices`` (seeds ``run_seed_of(seed, i)``, as the per-run path's)
         trained as one population from the original, with the training's seconds; or why they
         cannot be."""
         sc = self.sc
         start = time.perf_counter()
         pop = info.population(self.original, sc.x_retain, sc.y_retain, cfg,
-                              [100_000 * seed + i for i in indices],
+                              [run_seed_of(seed, i) for i in indices],
                               batch_size=sc.recipe.batch_size)
         seconds = time.perf_counter() - start
         if isinstance(pop, str):
@@ -397,11 +411,7 @@ class ChallengeDriver:
         through the runs' own call, timed as the reference retrain is (one warm-up, then the
         mean of 3 single calls, :func:`obliviate.timer.timed_mean`), never a population's wall
         time / N (a population is cheaper per model than any single call)."""
-        sc, run_seed = self.sc, 100_000 * seed
-        _, seconds = timed_unlearn(self.original, sc.forget_loader(seed=run_seed),
-                                   sc.retain_loader(seed=run_seed), info, cfg, run_seed,
-                                   num_classes=sc.num_classes, val=sc.val_loader(),
-                                   recipe=sc.recipe, mean=True)
+        _, seconds = timed_run(self.sc, self.original, info, cfg, run_seed_of(seed, 0), mean=True)
         return seconds
 
     def _save(self, job, metrics, epsilons, wall, side: Side,
