@@ -140,11 +140,11 @@ class Population:
         (:func:`obliviate.population_wide.wide_predict`), else ``vmap``, else model by model."""
         self.skeleton.eval()
         device = next(iter(self.params.values())).device
-        chunks = [x[i:i + batch_size].to(device) for i in range(0, len(x), batch_size)]
         if self.mode != "loop" and not self.buffers:
             wide = wide_predict(self.skeleton, self.params, x.to(device), batch_size)
             if wide is not None:
                 return wide
+        chunks = [x[i:i + batch_size].to(device) for i in range(0, len(x), batch_size)]
         if self.mode != "loop":
             forward = vmap(lambda p, b, xb: functional_forward(self.skeleton, (p, b), xb),
                            in_dims=(0, 0, None))
