@@ -21,7 +21,6 @@ score is ours (TOFU reports the two figures side by side).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,16 +29,6 @@ import numpy as np
 
 from obliviate.data import load_scenario
 from obliviate.trial import Trial
-
-
-def _unlearn(sc: Any, original: Any, info: Any, cfg: Any, seed: int):
-    from obliviate.llm.scenario import lm_unlearn_options
-    from obliviate.llm.unlearn import NEEDS_ALTERNATES, unlearn_lm
-
-    alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
-    return unlearn_lm(original, sc.forget_set(), sc.retain_set(), forget_idk=sc.forget_idk_set(),
-                      forget_alt=alt, method=info, seed=seed, config=cfg, guard="off",
-                      **lm_unlearn_options(sc.options))
 
 
 def score_lm(metrics: Mapping[str, float], original_utility: float) -> tuple[float, float]:
@@ -52,6 +41,7 @@ def tune_lm(scenario: str, info: Any, points: Sequence[tuple[dict, dict, Any]], 
             seeds: Sequence[int], forget: str | None, options: Mapping[str, Any],
             cache: Path, progress: Callable[[str], None] | None = None) -> list[Any]:
     """The :class:`~obliviate.trial.Trial` of every grid point on ``scenario`` (an LM one)."""
+    from obliviate.bench.method_runs import lm_unlearning_run
     from obliviate.llm.evaluate import evaluate_lm
 
     prepared = []
@@ -65,9 +55,8 @@ def tune_lm(scenario: str, info: Any, points: Sequence[tuple[dict, dict, Any]], 
     for label, overrides, cfg in points:
         per_seed = []
         for seed, sc, original, reference, base, train_s in prepared:
-            start = time.perf_counter()
-            model = _unlearn(sc, original, info, cfg, 700_000 + seed)
-            seconds = time.perf_counter() - start
+            model, seconds = lm_unlearning_run(sc, original, info, cfg, 700_000 + seed,
+                                               guard="off")
             metrics = evaluate_lm(model, sc, reference)[0]
             score, ratio = score_lm(metrics, base["model_utility"])
             per_seed.append({"score": score, "F": metrics["forget_quality"],

@@ -69,14 +69,15 @@ def timed_unlearn(original: nn.Module, forget, retain, info: MethodInfo, cfg: An
     return timed(work)
 
 
-def lm_unlearning_run(sc, original, info, cfg, seed: int):
+def lm_unlearning_run(sc, original, info, cfg, seed: int, *, guard: str = "warn"):
     """(unlearned LM, seconds): one run of a language-model method on a tofu-style scenario,
-    with the refusal and alternative-answer sets the method needs."""
+    with the refusal and alternative-answer sets the method needs; ``guard`` as
+    :func:`obliviate.llm.unlearn.unlearn_lm`'s."""
     from obliviate.llm.scenario import lm_unlearn_options
 
     start = time.perf_counter()
     alt = sc.forget_alt_set(original) if info.name in NEEDS_ALTERNATES else None
     model = unlearn_lm(original, sc.forget_set(), sc.retain_set(),
                        forget_idk=sc.forget_idk_set(), forget_alt=alt, method=info, seed=seed,
-                       config=cfg, **lm_unlearn_options(sc.options))
+                       config=cfg, guard=guard, **lm_unlearn_options(sc.options))
     return model, time.perf_counter() - start
