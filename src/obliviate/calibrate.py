@@ -166,9 +166,15 @@ def moves(p: Probe, base: Probe) -> bool:
     return rise(p, base) >= max(MOVE * abs(base.forget_loss), 0.01)
 
 
+def sig6(x: float) -> float:
+    """``x`` rounded to 6 significant digits (10, not 10.000000002): every value the walk and
+    the fall-backs try."""
+    return float(f"{x:.6g}")
+
+
 def grid(k: int) -> float:
-    """The walk's factor ``GRID ** k``, rounded to 6 significant digits (10, not 10.000000002)."""
-    return float(f"{GRID ** k:.6g}")
+    """The walk's factor ``GRID ** k``, rounded (:func:`sig6`)."""
+    return sig6(GRID ** k)
 
 
 def _at(trials: list[tuple[float, Probe]], factor: float) -> int | None:
@@ -238,23 +244,24 @@ def sweep(method: str, field: str, default: float, base: Probe, chance: float,
     apply the rule. A run that diverges (NaN loss) counts as one that lost all utility."""
     safe = _safe(run)
     trials = [(f, safe(default * f)) for f in factors] if factors else \
-        factors_walk(base, chance, lambda f: safe(float(f"{default * f:.6g}")))
+        factors_walk(base, chance, lambda f: safe(sig6(default * f)))
     i, note = choose(base, chance, trials)
-    rows = tuple(_row(f, field, float(f"{default * f:.6g}"), p) for f, p in trials)
-    return Calibration(method, field, default, float(f"{default * trials[i][0]:.6g}"),
+    rows = tuple(_row(f, field, sig6(default * f), p) for f, p in trials)
+    return Calibration(method, field, default, sig6(default * trials[i][0]),
                        (_row(0.0, field, 0.0, base, original=1.0),) + rows, note)
 
 
-def settle(cal: Calibration, base: Probe, chance: float,
-           full: Callable[[float], tuple[nn.Module, Probe]]) -> tuple[nn.Module, Calibration]:
-    """The final check: run ``full(value)`` (the real run and its held-out probe) at the chosen
-    value; while it does not keep utility, one grid step lower, at most :data:`MAX_FALLBACKS`
+def settle(cal: Calibration, base: Probe, chance: float, full: Callable[[float], nn.Module],
+           judge: Callable[[nn.Module], Probe]) -> tuple[nn.Module, Calibration]:
+    """The final check: run ``full(value)`` (the real run) at the chosen value and ``judge`` it
+    (its held-out probe); while it does not keep utility, one grid step lower, at most :data:`MAX_FALLBACKS`
     times. Returns the first run that keeps utility (else the one with the best held-out
     accuracy) and the calibration with every full run recorded (``"full_run": 1``)."""
     value, rows, best, note = cal.value, [], None, cal.note
     for attempt in range(MAX_FALLBACKS + 1):
         try:
-            out, p = full(value)
+            out = full(value)
+            p = judge(out)
         except TrainingDivergedError:
             if attempt == MAX_FALLBACKS and best is None:
                 raise
@@ -268,7 +275,7 @@ def settle(cal: Calibration, base: Probe, chance: float,
         if attempt < MAX_FALLBACKS:
             note = (f"the full run at {cal.field}={value:g} lost retain utility on the held-out "
                     f"rows; fell back one grid step")
-            value = float(f"{value / GRID:.6g}")
+            value = sig6(value / GRID)
     else:
         note = (f"no full run kept {KEEP:.0%} of the held-out retain margin; the least harmful "
                 f"was kept")
@@ -342,13 +349,9 @@ def calibrate(model: nn.Module, forget: DataLoader, retain: DataLoader | None, *
                              seed=seed, recipe=recipe, guard="off",
                              **{**overrides, field: value}))
 
-    def full_run(value: float) -> tuple[nn.Module, Probe]:
-        out = full(value)
-        return out, judge(out)
-
     base = judge(model)
     cal = sweep(info.name, field, default, base, chance, run, factors)
-    return settle(cal, base, chance, full_run)
+    return settle(cal, base, chance, full, judge)
 
 
 def calibrate_lm(model: nn.Module, forget, retain, *, info: Any, field: str,
@@ -379,4 +382,4 @@ def calibrate_lm(model: nn.Module, forget, retain, *, info: Any, field: str,
     cal = sweep(info.name, field, default, base, chance, run, factors)
     if full is None:
         return None, cal
-    return settle(cal, base, chance, lambda v: (lambda out: (out, judge(out)))(full(v)))
+    return settle(cal, base, chance, full, judge)
