@@ -29,7 +29,7 @@ def _gaussian_sides(n_models: int, n_examples: int, shift: float, seed: int):
 
 def test_constants():
     assert (ch.DELTA, ch.EPSILON_CAP, ch.NUM_THRESHOLDS_PER_UNIT) == (1e-5, 50, 100)
-    assert ch.PROTOCOL == "challenge/4"
+    assert ch.PROTOCOL == "challenge/5"
 
 
 # --- logit-scaled confidence ----------------------------------------------------------------

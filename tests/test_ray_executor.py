@@ -45,7 +45,7 @@ def crashing_method(model, data, cfg):
 '''
 
 TINY = ["--set", "recipe.epochs=4", "--set", "finetune.epochs=1", "--set", "neggrad.epochs=1"]
-TIME = ("time_s", "time_ratio")
+TIME = ("time_s", "time_ratio", "time_retrain_s")
 
 
 @pytest.fixture(scope="module")
