@@ -8,8 +8,8 @@ into its phases by timing the functions the challenge driver calls:
 * ``references_s``: the original (``Kit.reference``; trained by the reference loop, or loaded);
 * ``cutoff_reference_s``: the retrain times the cut-off reads (``time_retrain``: the retrain
   method through the runs' call, one warm-up and 3 timed calls): the seed's (``cutoff_seconds``,
-  read from the cache when warm) and, since challenge/5, the method's own, timed right before
-  its runs (never cached, so a warm bench pays it too);
+  read from the cache when warm) and, since challenge/5, the method's own, timed before and
+  after its runs (never cached, so a warm bench pays it too);
 * ``population_train_s`` / ``population_load_s``: populations A and B of N retrained models each,
   trained at once (``train_population``) or read from the cache (not read at all when their
   outputs are cached);
@@ -75,7 +75,7 @@ from obliviate.train import train_model
 # 2: population outputs cached, so a warm run predicts nothing; 3: the cut-off's retraining
 # timed as its own phase, the five-group shares, the torch threads recorded; 4: challenge/4's
 # runs as populations (unlearning_population_s) and their single timed run (unlearning_timing_s)
-# 5: challenge/5's retrain timed right before each method's runs, in cutoff_reference_s
+# 5: challenge/5's retrain timed before and after each method's runs, in cutoff_reference_s
 BENCHMARK = "challenge_cost/5"
 
 TIMED = {  # phase -> (module, function name) whose calls are timed
