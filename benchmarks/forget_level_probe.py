@@ -22,8 +22,6 @@ None is kept in the package; the numbers are in ``forget_level_probe.json`` and 
     python benchmarks/forget_level_probe.py --out benchmarks/results
 """
 
-from __future__ import annotations
-
 import argparse
 import copy
 import time
@@ -62,7 +60,6 @@ class MatchConfig:
     retain_weight: float = 0.0
 
 
-@register_method("probe-forget-match", family="gradient", tasks=("classification",))
 def forget_match(model, data, cfg: MatchConfig):
     model = redraw(model, data, RedrawConfig(keep=cfg.keep, epochs=cfg.epochs))
     (xv, yv), (xf, yf) = _tensors(data.val), _tensors(data.forget)
@@ -97,7 +94,6 @@ class TemperatureConfig:
     epochs: int | None = None
 
 
-@register_method("probe-forget-temperature", family="gradient", tasks=("classification",))
 def forget_temperature(model, data, cfg: TemperatureConfig):
     original = copy.deepcopy(model).eval()
     model = redraw(model, data, RedrawConfig(keep=cfg.keep, epochs=cfg.epochs, calibrate=False))
@@ -121,7 +117,6 @@ class NoiseConfig:
     noise: float = 1.0
 
 
-@register_method("probe-noise-scale", family="gradient", tasks=("classification",))
 def noise_scale(model, data, cfg: NoiseConfig):
     real = redraw_module.reinit_parameters
 
@@ -149,6 +144,16 @@ CASES = [
     ("probe-noise-scale", {"epochs": 5, "noise": 0.5}),
     ("probe-noise-scale", {"epochs": 5, "keep": 0.4, "noise": 0.5}),
 ]
+
+
+PROTOTYPES = {"probe-forget-match": forget_match,
+              "probe-forget-temperature": forget_temperature, "probe-noise-scale": noise_scale}
+
+
+def register_prototypes() -> None:
+    """Register the three prototypes as methods of this process (in main, not on import)."""
+    for name, fn in PROTOTYPES.items():
+        register_method(name, family="gradient", tasks=("classification",))(fn)
 
 
 def probe(prep, ceiling_conf: np.ndarray, method: str, overrides: dict, models: int) -> dict:
@@ -191,6 +196,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/benchmarks/forget_level_probe"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    register_prototypes()
     prep = _prepare("fashion-mem", args.seed, 2 * args.models, None, None, {},
                     ModelCache(args.cache))
     ceiling_conf, prep.conf = prep.conf[args.models:], prep.conf[: args.models]
