@@ -38,7 +38,13 @@ from obliviate.cache import ModelCache
 from obliviate.evaluate.challenge import forgetting_quality, logit_scaled_confidence
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.methods import redraw as redraw_module
-from obliviate.methods.redraw import RedrawConfig, logit_confidence, redraw, scale_head
+from obliviate.methods.redraw import (
+    RedrawConfig,
+    logit_confidence,
+    redraw,
+    scale_head,
+    scale_to_confidence,
+)
 from obliviate.tune import _prepare
 from obliviate.unlearning import register_method, resolve_method, unlearn
 
@@ -100,13 +106,8 @@ def forget_temperature(model, data, cfg: TemperatureConfig):
     (xv, yv), (xf, yf) = _tensors(data.val), _tensors(data.forget)
     with torch.no_grad():
         goal = float(logit_confidence(forward(original, xv), yv).mean())
-        logits = forward(model.eval(), xf)
-        lo, hi = 1 / 16, 16.0
-        for _ in range(40):  # bisection on a log scale, as redraw's logit_scale
-            mid = (lo * hi) ** 0.5
-            lo, hi = (mid, hi) if float(logit_confidence(mid * logits, yf).mean()) < goal \
-                else (lo, mid)
-    scale_head(model, (lo * hi) ** 0.5)
+        factor = scale_to_confidence(forward(model.eval(), xf), yf, goal)
+    scale_head(model, factor)
     return model
 
 

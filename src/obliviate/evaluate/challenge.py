@@ -70,8 +70,8 @@ NUM_THRESHOLDS_PER_UNIT = 100
 # time is the retrain method through the runs' call, timed as they are (warm-up, mean of 3)
 # 4: the N runs of a method with a population capability (finetune) train as populations;
 # the cut-off reads one single run of it timed as the reference is, not the population / N
-# 5: each method's row is judged by a retrain time timed right before its runs
-# (time_retrain_s); the reference goes through the runs' very call (guard off: no probe passes
+# 5: each method's row is judged by the mean of a retrain time timed right before and one right
+# after its runs (time_retrain_s); the reference goes through the runs' very call (guard off: no probe passes
 # the runs do not make)
 PROTOCOL = "challenge/5"
 

@@ -98,16 +98,20 @@ def logit_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 
 
 def logit_scale(student: torch.Tensor, target: torch.Tensor, labels: torch.Tensor) -> float:
-    """The factor a on ``student`` logits whose mean confidence equals ``target``'s.
+    """The factor a on ``student`` logits whose mean confidence equals ``target``'s."""
+    return scale_to_confidence(student, labels, float(logit_confidence(target, labels).mean()))
+
+
+def scale_to_confidence(logits: torch.Tensor, labels: torch.Tensor, goal: float) -> float:
+    """The factor a on ``logits`` whose mean logit-scaled confidence is ``goal``.
 
     Found by bisection on a log scale in [1/16, 16]; the mean confidence rises with a while most
     examples are classified right, as after any repair worth keeping.
     """
-    goal = float(logit_confidence(target, labels).mean())
     lo, hi = 1 / 16, 16.0
     for _ in range(40):
         mid = (lo * hi) ** 0.5
-        if float(logit_confidence(mid * student, labels).mean()) < goal:
+        if float(logit_confidence(mid * logits, labels).mean()) < goal:
             lo = mid
         else:
             hi = mid
