@@ -165,6 +165,10 @@ CASES: list[tuple[str, list[str], str]] = [
      "does not exist"),
     ("data unknown kind", ["bench", "custom", "--data", "parquet:{t}/x"],
      "Unknown data kind 'parquet'"),
+    ("data on a built-in scenario", ["bench", "digits", "--data", "npz:{t}/x.npz"],
+     "gives your own data to the 'custom' scenario"),
+    ("tune data on a built-in scenario", ["tune", "digits", "-m", "finetune", "--data",
+                                          "npz:{t}/x.npz"], "run `obliviate bench custom"),
     # run directories
     ("out is a file", ["bench", "digits", "--out", "{t}/a-file/run"],
      "lies under the file"),

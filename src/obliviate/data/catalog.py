@@ -219,6 +219,10 @@ def load_scenario(
     if spec.load is not None:
         return spec.load(spec.default_forget if forget is None else forget, seed,
                          recipe=recipe, **options)
+    if "data" in options and "data" not in {f.name for f in dataclasses.fields(spec.options)}:
+        raise ConfigError(f"--data (scenario.data) gives your own data to the 'custom' scenario, "
+                          f"and {name} brings its own; run `obliviate bench custom --data "
+                          f"{options['data']}` (tune takes the same), or drop --data.")
     user_model = _user_model(spec, options.get("model"))
     if user_model:  # the option's choices list the built-in models; a user's replaces them
         options = {k: v for k, v in options.items() if k != "model"}
