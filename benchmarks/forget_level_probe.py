@@ -26,6 +26,11 @@ Added in ``forget_level_probe/2``, each inside redraw's budget (5 repair epochs)
 * ``layer-keep``: one ``keep`` per Linear layer, to find where the memorisation sits.
 * ``scratch-adam``: Adam from (mostly) fresh weights, the fastest fit of the retain set.
 * ``wide-batch``: a larger repair batch at a scaled learning rate, to buy epochs.
+* ``neighbour-labels``: redraw's repair on the retain set plus the forget examples (those whose
+  10 nearest retain images, in pixels, mostly disagree with their label: ``below``), each with
+  its neighbours' label histogram as a soft target, repeated ``weight`` times: a teacher that
+  never saw the forget set says what a model without it would predict (a Bad-Teacher-like
+  target from retain data alone: Chundawat et al., AAAI 2023).
 * ``level_oracle``: from redraw's own runs, what F would read if each forget example's mean
   confidence were the retrained models' (the level) or if the spread shrank, and how much of
   the level gap estimates that need no retrained model (pixel-space nearest retain neighbours'
@@ -48,7 +53,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from obliviate.batches import forward
 from obliviate.bench.provenance import write_results
@@ -66,7 +71,7 @@ from obliviate.methods.redraw import (
     scale_to_confidence,
 )
 from obliviate.methods.ssd import importances
-from obliviate.train import cross_entropy_loss, make_scheduler, run_loop
+from obliviate.train import cross_entropy_loss, make_optimizer, make_scheduler, run_loop
 from obliviate.tune import _prepare
 from obliviate.unlearning import register_method, resolve_method, unlearn
 
@@ -238,6 +243,41 @@ def wide_batch(model, data, cfg: WideBatchConfig):
     return redraw(model, data, RedrawConfig(keep=cfg.keep, epochs=cfg.epochs, lr=cfg.lr))
 
 
+@dataclass(frozen=True)
+class NeighbourConfig:
+    keep: float = 0.5
+    epochs: int | None = None
+    k: int = 10
+    below: float = 1.01
+    weight: int = 1
+
+
+def neighbour_labels(model, data, cfg: NeighbourConfig):
+    recipe, original = data.recipe, copy.deepcopy(model).eval()
+    (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
+    nearest = torch.cdist(xf.flatten(1).double(), xr.flatten(1).double()).topk(
+        cfg.k, largest=False).indices
+    soft = F.one_hot(yr[nearest], data.num_classes).float().mean(1)
+    chosen = soft[torch.arange(len(yf)), yf] < cfg.below
+    xs = torch.cat([xr] + [xf[chosen]] * cfg.weight)
+    targets = torch.cat([F.one_hot(yr, data.num_classes).float()] + [soft[chosen]] * cfg.weight)
+    loader = DataLoader(TensorDataset(xs, targets), batch_size=recipe.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(data.seed()))
+    redraw_module.shrink_perturb(model, cfg.keep, data.generator)
+    epochs = cfg.epochs or max(1, round(0.15 * recipe.epochs))
+    optimizer = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.momentum,
+                               recipe.weight_decay)
+
+    def soft_cross_entropy(m, batch):
+        x, t = batch
+        return -(t * torch.log_softmax(forward(m, x), 1)).sum(1).mean()
+
+    run_loop(model, lambda _: loader, soft_cross_entropy, optimizer, epochs,
+             scheduler=make_scheduler(optimizer, "cosine", epochs), owner="neighbour-labels")
+    calibrate_head(model, original, data.val)
+    return model
+
+
 CASES = [
     ("redraw", {}), ("redraw", {"keep": 0.5, "epochs": 7}), ("redraw", {"keep": 0.4, "epochs": 8}),
     ("redraw", {"keep": 0.7, "epochs": 4, "dampen": 10}),
@@ -258,13 +298,15 @@ CASES = [
     ("probe-scratch-adam", {"keep": 0.0, "lr": 0.003}),
     ("probe-scratch-adam", {"keep": 0.5, "lr": 0.001}),
     ("probe-wide-batch", {"keep": 0.4, "epochs": 8, "batch": 128, "lr": 0.1}),
+    ("probe-neighbour-labels", {}), ("probe-neighbour-labels", {"below": 0.5, "weight": 2}),
 ]
 
 
 PROTOTYPES = {"probe-forget-match": forget_match,
               "probe-forget-temperature": forget_temperature, "probe-noise-scale": noise_scale,
               "probe-importance-keep": importance_keep, "probe-layer-keep": layer_keep,
-              "probe-scratch-adam": scratch_adam, "probe-wide-batch": wide_batch}
+              "probe-scratch-adam": scratch_adam, "probe-wide-batch": wide_batch,
+              "probe-neighbour-labels": neighbour_labels}
 
 
 def register_prototypes() -> None:
