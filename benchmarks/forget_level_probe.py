@@ -5,7 +5,7 @@ at RA 0.965 (``winners_fashion-mem.json``). This probe measures, on a held-out s
 seed 1, as :func:`obliviate.tune.tune` draws it; N unlearning runs against N retrained models,
 the ceiling from N more retrained models; TA on the scored half of the validation split; the
 time ratio in CPU seconds against one retraining), what separates redraw's runs from the
-retrained models example by example, and three prototypes aimed at it:
+retrained models example by example, and the prototypes aimed at it, first three:
 
 * ``forget-match``: after redraw, gradient steps that pull each forget example's logit-scaled
   confidence to the validation split's confidence at the same rank (``quantile``), or shift the
