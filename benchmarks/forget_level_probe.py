@@ -33,8 +33,9 @@ Added in ``forget_level_probe/2``, each inside redraw's budget (5 repair epochs)
   target from retain data alone: Chundawat et al., AAAI 2023).
 * ``level_oracle``: from redraw's own runs, what F would read if each forget example's mean
   confidence were the retrained models' (the level) or if the spread shrank, and how much of
-  the level gap estimates that need no retrained model (pixel-space nearest retain neighbours'
-  labels, the original's confidence, the runs' own mean) explain.
+  the level gap estimates that need no retrained model explain: a linear fit on pixel-space
+  nearest retain neighbours' labels, the original's confidence and the runs' own mean, and
+  ``--shadows`` half-data shadow models trained before any deletion (:func:`shadow_estimate`).
 
 None is kept in the package; the numbers are in ``forget_level_probe.json`` and docs/challenge.md.
 
@@ -71,7 +72,13 @@ from obliviate.methods.redraw import (
     scale_to_confidence,
 )
 from obliviate.methods.ssd import importances
-from obliviate.train import cross_entropy_loss, make_optimizer, make_scheduler, run_loop
+from obliviate.train import (
+    cross_entropy_loss,
+    make_optimizer,
+    make_scheduler,
+    run_loop,
+    train_model,
+)
 from obliviate.tune import _prepare
 from obliviate.unlearning import register_method, resolve_method, unlearn
 
@@ -357,7 +364,33 @@ def knn_agreement(sc, k: int = 10) -> np.ndarray:
     return (sc.y_retain[nearest] == sc.y_forget[:, None]).double().mean(1).numpy()
 
 
-def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray) -> dict:
+def shadow_estimate(prep, shadows: int) -> np.ndarray:
+    """Per forget example, the mean confidence of the ``shadows`` models (each trained by the
+    recipe on a random half of the full training set, as LiRA's shadows are) that left it out,
+    mapped by the line that takes the shadows' mean validation confidence to the original's (a
+    half-size training set makes them less confident): a held-out estimate that a method could
+    precompute before any deletion request, with no model trained on the retain set."""
+    sc, s = prep.sc, prep.sc.splits
+    rng = np.random.default_rng(7)
+    forget, val, left_out = [], [], []
+    for k in range(shadows):
+        half = rng.random(len(s.y_train)) < 0.5
+        model, _ = train_model(sc.model_name, sc.input_shape, sc.num_classes, s.x_train[half],
+                               s.y_train[half], sc.recipe, 7000 + k, owner="shadow",
+                               device="cpu", model_options=sc.model_options)
+        forget.append(logit_scaled_confidence(predict(model, tensor_batches(
+            sc.x_forget, sc.y_forget))[0], sc.y_forget.numpy()))
+        val.append(logit_scaled_confidence(predict(model, tensor_batches(s.x_val, s.y_val))[0],
+                                           s.y_val.numpy()))
+        left_out.append(~half[sc.forget_idx])
+    original_val = logit_scaled_confidence(predict(prep.original, tensor_batches(
+        s.x_val, s.y_val))[0], s.y_val.numpy())
+    slope, intercept = np.polyfit(np.mean(val, 0), original_val, 1)
+    out = np.where(left_out, np.stack(forget), 0.0)
+    return intercept + slope * out.sum(0) / np.maximum(np.sum(left_out, 0), 1)
+
+
+def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray, shadows: int) -> dict:
     """What F / ceiling would read with redraw's runs moved toward the retrained models, per
     forget example, and how much of that move estimates without retrained models explain."""
     r, ceiling = prep.conf, forgetting_quality(ceiling_conf, prep.conf)
@@ -370,6 +403,7 @@ def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray) -> dict:
     design = np.stack([np.ones_like(gap), knn_agreement(prep.sc), original, u.mean(0)], 1)
     coef = np.linalg.lstsq(design, gap, rcond=None)[0]
     fitted = design @ coef
+    shadow = shadow_estimate(prep, shadows) - u.mean(0)  # the gap the shadows estimate
 
     def ratio(runs: np.ndarray) -> float:
         return forgetting_quality(runs, r) / ceiling
@@ -381,7 +415,10 @@ def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray) -> dict:
             "estimated_level_in_sample": ratio(u + fitted),
             "estimate_r2": float(1 - ((gap - fitted) ** 2).mean() / gap.var()),
             "estimate_inputs": ["1", "knn_agreement_k10", "original_confidence",
-                                "runs_mean_confidence"], "estimate_coef": coef.tolist()}
+                                "runs_mean_confidence"], "estimate_coef": coef.tolist(),
+            "shadows": shadows, "shadow_gap_r2": float(1 - ((gap - shadow) ** 2).mean() / gap.var()),
+            "shadow_corr_with_retrained_mean": float(np.corrcoef(shadow + u.mean(0), r.mean(0))[0, 1]),
+            "shadow_level": ratio(u + shadow), "shadow_half_level": ratio(u + shadow / 2)}
 
 
 def main() -> None:
@@ -393,6 +430,8 @@ def main() -> None:
     parser.add_argument("--scenario", default="fashion-mem", choices=("fashion-mem", "digits"),
                         help="digits runs redraw at its defaults and the level oracle only (the "
                              "prototypes are sized for fashion-mem's MLP)")
+    parser.add_argument("--shadows", type=int, default=16,
+                        help="half-data shadow models for the level oracle's held-out estimate")
     args = parser.parse_args()
     torch.set_num_threads(1)
     register_prototypes()
@@ -405,7 +444,7 @@ def main() -> None:
         rows.append(row)
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
         if oracle is None:  # the first case is redraw at its defaults
-            oracle = level_oracle(prep, u, ceiling_conf)
+            oracle = level_oracle(prep, u, ceiling_conf, args.shadows)
             print("level oracle", oracle, flush=True)
     name = "" if args.scenario == "fashion-mem" else f"_{args.scenario}"
     path = write_results(args.out / f"forget_level_probe{name}.json",
