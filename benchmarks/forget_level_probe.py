@@ -74,7 +74,6 @@ from obliviate.methods.redraw import (
 from obliviate.methods.ssd import importances
 from obliviate.train import (
     cross_entropy_loss,
-    make_optimizer,
     make_scheduler,
     run_loop,
     train_model,
@@ -169,8 +168,20 @@ def noise_scale(model, data, cfg: NoiseConfig):
         redraw_module.reinit_parameters = real
 
 
-def _repair_and_calibrate(model, original, data, epochs: int | None):
-    """redraw at keep 1 (its repair only), then calibrated against the real original."""
+def _mix_and_repair(model, data, epochs: int | None, keep_of) -> nn.Module:
+    """Each parameter named in ``keep_of(model)`` (a number or a tensor of its shape) becomes
+    keep * itself + (1 - keep) * a fresh initial value, the others stay; then redraw's repair
+    (redraw at keep 1), calibrated against the original."""
+    original = copy.deepcopy(model).eval()
+    keeps = keep_of(model)
+    fresh = dict(reinit_parameters(copy.deepcopy(model), data.generator).named_parameters())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            keep = keeps.get(name)
+            if isinstance(keep, float):  # as redraw's shrink_perturb mixes
+                p.mul_(keep).add_(fresh[name], alpha=1 - keep)
+            elif keep is not None:
+                p.mul_(keep).add_((1 - keep) * fresh[name])
     model = redraw(model, data, RedrawConfig(keep=1.0, epochs=epochs, calibrate=False))
     calibrate_head(model, original, data.val)
     return model
@@ -186,18 +197,18 @@ class ImportanceKeepConfig:
 
 
 def importance_keep(model, data, cfg: ImportanceKeepConfig):
-    original = copy.deepcopy(model).eval()
-    model.eval()
-    imp_f = importances(model, [data.forget])
-    imp_r = importances(model, [itertools.islice(data.retain, cfg.retain_batches)])
-    fresh = reinit_parameters(copy.deepcopy(model), data.generator)
-    with torch.no_grad():
-        for (name, p), q in zip(model.named_parameters(), fresh.parameters(), strict=True):
+    def keep_of(m):
+        m.eval()
+        imp_f = importances(m, [data.forget])
+        imp_r = importances(m, [itertools.islice(data.retain, cfg.retain_batches)])
+        keeps = {}
+        for name, p in m.named_parameters():
             ratio = imp_f[name] / (imp_r[name] + 1e-12)
             top = ratio >= torch.quantile(ratio.flatten().float(), 1 - cfg.frac)
-            keep = torch.where(top, cfg.keep_lo, cfg.keep_hi).to(p.dtype)
-            p.mul_(keep).add_((1 - keep) * q)
-    return _repair_and_calibrate(model.train(), original, data, cfg.epochs)
+            keeps[name] = torch.where(top, cfg.keep_lo, cfg.keep_hi).to(p.dtype)
+        return keeps
+
+    return _mix_and_repair(model, data, cfg.epochs, keep_of)
 
 
 @dataclass(frozen=True)
@@ -207,15 +218,12 @@ class LayerKeepConfig:
 
 
 def layer_keep(model, data, cfg: LayerKeepConfig):
-    original = copy.deepcopy(model).eval()
-    fresh = reinit_parameters(copy.deepcopy(model), data.generator)
-    pairs = zip([m for m in model.modules() if isinstance(m, nn.Linear)],
-                [m for m in fresh.modules() if isinstance(m, nn.Linear)], strict=True)
-    with torch.no_grad():
-        for keep, (mine, new) in zip(cfg.keeps, pairs, strict=True):
-            for p, q in zip(mine.parameters(), new.parameters(), strict=True):
-                p.mul_(keep).add_(q, alpha=1 - keep)
-    return _repair_and_calibrate(model, original, data, cfg.epochs)
+    def keep_of(m):
+        layers = [(n, x) for n, x in m.named_modules() if isinstance(x, nn.Linear)]
+        return {f"{n}.{name}": keep for keep, (n, layer) in zip(cfg.keeps, layers, strict=True)
+                for name, _ in layer.named_parameters()}
+
+    return _mix_and_repair(model, data, cfg.epochs, keep_of)
 
 
 @dataclass(frozen=True)
@@ -259,30 +267,25 @@ class NeighbourConfig:
     weight: int = 1
 
 
+def neighbour_histogram(x_forget, x_retain, y_retain, k: int, num_classes: int) -> torch.Tensor:
+    """Per forget example, the label histogram (float64) of its ``k`` nearest retain images in
+    pixel space: what the retain set alone says of it."""
+    nearest = torch.cdist(x_forget.flatten(1).double(), x_retain.flatten(1).double()).topk(
+        k, largest=False).indices
+    return F.one_hot(y_retain[nearest], num_classes).double().mean(1)
+
+
 def neighbour_labels(model, data, cfg: NeighbourConfig):
-    recipe, original = data.recipe, copy.deepcopy(model).eval()
     (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
-    nearest = torch.cdist(xf.flatten(1).double(), xr.flatten(1).double()).topk(
-        cfg.k, largest=False).indices
-    soft = F.one_hot(yr[nearest], data.num_classes).float().mean(1)
+    soft = neighbour_histogram(xf, xr, yr, cfg.k, data.num_classes).float()
     chosen = soft[torch.arange(len(yf)), yf] < cfg.below
     xs = torch.cat([xr] + [xf[chosen]] * cfg.weight)
     targets = torch.cat([F.one_hot(yr, data.num_classes).float()] + [soft[chosen]] * cfg.weight)
-    loader = DataLoader(TensorDataset(xs, targets), batch_size=recipe.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(data.seed()))
-    redraw_module.shrink_perturb(model, cfg.keep, data.generator)
-    epochs = cfg.epochs or max(1, round(0.15 * recipe.epochs))
-    optimizer = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.momentum,
-                               recipe.weight_decay)
-
-    def soft_cross_entropy(m, batch):
-        x, t = batch
-        return -(t * torch.log_softmax(forward(m, x), 1)).sum(1).mean()
-
-    run_loop(model, lambda _: loader, soft_cross_entropy, optimizer, epochs,
-             scheduler=make_scheduler(optimizer, "cosine", epochs), owner="neighbour-labels")
-    calibrate_head(model, original, data.val)
-    return model
+    loader = DataLoader(TensorDataset(xs, targets), batch_size=data.recipe.batch_size,
+                        shuffle=True, generator=torch.Generator().manual_seed(data.seed()))
+    # redraw's cross-entropy takes the label histograms as class probabilities
+    return redraw(model, dataclasses.replace(data, retain=loader),
+                  RedrawConfig(keep=cfg.keep, epochs=cfg.epochs))
 
 
 CASES = [
@@ -359,9 +362,8 @@ def probe(prep, ceiling_conf: np.ndarray, method: str, overrides: dict,
 def knn_agreement(sc, k: int = 10) -> np.ndarray:
     """Per forget example, the share of its ``k`` nearest retain images (pixels) with its label:
     a typicality estimate that involves no model."""
-    flat_f, flat_r = sc.x_forget.flatten(1).double(), sc.x_retain.flatten(1).double()
-    nearest = torch.cdist(flat_f, flat_r).topk(k, largest=False).indices
-    return (sc.y_retain[nearest] == sc.y_forget[:, None]).double().mean(1).numpy()
+    histogram = neighbour_histogram(sc.x_forget, sc.x_retain, sc.y_retain, k, sc.num_classes)
+    return histogram[torch.arange(len(sc.y_forget)), sc.y_forget].numpy()
 
 
 def shadow_estimate(prep, shadows: int) -> np.ndarray:

@@ -71,8 +71,8 @@ NUM_THRESHOLDS_PER_UNIT = 100
 # 4: the N runs of a method with a population capability (finetune) train as populations;
 # the cut-off reads one single run of it timed as the reference is, not the population / N
 # 5: each method's row is judged by the mean of a retrain time timed right before and one right
-# after its runs (time_retrain_s); the reference goes through the runs' very call (guard off: no probe passes
-# the runs do not make)
+# after its runs (time_retrain_s); the reference goes through the runs' very call (guard off: no
+# probe passes the runs do not make)
 PROTOCOL = "challenge/5"
 
 _PEAKY_RATIO = 0.01
