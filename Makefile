@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BENCH)/winners.py --scenarios fashion-mem --methods winner-contrastive winner-grad-reinit winner-conv-noise winner-prune-reinit redraw retrain finetune scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/forget_level_probe.py --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe
 	$(BENCH)/forget_level_probe.py --scenario digits --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe_digits
+	$(BENCH)/forget_level_probe.py --scenario digits --seed 2 --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe_digits_seed2
 	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/domains.py --scenarios movielens mnist5k --seeds 1 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
 	$(BENCH)/tofu_mini_tune.py --cache $(BENCH_RUNS)/tofu-mini/models --rows $(BENCH_OUT)/tofu_mini_tune.jsonl --json $(BENCH_OUT)/tofu_mini_tune.json
@@ -120,8 +121,8 @@ bench-smoke: $(STAMP)
 	$(BENCH)/sisa_race.py --reps 1 --cases free_race --out $(SMOKE)/results
 	$(BENCH)/concurrent_bench.py --reps 1 --out $(SMOKE)/results
 	$(BENCH)/winners.py --scenarios digits --models 4 --methods redraw finetune --out $(SMOKE)/results --runs $(SMOKE)/runs/winners
-	$(BENCH)/forget_level_probe.py --models 3 --out $(SMOKE)/results --cache $(SMOKE)/runs/forget_level_probe
-	$(BENCH)/forget_level_probe.py --scenario digits --models 3 --out $(SMOKE)/results --cache $(SMOKE)/runs/forget_level_probe_digits
+	$(BENCH)/forget_level_probe.py --models 3 --shadows 4 --out $(SMOKE)/results --cache $(SMOKE)/runs/forget_level_probe
+	$(BENCH)/forget_level_probe.py --scenario digits --models 3 --shadows 4 --out $(SMOKE)/results --cache $(SMOKE)/runs/forget_level_probe_digits
 	$(BENCH)/challenge_cost.py --models 4 --loop-models 2 --threads 1 $(SMOKE_SET) --set protocol.n_boot=10 --out $(SMOKE)/results
 	$(BENCH)/domains.py --scenarios credit --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/domains
 	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json

@@ -37,6 +37,21 @@ Added in ``forget_level_probe/2``, each inside redraw's budget (5 repair epochs)
   nearest retain neighbours' labels, the original's confidence and the runs' own mean, and
   ``--shadows`` half-data shadow models trained before any deletion (:func:`shadow_estimate`).
 
+Added in ``forget_level_probe/3``, each inside redraw's budget:
+
+* ``shadow-targets``: redraw's repair on the retain set plus every forget example with a soft
+  target from the ``--shadows`` half-data shadow models that left it out (each shadow's logits
+  scaled so its mean validation confidence is the original's): the level oracle's held-out
+  estimate, reached by training instead of moved by hand. The shadows would be a prepare phase
+  (trained before any deletion request, about ``shadows / 2`` retrainings); run on digits at two
+  forget seeds (``--seed``), since its gain on the first did not hold on the second.
+* ``hard-focus``: after ``full`` repair epochs on the whole retain set, ``hard`` epochs on the
+  retain examples the model still gets most wrong (``frac``, re-chosen each epoch, plus ``rand``
+  of the rest drawn at random): the repair's budget spent where retain accuracy is lost
+  (selective backprop: Jiang et al., arXiv 1910.00762, 2019).
+* ``importance-neighbours``: ``importance-keep``'s re-draw with ``neighbour-labels``' repair, the
+  two rows that each moved one side of the trade-off.
+
 None is kept in the package; the numbers are in ``forget_level_probe.json`` and docs/challenge.md.
 
     python benchmarks/forget_level_probe.py --out benchmarks/results
@@ -62,7 +77,7 @@ from obliviate.cache import ModelCache
 from obliviate.evaluate.challenge import forgetting_quality, logit_scaled_confidence
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.methods import redraw as redraw_module
-from obliviate.methods.common import reinit_parameters
+from obliviate.methods.common import reinit_parameters, row_digests
 from obliviate.methods.redraw import (
     RedrawConfig,
     calibrate_head,
@@ -70,10 +85,12 @@ from obliviate.methods.redraw import (
     redraw,
     scale_head,
     scale_to_confidence,
+    shrink_perturb,
 )
 from obliviate.methods.ssd import importances
 from obliviate.train import (
     cross_entropy_loss,
+    make_optimizer,
     make_scheduler,
     run_loop,
     train_model,
@@ -81,7 +98,7 @@ from obliviate.train import (
 from obliviate.tune import _prepare
 from obliviate.unlearning import register_method, resolve_method, unlearn
 
-BENCHMARK = "forget_level_probe/2"
+BENCHMARK = "forget_level_probe/3"
 
 
 def _tensors(loader) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,19 +213,22 @@ class ImportanceKeepConfig:
     retain_batches: int = 8
 
 
-def importance_keep(model, data, cfg: ImportanceKeepConfig):
-    def keep_of(m):
-        m.eval()
-        imp_f = importances(m, [data.forget])
-        imp_r = importances(m, [itertools.islice(data.retain, cfg.retain_batches)])
-        keeps = {}
-        for name, p in m.named_parameters():
-            ratio = imp_f[name] / (imp_r[name] + 1e-12)
-            top = ratio >= torch.quantile(ratio.flatten().float(), 1 - cfg.frac)
-            keeps[name] = torch.where(top, cfg.keep_lo, cfg.keep_hi).to(p.dtype)
-        return keeps
+def importance_keeps(model, data, cfg) -> dict[str, torch.Tensor]:
+    """Per parameter, ``keep_lo`` where its forget/retain importance ratio is in the top
+    ``frac`` of its tensor and ``keep_hi`` elsewhere."""
+    model.eval()
+    imp_f = importances(model, [data.forget])
+    imp_r = importances(model, [itertools.islice(data.retain, cfg.retain_batches)])
+    keeps = {}
+    for name, p in model.named_parameters():
+        ratio = imp_f[name] / (imp_r[name] + 1e-12)
+        top = ratio >= torch.quantile(ratio.flatten().float(), 1 - cfg.frac)
+        keeps[name] = torch.where(top, cfg.keep_lo, cfg.keep_hi).to(p.dtype)
+    return keeps
 
-    return _mix_and_repair(model, data, cfg.epochs, keep_of)
+
+def importance_keep(model, data, cfg: ImportanceKeepConfig):
+    return _mix_and_repair(model, data, cfg.epochs, lambda m: importance_keeps(m, data, cfg))
 
 
 @dataclass(frozen=True)
@@ -235,7 +255,7 @@ class ScratchAdamConfig:
 
 def scratch_adam(model, data, cfg: ScratchAdamConfig):
     original = copy.deepcopy(model).eval()
-    redraw_module.shrink_perturb(model, cfg.keep, data.generator)
+    shrink_perturb(model, cfg.keep, data.generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run_loop(model, lambda _: data.retain, cross_entropy_loss, optimizer, cfg.epochs,
              scheduler=make_scheduler(optimizer, "cosine", cfg.epochs), owner="scratch-adam")
@@ -275,16 +295,104 @@ def neighbour_histogram(x_forget, x_retain, y_retain, k: int, num_classes: int) 
     return F.one_hot(y_retain[nearest], num_classes).double().mean(1)
 
 
-def neighbour_labels(model, data, cfg: NeighbourConfig):
-    (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
-    soft = neighbour_histogram(xf, xr, yr, cfg.k, data.num_classes).float()
-    chosen = soft[torch.arange(len(yf)), yf] < cfg.below
-    xs = torch.cat([xr] + [xf[chosen]] * cfg.weight)
-    targets = torch.cat([F.one_hot(yr, data.num_classes).float()] + [soft[chosen]] * cfg.weight)
+def _with_soft_forget(data, xr: torch.Tensor, yr: torch.Tensor, xf: torch.Tensor,
+                      soft: torch.Tensor, chosen: torch.Tensor, weight: int):
+    """``data`` whose retain loader yields the retain rows (``xr``, ``yr``) and the ``chosen``
+    forget rows ``xf``, ``weight`` times each, with the class probabilities ``soft`` (one row
+    per ``xf`` row) as targets (the retain rows' one-hot): redraw's cross-entropy takes either.
+    The rows are passed, not read again: a shuffling loader gives another order on each read,
+    which misaligns the targets (forget) or changes the batches (retain)."""
+    xs = torch.cat([xr] + [xf[chosen]] * weight)
+    targets = torch.cat([F.one_hot(yr, data.num_classes).float()] + [soft[chosen]] * weight)
     loader = DataLoader(TensorDataset(xs, targets), batch_size=data.recipe.batch_size,
                         shuffle=True, generator=torch.Generator().manual_seed(data.seed()))
-    # redraw's cross-entropy takes the label histograms as class probabilities
-    return redraw(model, dataclasses.replace(data, retain=loader),
+    return dataclasses.replace(data, retain=loader)
+
+
+def _neighbour_targets(data, cfg) -> tuple[torch.Tensor, ...]:
+    """The retain rows, the forget inputs, their neighbours' label histograms and which of them
+    to teach."""
+    (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
+    soft = neighbour_histogram(xf, xr, yr, cfg.k, data.num_classes).float()
+    return xr, yr, xf, soft, soft[torch.arange(len(yf)), yf] < cfg.below
+
+
+def neighbour_labels(model, data, cfg: NeighbourConfig):
+    return redraw(model, _with_soft_forget(data, *_neighbour_targets(data, cfg), cfg.weight),
+                  RedrawConfig(keep=cfg.keep, epochs=cfg.epochs))
+
+
+@dataclass(frozen=True)
+class ImportanceNeighbourConfig:
+    keep_hi: float = 0.7
+    keep_lo: float = 0.0
+    frac: float = 0.1
+    epochs: int | None = None
+    retain_batches: int = 8
+    k: int = 10
+    below: float = 0.5
+    weight: int = 2
+
+
+def importance_neighbours(model, data, cfg: ImportanceNeighbourConfig):
+    keeps = importance_keeps(model, data, cfg)
+    return _mix_and_repair(model, _with_soft_forget(data, *_neighbour_targets(data, cfg),
+                                                    cfg.weight), cfg.epochs, lambda _: keeps)
+
+
+@dataclass(frozen=True)
+class HardFocusConfig:
+    keep: float = 0.5
+    full: int = 3
+    hard: int = 4
+    frac: float = 0.3
+    rand: float = 0.0
+    epochs: int | None = None  # unused: full + hard
+
+
+def hard_focus(model, data, cfg: HardFocusConfig):
+    recipe, original = data.recipe, copy.deepcopy(model).eval()
+    xr, yr = _tensors(data.retain)
+    shrink_perturb(model, cfg.keep, data.generator)
+    optimizer = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.momentum,
+                               recipe.weight_decay)
+    shuffle = torch.Generator().manual_seed(data.seed())
+
+    def epoch_data(epoch: int):
+        if epoch < cfg.full:
+            return data.retain
+        with torch.no_grad():
+            loss = F.cross_entropy(forward(model.eval(), xr), yr, reduction="none")
+        model.train()
+        order = loss.argsort(descending=True)
+        n_hard = int(cfg.frac * len(yr))
+        rest = order[n_hard:]
+        idx = torch.cat([order[:n_hard], rest[torch.randperm(len(rest), generator=shuffle)[
+            : int(cfg.rand * len(yr))]]])
+        return DataLoader(TensorDataset(xr[idx], yr[idx]), batch_size=recipe.batch_size,
+                          shuffle=True, generator=shuffle)
+
+    epochs = cfg.full + cfg.hard
+    run_loop(model, epoch_data, cross_entropy_loss, optimizer, epochs,
+             scheduler=make_scheduler(optimizer, "cosine", epochs), owner="hard-focus")
+    calibrate_head(model, original, data.val)
+    return model
+
+
+@dataclass(frozen=True)
+class ShadowTargetConfig:
+    keep: float = 0.5
+    epochs: int | None = None
+    weight: int = 1
+
+
+HELD_OUT: dict[bytes, torch.Tensor] = {}  # forget row digest -> the shadows' soft target
+
+
+def shadow_targets(model, data, cfg: ShadowTargetConfig):
+    (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
+    soft = torch.stack([HELD_OUT[d] for d in row_digests(xf, yf)])
+    return redraw(model, _with_soft_forget(data, xr, yr, xf, soft, soft.sum(1) > 0, cfg.weight),
                   RedrawConfig(keep=cfg.keep, epochs=cfg.epochs))
 
 
@@ -309,14 +417,23 @@ CASES = [
     ("probe-scratch-adam", {"keep": 0.5, "lr": 0.001}),
     ("probe-wide-batch", {"keep": 0.4, "epochs": 8, "batch": 128, "lr": 0.1}),
     ("probe-neighbour-labels", {}), ("probe-neighbour-labels", {"below": 0.5, "weight": 2}),
+    # forget_level_probe/3
+    ("probe-shadow-targets", {}),
+    ("probe-hard-focus", {}), ("probe-hard-focus", {"frac": 0.25, "rand": 0.25}),
+    ("probe-importance-neighbours", {}),
+    ("probe-importance-neighbours", {"keep_hi": 0.65, "frac": 0.15}),
+    ("probe-importance-neighbours", {"keep_hi": 0.6, "weight": 1}),
 ]
+DIGITS_CASES = [("redraw", {}), ("probe-shadow-targets", {})]
 
 
 PROTOTYPES = {"probe-forget-match": forget_match,
               "probe-forget-temperature": forget_temperature, "probe-noise-scale": noise_scale,
               "probe-importance-keep": importance_keep, "probe-layer-keep": layer_keep,
               "probe-scratch-adam": scratch_adam, "probe-wide-batch": wide_batch,
-              "probe-neighbour-labels": neighbour_labels}
+              "probe-neighbour-labels": neighbour_labels,
+              "probe-shadow-targets": shadow_targets, "probe-hard-focus": hard_focus,
+              "probe-importance-neighbours": importance_neighbours}
 
 
 def register_prototypes() -> None:
@@ -326,15 +443,15 @@ def register_prototypes() -> None:
 
 
 def probe(prep, ceiling_conf: np.ndarray, method: str, overrides: dict,
-          models: int) -> tuple[dict, np.ndarray]:
-    """``models`` runs of one setting: F, F/ceiling, utility and where the confidences differ,
-    and the runs' forget-set confidences (runs x examples)."""
+          models: int, seed_base: int = 500_000) -> tuple[dict, np.ndarray]:
+    """``models`` runs of one setting (run seeds ``seed_base`` + i): F, F/ceiling, utility and
+    where the confidences differ, and the runs' forget-set confidences (runs x examples)."""
     sc, info = prep.sc, resolve_method(method)
     cfg = info.build_config({**sc.method_defaults.get("redraw", {}), **overrides}
                             if method == "redraw" else {"epochs": 5, **overrides})
     confs, ra, va, cpu = [], [], [], []
     for i in range(models):
-        seed, start = 500_000 + i, time.process_time()
+        seed, start = seed_base + i, time.process_time()
         model = unlearn(prep.original, sc.forget_loader(seed=seed), sc.retain_loader(seed=seed),
                         method=info, num_classes=sc.num_classes, val=prep.method_val, seed=seed,
                         recipe=sc.recipe, config=cfg, guard="off")
@@ -366,12 +483,18 @@ def knn_agreement(sc, k: int = 10) -> np.ndarray:
     return histogram[torch.arange(len(sc.y_forget)), sc.y_forget].numpy()
 
 
-def shadow_estimate(prep, shadows: int) -> np.ndarray:
-    """Per forget example, the mean confidence of the ``shadows`` models (each trained by the
-    recipe on a random half of the full training set, as LiRA's shadows are) that left it out,
-    mapped by the line that takes the shadows' mean validation confidence to the original's (a
-    half-size training set makes them less confident): a held-out estimate that a method could
-    precompute before any deletion request, with no model trained on the retain set."""
+@dataclass(frozen=True)
+class Shadows:
+    """Logits of ``K`` shadow models, each trained by the recipe on a random half of the full
+    training set (as LiRA's shadows are), on the forget set and the validation split, and which
+    forget examples each left out (K x n)."""
+
+    forget: torch.Tensor
+    val: torch.Tensor
+    left_out: np.ndarray
+
+
+def train_shadows(prep, shadows: int) -> Shadows:
     sc, s = prep.sc, prep.sc.splits
     rng = np.random.default_rng(7)
     forget, val, left_out = [], [], []
@@ -380,19 +503,46 @@ def shadow_estimate(prep, shadows: int) -> np.ndarray:
         model, _ = train_model(sc.model_name, sc.input_shape, sc.num_classes, s.x_train[half],
                                s.y_train[half], sc.recipe, 7000 + k, owner="shadow",
                                device="cpu", model_options=sc.model_options)
-        forget.append(logit_scaled_confidence(predict(model, tensor_batches(
-            sc.x_forget, sc.y_forget))[0], sc.y_forget.numpy()))
-        val.append(logit_scaled_confidence(predict(model, tensor_batches(s.x_val, s.y_val))[0],
-                                           s.y_val.numpy()))
+        forget.append(predict(model, tensor_batches(sc.x_forget, sc.y_forget))[0])
+        val.append(predict(model, tensor_batches(s.x_val, s.y_val))[0])
         left_out.append(~half[sc.forget_idx])
-    original_val = logit_scaled_confidence(predict(prep.original, tensor_batches(
-        s.x_val, s.y_val))[0], s.y_val.numpy())
-    slope, intercept = np.polyfit(np.mean(val, 0), original_val, 1)
+    return Shadows(torch.as_tensor(np.stack(forget)), torch.as_tensor(np.stack(val)),
+                   np.stack(left_out))
+
+
+def shadow_estimate(prep, shadows: Shadows) -> np.ndarray:
+    """Per forget example, the mean confidence of the shadows that left it out, mapped by the
+    line that takes the shadows' mean validation confidence to the original's (a half-size
+    training set makes them less confident): a held-out estimate that a method could precompute
+    before any deletion request, with no model trained on the retain set."""
+    sc, s = prep.sc, prep.sc.splits
+    forget = [logit_scaled_confidence(f.numpy(), sc.y_forget.numpy()) for f in shadows.forget]
+    val = [logit_scaled_confidence(v.numpy(), s.y_val.numpy()) for v in shadows.val]
+    slope, intercept = np.polyfit(np.mean(val, 0), _original_val_confidence(prep), 1)
+    left_out = shadows.left_out
     out = np.where(left_out, np.stack(forget), 0.0)
     return intercept + slope * out.sum(0) / np.maximum(np.sum(left_out, 0), 1)
 
 
-def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray, shadows: int) -> dict:
+def _original_val_confidence(prep) -> np.ndarray:
+    s = prep.sc.splits
+    return logit_scaled_confidence(predict(prep.original, tensor_batches(s.x_val, s.y_val))[0],
+                                   s.y_val.numpy())
+
+
+def shadow_soft_targets(prep, shadows: Shadows) -> torch.Tensor:
+    """Per forget example, the mean softmax of the shadows that left it out, each shadow's logits
+    first scaled so that its mean validation confidence is the original's (redraw's calibration);
+    a zero row where every shadow saw the example."""
+    goal = float(_original_val_confidence(prep).mean())
+    y_val = prep.sc.splits.y_val
+    probs = torch.stack([torch.softmax(scale_to_confidence(v, y_val, goal) * f, 1)
+                         for f, v in zip(shadows.forget, shadows.val, strict=True)])
+    weights = torch.as_tensor(shadows.left_out, dtype=probs.dtype)[:, :, None]
+    return ((probs * weights).sum(0) / weights.sum(0).clamp_min(1)).float()
+
+
+def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray, shadows: Shadows) -> dict:
     """What F / ceiling would read with redraw's runs moved toward the retrained models, per
     forget example, and how much of that move estimates without retrained models explain."""
     r, ceiling = prep.conf, forgetting_quality(ceiling_conf, prep.conf)
@@ -418,8 +568,10 @@ def level_oracle(prep, u: np.ndarray, ceiling_conf: np.ndarray, shadows: int) ->
             "estimate_r2": float(1 - ((gap - fitted) ** 2).mean() / gap.var()),
             "estimate_inputs": ["1", "knn_agreement_k10", "original_confidence",
                                 "runs_mean_confidence"], "estimate_coef": coef.tolist(),
-            "shadows": shadows, "shadow_gap_r2": float(1 - ((gap - shadow) ** 2).mean() / gap.var()),
-            "shadow_corr_with_retrained_mean": float(np.corrcoef(shadow + u.mean(0), r.mean(0))[0, 1]),
+            "shadows": len(shadows.forget),
+            "shadow_gap_r2": float(1 - ((gap - shadow) ** 2).mean() / gap.var()),
+            "shadow_corr_with_retrained_mean": float(np.corrcoef(shadow + u.mean(0),
+                                                                 r.mean(0))[0, 1]),
             "shadow_level": ratio(u + shadow), "shadow_half_level": ratio(u + shadow / 2)}
 
 
@@ -430,28 +582,42 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--cache", type=Path, default=Path("runs/benchmarks/forget_level_probe"))
     parser.add_argument("--scenario", default="fashion-mem", choices=("fashion-mem", "digits"),
-                        help="digits runs redraw at its defaults and the level oracle only (the "
-                             "prototypes are sized for fashion-mem's MLP)")
+                        help="digits runs redraw at its defaults, shadow-targets and the level "
+                             "oracle only (the other prototypes are sized for fashion-mem's MLP)")
     parser.add_argument("--shadows", type=int, default=16,
-                        help="half-data shadow models for the level oracle's held-out estimate")
+                        help="half-data shadow models for the level oracle's held-out estimate and "
+                             "shadow-targets")
     args = parser.parse_args()
     torch.set_num_threads(1)
     register_prototypes()
     prep = _prepare(args.scenario, args.seed, 2 * args.models, None, None, {},
                     ModelCache(args.cache))
     ceiling_conf, prep.conf = prep.conf[args.models:], prep.conf[: args.models]
+    shadows = train_shadows(prep, args.shadows)
+    HELD_OUT.update(zip(row_digests(prep.sc.x_forget, prep.sc.y_forget),
+                        shadow_soft_targets(prep, shadows), strict=True))
     rows, oracle = [], None
-    for method, overrides in CASES if args.scenario == "fashion-mem" else CASES[:1]:
+    for method, overrides in CASES if args.scenario == "fashion-mem" else DIGITS_CASES:
         row, u = probe(prep, ceiling_conf, method, overrides, args.models)
         rows.append(row)
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
         if oracle is None:  # the first case is redraw at its defaults
-            oracle = level_oracle(prep, u, ceiling_conf, args.shadows)
+            oracle = level_oracle(prep, u, ceiling_conf, shadows)
             print("level oracle", oracle, flush=True)
-    name = "" if args.scenario == "fashion-mem" else f"_{args.scenario}"
+    # the same setting on other run seeds: how far F / ceiling moves with the runs' randomness
+    # alone (the forget set, the retrained models and the ceiling stay)
+    noise = []
+    for base in (600_000, 700_000):
+        row = probe(prep, ceiling_conf, "redraw", {}, args.models, seed_base=base)[0]
+        noise.append({"seed_base": base,
+                      **{k: row[k] for k in ("F_ratio", "RA_ratio", "VA_ratio")}})
+        print("redraw, run seeds from", base, noise[-1], flush=True)
+    name = ("" if args.scenario == "fashion-mem" else f"_{args.scenario}") + (
+        "" if args.seed == 1 else f"_seed{args.seed}")
     path = write_results(args.out / f"forget_level_probe{name}.json",
                          {"scenario": args.scenario, "seed": args.seed, "models": args.models,
-                          "rows": rows, "level_oracle": oracle},
+                          "rows": rows, "level_oracle": oracle,
+                          "redraw_other_run_seeds": noise},
                          benchmark=BENCHMARK)
     print(f"wrote {path}")
 
