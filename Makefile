@@ -80,6 +80,7 @@ bench: $(STAMP)
 	$(BENCH)/winners.py --scenarios digits --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/winners.py --scenarios fashion-mem --methods winner-contrastive winner-grad-reinit winner-conv-noise winner-prune-reinit redraw retrain finetune scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/forget_level_probe.py --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe
+	$(BENCH)/forget_level_probe.py --seed 2 --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe_seed2
 	$(BENCH)/forget_level_probe.py --scenario digits --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe_digits
 	$(BENCH)/forget_level_probe.py --scenario digits --seed 2 --out $(BENCH_OUT) --cache $(BENCH_RUNS)/forget_level_probe_digits_seed2
 	$(BENCH)/domains.py --scenarios shuttle credit rotten-tomatoes --seeds 3 --out $(BENCH_OUT) --runs $(BENCH_RUNS)/domains
