@@ -257,8 +257,15 @@ def scratch_adam(model, data, cfg: ScratchAdamConfig):
     original = copy.deepcopy(model).eval()
     shrink_perturb(model, cfg.keep, data.generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    run_loop(model, lambda _: data.retain, cross_entropy_loss, optimizer, cfg.epochs,
-             scheduler=make_scheduler(optimizer, "cosine", cfg.epochs), owner="scratch-adam")
+    return _repair(model, original, data, lambda _: data.retain, optimizer, cfg.epochs,
+                   "scratch-adam")
+
+
+def _repair(model, original, data, epoch_data, optimizer, epochs: int, owner: str) -> nn.Module:
+    """``epochs`` of cross-entropy on ``epoch_data(epoch)`` under a cosine schedule, then
+    redraw's calibration against ``original``."""
+    run_loop(model, epoch_data, cross_entropy_loss, optimizer, epochs,
+             scheduler=make_scheduler(optimizer, "cosine", epochs), owner=owner)
     calibrate_head(model, original, data.val)
     return model
 
@@ -323,12 +330,9 @@ def neighbour_labels(model, data, cfg: NeighbourConfig):
 
 
 @dataclass(frozen=True)
-class ImportanceNeighbourConfig:
-    keep_hi: float = 0.7
-    keep_lo: float = 0.0
-    frac: float = 0.1
-    epochs: int | None = None
-    retain_batches: int = 8
+class ImportanceNeighbourConfig(ImportanceKeepConfig):
+    """importance-keep's settings and the neighbour-label repair's."""
+
     k: int = 10
     below: float = 0.5
     weight: int = 2
@@ -372,11 +376,8 @@ def hard_focus(model, data, cfg: HardFocusConfig):
         return DataLoader(TensorDataset(xr[idx], yr[idx]), batch_size=recipe.batch_size,
                           shuffle=True, generator=shuffle)
 
-    epochs = cfg.full + cfg.hard
-    run_loop(model, epoch_data, cross_entropy_loss, optimizer, epochs,
-             scheduler=make_scheduler(optimizer, "cosine", epochs), owner="hard-focus")
-    calibrate_head(model, original, data.val)
-    return model
+    return _repair(model, original, data, epoch_data, optimizer, cfg.full + cfg.hard,
+                   "hard-focus")
 
 
 @dataclass(frozen=True)
