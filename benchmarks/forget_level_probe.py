@@ -52,6 +52,16 @@ Added in ``forget_level_probe/3``, each inside redraw's budget:
 * ``importance-neighbours``: ``importance-keep``'s re-draw with ``neighbour-labels``' repair, the
   two rows that each moved one side of the trade-off.
 
+Added in ``forget_level_probe/4``, inside the same budget:
+
+* ``input-subspace``: each Linear layer's weight re-drawn (at ``keep_sub``) only along the ``k``
+  input directions where the forget set's activations carry the most energy relative to the
+  retain set's (``contrast``: the top generalised eigenvectors of the two second-moment
+  matrices) or in absolute terms (``forget``: their top principal directions), the rest mixed
+  at ``keep_hi``; then redraw's repair and calibration. An example's gradient on a Linear
+  weight is (output error) x (its input), so what a layer learned of an example lies along its
+  input: this aims the re-draw at the atypical directions a memorised example brings.
+
 None is kept in the package; the numbers are in ``forget_level_probe.json`` and docs/challenge.md.
 
     python benchmarks/forget_level_probe.py --out benchmarks/results
@@ -98,7 +108,7 @@ from obliviate.train import (
 from obliviate.tune import _prepare
 from obliviate.unlearning import register_method, resolve_method, unlearn
 
-BENCHMARK = "forget_level_probe/3"
+BENCHMARK = "forget_level_probe/4"
 
 
 def _tensors(loader) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,8 +197,9 @@ def noise_scale(model, data, cfg: NoiseConfig):
 
 def _mix_and_repair(model, data, epochs: int | None, keep_of) -> nn.Module:
     """Each parameter named in ``keep_of(model)`` (a number or a tensor of its shape) becomes
-    keep * itself + (1 - keep) * a fresh initial value, the others stay; then redraw's repair
-    (redraw at keep 1), calibrated against the original."""
+    keep * itself + (1 - keep) * a fresh initial value, or, where it names a function, that
+    function of (itself, its fresh initial value); the others stay. Then redraw's repair (redraw
+    at keep 1), calibrated against the original."""
     original = copy.deepcopy(model).eval()
     keeps = keep_of(model)
     fresh = dict(reinit_parameters(copy.deepcopy(model), data.generator).named_parameters())
@@ -197,6 +208,8 @@ def _mix_and_repair(model, data, epochs: int | None, keep_of) -> nn.Module:
             keep = keeps.get(name)
             if isinstance(keep, float):  # as redraw's shrink_perturb mixes
                 p.mul_(keep).add_(fresh[name], alpha=1 - keep)
+            elif callable(keep):
+                p.copy_(keep(p, fresh[name]))
             elif keep is not None:
                 p.mul_(keep).add_((1 - keep) * fresh[name])
     model = redraw(model, data, RedrawConfig(keep=1.0, epochs=epochs, calibrate=False))
@@ -345,6 +358,66 @@ def importance_neighbours(model, data, cfg: ImportanceNeighbourConfig):
 
 
 @dataclass(frozen=True)
+class InputSubspaceConfig:
+    keep_hi: float = 0.5
+    keep_sub: float = 0.0
+    k: int = 50
+    mode: str = "contrast"  # or "forget"
+    ridge: float = 1e-3  # added to the retain moments, as a share of their mean eigenvalue
+    epochs: int | None = None
+
+
+def _layer_inputs(model: nn.Module, loader, layers: list[nn.Module]) -> list[torch.Tensor]:
+    """Each layer's inputs over ``loader``, one row per example (float64)."""
+    seen: dict[nn.Module, list[torch.Tensor]] = {m: [] for m in layers}
+    hooks = [m.register_forward_hook(lambda mod, args, out: seen[mod].append(
+        args[0].detach().flatten(1).double())) for m in layers]
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                model(batch[0])
+    finally:
+        for h in hooks:
+            h.remove()
+    return [torch.cat(seen[m]) for m in layers]
+
+
+def input_directions(forget: torch.Tensor, retain: torch.Tensor, cfg) -> torch.Tensor:
+    """An orthonormal basis (inputs x k) of the ``k`` directions where the forget rows carry the
+    most energy: relative to the retain rows' (``contrast``: the top generalised eigenvectors of
+    the second moments, the retain side ridged) or absolute (``forget``)."""
+    cf = forget.T @ forget / len(forget)
+    if cfg.mode == "forget":
+        return torch.linalg.eigh(cf).eigenvectors[:, -cfg.k:]
+    cr = retain.T @ retain / len(retain)
+    cr = cr + cfg.ridge * torch.trace(cr) / len(cr) * torch.eye(len(cr), dtype=cr.dtype)
+    whiten = torch.linalg.inv(torch.linalg.cholesky(cr))
+    vectors = torch.linalg.eigh(whiten @ cf @ whiten.T).eigenvectors[:, -cfg.k:]
+    return torch.linalg.qr(whiten.T @ vectors).Q
+
+
+def input_subspace(model, data, cfg: InputSubspaceConfig):
+    def keep_of(m):
+        m.eval()
+        layers = [(n, x) for n, x in m.named_modules() if isinstance(x, nn.Linear)]
+        inputs = zip(_layer_inputs(m, data.forget, [x for _, x in layers]),
+                     _layer_inputs(m, data.retain, [x for _, x in layers]), strict=True)
+        keeps = {name: cfg.keep_hi for name, _ in m.named_parameters()}
+        for (n, _), (xf, xr) in zip(layers, inputs, strict=True):
+            q = input_directions(xf, xr, cfg).float()
+
+            def mix(w, w0, q=q):  # the two parts of the input space, each mixed at its keep
+                inside, inside0 = w @ q @ q.T, w0 @ q @ q.T
+                return (cfg.keep_hi * (w - inside) + (1 - cfg.keep_hi) * (w0 - inside0)
+                        + cfg.keep_sub * inside + (1 - cfg.keep_sub) * inside0)
+
+            keeps[f"{n}.weight"] = mix
+        return keeps
+
+    return _mix_and_repair(model, data, cfg.epochs, keep_of)
+
+
+@dataclass(frozen=True)
 class HardFocusConfig:
     keep: float = 0.5
     full: int = 3
@@ -424,6 +497,9 @@ CASES = [
     ("probe-importance-neighbours", {}),
     ("probe-importance-neighbours", {"keep_hi": 0.65, "frac": 0.15}),
     ("probe-importance-neighbours", {"keep_hi": 0.6, "weight": 1}),
+    # forget_level_probe/4
+    ("probe-input-subspace", {}), ("probe-input-subspace", {"k": 200, "keep_hi": 0.7}),
+    ("probe-input-subspace", {"k": 200, "keep_hi": 0.7, "mode": "forget"}),
 ]
 DIGITS_CASES = [("redraw", {}), ("probe-shadow-targets", {})]
 
@@ -434,7 +510,8 @@ PROTOTYPES = {"probe-forget-match": forget_match,
               "probe-scratch-adam": scratch_adam, "probe-wide-batch": wide_batch,
               "probe-neighbour-labels": neighbour_labels,
               "probe-shadow-targets": shadow_targets, "probe-hard-focus": hard_focus,
-              "probe-importance-neighbours": importance_neighbours}
+              "probe-importance-neighbours": importance_neighbours,
+              "probe-input-subspace": input_subspace}
 
 
 def register_prototypes() -> None:
