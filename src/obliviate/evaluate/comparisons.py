@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from obliviate.errors import ConfigError
 
@@ -51,6 +50,8 @@ def paired_p_value(a: np.ndarray, b: np.ndarray, *, kind: str, diff: float | Non
     difference of the estimates) / sd(a - b). ``kind="seeds"``: per-seed values; paired t-test
     (scipy ``ttest_rel``), NaN under 2 seeds.
     """
+    from scipy import stats  # here, not at the top: scipy.stats costs a second at CLI start
+
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]

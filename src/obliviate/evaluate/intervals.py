@@ -46,7 +46,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from obliviate.errors import ConfigError, DataError
 from obliviate.evaluate.challenge import per_example_scores
@@ -77,6 +76,8 @@ class Bootstrap:
 def _z(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be in (0, 1), got {level}; use e.g. 0.95.")
+    from scipy import stats  # here, not at the top: scipy.stats costs a second at CLI start
+
     return float(stats.norm.ppf(0.5 + level / 2))
 
 
@@ -99,6 +100,8 @@ def seed_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float,
     mean = float(x.mean())
     if x.size == 1:
         return mean, math.nan, math.nan
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return mean, mean - half, mean + half
 

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from obliviate.errors import ConfigError, DataError
 
@@ -154,6 +152,8 @@ def lira_scores(target_conf: np.ndarray, shadow_conf: np.ndarray, shadow_in: np.
     if target.ndim not in (1, 2) or target.shape[-1] != shadow.shape[1]:
         raise DataError(f"target_conf has shape {target.shape} but must be ({shadow.shape[1]},) or "
                         f"(targets, {shadow.shape[1]}) to match shadow_conf's examples.")
+    from scipy.stats import norm  # here, not at the top: scipy.stats costs a second at CLI start
+
     mu_out, s_out = _fit_side(shadow, ~member, "OUT", fix_variance)
     if not online:
         return -norm.logsf(target, mu_out, s_out)
@@ -190,6 +190,8 @@ def attack_metrics(scores: np.ndarray, is_member: np.ndarray) -> dict[str, Any]:
     if y.all() or not y.any():
         raise DataError(f"is_member has {int(y.sum())} members among {y.size} entries; the attack "
                         "metrics need both members and non-members.")
+    from sklearn.metrics import roc_auc_score, roc_curve
+
     fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
     out: dict[str, Any] = {"auc": float(roc_auc_score(y, s)),
                            "accuracy": float(np.max((tpr + 1.0 - fpr) / 2.0))}

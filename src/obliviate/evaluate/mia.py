@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from obliviate.errors import DataError
 
@@ -49,6 +45,12 @@ def simple_mia(member_losses: np.ndarray, nonmember_losses: np.ndarray, *, seed:
             f"The loss MIA needs at least 5 members and 5 non-members; got {len(members)} and "
             f"{len(nonmembers)}. Use a larger forget set."
         )
+    # here, not at the top: sklearn costs most of a second at CLI start
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     rng = np.random.default_rng(seed)
     y = np.concatenate([np.ones(n), np.zeros(n)])
     cv = StratifiedShuffleSplit(n_splits=n_splits, random_state=0)

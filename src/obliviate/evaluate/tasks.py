@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from obliviate.errors import ConfigError, ForgetSpecError
 from obliviate.evaluate.utility import accuracy, per_example_loss
@@ -75,6 +74,8 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels)
     if len(np.unique(labels)) < 2:
         return float("nan")
+    from sklearn.metrics import roc_auc_score  # here: sklearn costs most of a second at start
+
     return float(roc_auc_score(labels, np.asarray(scores, np.float64).ravel()))
 
 

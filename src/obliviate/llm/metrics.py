@@ -27,8 +27,6 @@ import zlib
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import hmean, ks_2samp
-from sklearn.metrics import roc_auc_score
 
 from obliviate.errors import ConfigError
 
@@ -80,11 +78,15 @@ def truth_ratio_score(r: np.ndarray, forget: bool = False) -> float:
 def forget_quality(unlearned_r: np.ndarray, retain_r: np.ndarray) -> float:
     """p-value of the two-sample KS test between the unlearned and retain-only models' truth
     ratios on the forget questions; high (> 0.05) means indistinguishable from retain-only."""
+    from scipy.stats import ks_2samp  # here, not at the top: scipy.stats is slow to import
+
     return float(ks_2samp(np.asarray(unlearned_r), np.asarray(retain_r)).pvalue)
 
 
 def model_utility(values: list[float]) -> float:
     """Harmonic mean of the utility measures (0 when any is 0)."""
+    from scipy.stats import hmean
+
     v = np.asarray(values, dtype=float)
     return 0.0 if (v <= 0).any() else float(hmean(v))
 
@@ -118,6 +120,8 @@ def zlib_ratio(mean_nll: float, text: str) -> float:
 
 def mia_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
     """ROC AUC of telling members from non-members, higher scores meaning "member"."""
+    from sklearn.metrics import roc_auc_score
+
     y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
     return float(roc_auc_score(y, np.r_[member_scores, nonmember_scores]))
 
