@@ -473,10 +473,16 @@ class ShadowTargetConfig:
 HELD_OUT: dict[bytes, torch.Tensor] = {}  # forget row digest -> the shadows' soft target
 
 
-def shadow_targets(model, data, cfg: ShadowTargetConfig):
+def _shadow_targets(data) -> tuple[torch.Tensor, ...]:
+    """The retain rows, the forget inputs, their shadows' soft targets (:data:`HELD_OUT`) and
+    which of them to teach (those some shadow left out)."""
     (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
     soft = torch.stack([HELD_OUT[d] for d in row_digests(xf, yf)])
-    return redraw(model, _with_soft_forget(data, xr, yr, xf, soft, soft.sum(1) > 0, cfg.weight),
+    return xr, yr, xf, soft, soft.sum(1) > 0
+
+
+def shadow_targets(model, data, cfg: ShadowTargetConfig):
+    return redraw(model, _with_soft_forget(data, *_shadow_targets(data), cfg.weight),
                   RedrawConfig(keep=cfg.keep, epochs=cfg.epochs))
 
 
@@ -526,10 +532,8 @@ class ImportanceShadowConfig(ImportanceKeepConfig):
 
 def importance_shadows(model, data, cfg: ImportanceShadowConfig):
     keeps = importance_keeps(model, data, cfg)
-    (xr, yr), (xf, yf) = _tensors(data.retain), _tensors(data.forget)
-    soft = torch.stack([HELD_OUT[d] for d in row_digests(xf, yf)])
-    return _mix_and_repair(model, _with_soft_forget(data, xr, yr, xf, soft, soft.sum(1) > 0,
-                                                    cfg.weight), cfg.epochs, lambda _: keeps)
+    return _mix_and_repair(model, _with_soft_forget(data, *_shadow_targets(data), cfg.weight),
+                           cfg.epochs, lambda _: keeps)
 
 
 CASES = [
