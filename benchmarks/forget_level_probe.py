@@ -72,6 +72,17 @@ Added in ``forget_level_probe/5``, inside the same budget:
 * ``importance-shadows``: ``importance-keep``'s re-draw with ``shadow-targets``' repair, the row
   over RA 0.98 and the row with the best F.
 
+Added in ``forget_level_probe/6``, inside the same budget:
+
+* redraw with a larger ``weight_decay``: what the retain gradients do not hold up decays, the
+  memorised forget examples' part included (rows in ``CASES``, no new code).
+* ``phase-decay``: redraw's re-draw, then ``decay_epochs`` repair epochs at ``weight_decay``
+  (large) and the rest at the recipe's, to let the retain set's fit come back after the decay.
+* ``unit-keep``: the first hidden layer's units whose mean activation on the forget set, over
+  that on the retain set, is in the top ``frac`` are re-drawn whole (their incoming weights,
+  bias and outgoing weights at keep 0), every other weight mixed at ``keep_hi``; then redraw's
+  repair and calibration: ``importance-keep`` at the grain of a unit instead of a weight.
+
 None is kept in the package; the numbers are in ``forget_level_probe.json`` and docs/challenge.md.
 
     python benchmarks/forget_level_probe.py --out benchmarks/results
@@ -118,7 +129,7 @@ from obliviate.train import (
 from obliviate.tune import _prepare
 from obliviate.unlearning import register_method, resolve_method, unlearn
 
-BENCHMARK = "forget_level_probe/5"
+BENCHMARK = "forget_level_probe/6"
 
 
 def _tensors(loader) -> tuple[torch.Tensor, torch.Tensor]:
@@ -536,6 +547,60 @@ def importance_shadows(model, data, cfg: ImportanceShadowConfig):
                            cfg.epochs, lambda _: keeps)
 
 
+@dataclass(frozen=True)
+class PhaseDecayConfig:
+    keep: float = 0.5
+    decay_epochs: int = 3
+    weight_decay: float = 0.05
+    epochs: int = 5
+
+
+def phase_decay(model, data, cfg: PhaseDecayConfig):
+    original = copy.deepcopy(model).eval()
+    shrink_perturb(model, cfg.keep, data.generator)
+    recipe = data.recipe
+    optimizer = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.momentum,
+                               cfg.weight_decay)
+
+    def epoch_data(epoch: int):
+        for group in optimizer.param_groups:
+            group["weight_decay"] = (cfg.weight_decay if epoch < cfg.decay_epochs
+                                     else recipe.weight_decay)
+        return data.retain
+
+    return _repair(model, original, data, epoch_data, optimizer, cfg.epochs, "phase-decay")
+
+
+@dataclass(frozen=True)
+class UnitKeepConfig:
+    keep_hi: float = 0.6
+    frac: float = 0.1
+    epochs: int | None = None
+
+
+def unit_keep(model, data, cfg: UnitKeepConfig):
+    def keep_of(m):
+        m.eval()
+        first, second = [x for x in m.modules() if isinstance(x, nn.Linear)][:2]
+        # the second layer's inputs are the first hidden layer's units after their ReLU
+        act_f, act_r = (x.mean(0) for x in (_layer_inputs(m, data.forget, [second])[0],
+                                            _layer_inputs(m, data.retain, [second])[0]))
+        ratio = (act_f + 1e-3) / (act_r + 1e-3)
+        top = torch.argsort(ratio, descending=True)[: int(cfg.frac * len(ratio))]
+        names = {id(p): n for n, p in m.named_parameters()}
+        keeps = {n: cfg.keep_hi for n, _ in m.named_parameters()}
+        for p, rows in ((first.weight, True), (first.bias, True), (second.weight, False)):
+            keep = torch.full_like(p, cfg.keep_hi)
+            if rows:
+                keep[top] = 0.0
+            else:
+                keep[:, top] = 0.0
+            keeps[names[id(p)]] = keep
+        return keeps
+
+    return _mix_and_repair(model, data, cfg.epochs, keep_of)
+
+
 CASES = [
     ("redraw", {}), ("redraw", {"keep": 0.5, "epochs": 7}), ("redraw", {"keep": 0.4, "epochs": 8}),
     ("redraw", {"keep": 0.7, "epochs": 4, "dampen": 10}),
@@ -571,6 +636,10 @@ CASES = [
     ("probe-head-refit", {"keep": 0.4, "weight_decay": 1e-3, "prox": True}),
     ("probe-importance-shadows", {}),
     ("probe-importance-shadows", {"keep_hi": 0.65, "frac": 0.15}),
+    # forget_level_probe/6
+    ("redraw", {"weight_decay": 0.01}), ("redraw", {"weight_decay": 0.03}),
+    ("probe-phase-decay", {}),
+    ("probe-unit-keep", {}), ("probe-unit-keep", {"frac": 0.2}),
 ]
 DIGITS_CASES = [("redraw", {}), ("probe-shadow-targets", {})]
 
@@ -583,7 +652,8 @@ PROTOTYPES = {"probe-forget-match": forget_match,
               "probe-shadow-targets": shadow_targets, "probe-hard-focus": hard_focus,
               "probe-importance-neighbours": importance_neighbours,
               "probe-input-subspace": input_subspace, "probe-head-refit": head_refit,
-              "probe-importance-shadows": importance_shadows}
+              "probe-importance-shadows": importance_shadows,
+              "probe-phase-decay": phase_decay, "probe-unit-keep": unit_keep}
 
 
 def register_prototypes() -> None:
