@@ -581,21 +581,18 @@ class UnitKeepConfig:
 def unit_keep(model, data, cfg: UnitKeepConfig):
     def keep_of(m):
         m.eval()
-        first, second = [x for x in m.modules() if isinstance(x, nn.Linear)][:2]
+        (n1, first), (n2, second) = [(n, x) for n, x in m.named_modules()
+                                     if isinstance(x, nn.Linear)][:2]
         # the second layer's inputs are the first hidden layer's units after their ReLU
         act_f, act_r = (x.mean(0) for x in (_layer_inputs(m, data.forget, [second])[0],
                                             _layer_inputs(m, data.retain, [second])[0]))
         ratio = (act_f + 1e-3) / (act_r + 1e-3)
         top = torch.argsort(ratio, descending=True)[: int(cfg.frac * len(ratio))]
-        names = {id(p): n for n, p in m.named_parameters()}
         keeps = {n: cfg.keep_hi for n, _ in m.named_parameters()}
-        for p, rows in ((first.weight, True), (first.bias, True), (second.weight, False)):
-            keep = torch.full_like(p, cfg.keep_hi)
-            if rows:
-                keep[top] = 0.0
-            else:
-                keep[:, top] = 0.0
-            keeps[names[id(p)]] = keep
+        incoming, bias, outgoing = (torch.full_like(p, cfg.keep_hi)
+                                    for p in (first.weight, first.bias, second.weight))
+        incoming[top], bias[top], outgoing[:, top] = 0.0, 0.0, 0.0
+        keeps.update({f"{n1}.weight": incoming, f"{n1}.bias": bias, f"{n2}.weight": outgoing})
         return keeps
 
     return _mix_and_repair(model, data, cfg.epochs, keep_of)

@@ -227,7 +227,6 @@ def test_listing_cache_key_follows_the_package_files(tmp_path, monkeypatch):
     assert listing_cache.package_key() != key
 
 
-
 def test_loading_the_bench_command_leaves_scipy_and_sklearn_for_when_they_are_used(tmp_path):
     # importing them at the top of six evaluate and llm modules cost about 1.5 s on every
     # bench, validate and tune, even one that ends on a typo; the metrics import them when called
