@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(BENCH)/sisa_race.py --reps 10 --out $(BENCH_OUT)
 	$(BENCH)/concurrent_bench.py --reps 10 --out $(BENCH_OUT)
 	$(BENCH)/challenge_cost.py --models 16 32 64 128 512 --threads 2 --out $(BENCH_OUT)
+	$(BENCH)/tune_timing.py --out $(BENCH_OUT)
 	$(BENCH)/winners.py --tune --scenarios digits fashion-mem --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/winners.py --scenarios digits --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners
 	$(BENCH)/winners.py --scenarios fashion-mem --methods winner-contrastive winner-grad-reinit winner-conv-noise winner-prune-reinit redraw retrain finetune scrub --out $(BENCH_OUT) --runs $(BENCH_RUNS)/winners

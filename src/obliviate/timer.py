@@ -52,24 +52,26 @@ def timed(fn: Callable[[], T], *, warmup: bool = True, min_total_s: float = 1.0,
     return result, float(statistics.median(times))
 
 
-def timed_mean(fn: Callable[[], T], *, repeats: int = 3) -> tuple[T, float]:
+def timed_mean(fn: Callable[[], T], *, repeats: int = 3,
+               clock: Callable[[], float] = time.perf_counter) -> tuple[T, float]:
     """``(result, seconds)``: the time of ``fn()`` as the challenge's N runs are timed.
 
     The first call is a warm-up (its result is kept), then ``repeats`` calls are timed once
     each and averaged, as the N runs' single warm calls are averaged (:func:`timed_warm_once`):
     a reference timed this way and a method that does the same work read a time ratio of 1 up
-    to noise. It costs ``repeats + 1`` calls at any size.
+    to noise. It costs ``repeats + 1`` calls at any size. ``clock``: wall time by default;
+    ``time.process_time`` gives this process's CPU seconds (:func:`obliviate.tune.tune`).
     """
     if repeats < 1:
         raise ConfigError(f"timed_mean needs repeats >= 1; got {repeats}.")
-    result, _ = _once(fn)
-    return result, float(statistics.fmean(_once(fn)[1] for _ in range(repeats)))
+    result, _ = _once(fn, clock)
+    return result, float(statistics.fmean(_once(fn, clock)[1] for _ in range(repeats)))
 
 
-def _once(fn: Callable[[], T]) -> tuple[T, float]:
-    start = time.perf_counter()
+def _once(fn: Callable[[], T], clock: Callable[[], float] = time.perf_counter) -> tuple[T, float]:
+    start = clock()
     result = fn()
-    return result, time.perf_counter() - start
+    return result, clock() - start
 
 
 _WARM: set[Hashable] = set()  # the keys :func:`timed_warm_once` has warmed up in this process

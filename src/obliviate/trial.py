@@ -12,7 +12,8 @@ class Trial:
     """One setting's results, averaged over the seeds (``per_seed`` holds each seed's).
 
     ``setting`` is the grid point as given (``lr_scale`` included); ``overrides`` the method
-    parameters it stands for.
+    parameters it stands for. ``diverged``: the error of a run whose loss became non-finite (the
+    setting then scores 0 and its metrics are NaN), else None.
     """
 
     setting: dict[str, Any]
@@ -24,3 +25,4 @@ class Trial:
     time_ratio: float
     over_cutoff: bool
     per_seed: list[dict[str, float]] = field(default_factory=list)
+    diverged: str | None = None

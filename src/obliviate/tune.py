@@ -10,8 +10,15 @@ the one with the best challenge score, measured where it cannot flatter the repo
   split is halved; a method that reads validation data (``UnlearnData.val``) gets the first
   half, the score reads the second, so nothing a method fits there is scored;
 - with the protocol's cut-off: a setting whose mean run time exceeds ``cutoff`` x the time of
-  one retraining scores 0. Both times are CPU seconds of this process (one retraining by the
-  reference loop per seed, then the runs), so the ratio holds on a machine other jobs share.
+  one retraining scores 0. Both times are CPU seconds of this process (other jobs move them
+  less than wall time, but a job beside the sweep still slows its two sides unevenly: sweep on
+  an idle machine), and both are timed warm, as the protocol times them (challenge/5): the
+  reference is the ``retrain`` method through the runs' own call, one warm-up then the mean of
+  3 (:func:`obliviate.timer.timed_mean`); a setting's time is the mean of its runs after the
+  first. Until December 2026 the reference was one retraining by the training loop, cold
+  whenever it was the process's first training (a sweep that found its original in the cache):
+  it then read 1.26-1.91x the warm time, and the sweep's ratios were that much low
+  (``benchmarks/results/tune_timing.json``).
 
 The score of a setting is the mean over seeds of F x RA_U/RA_R x VA_U/VA_R, F against
 ``models`` retrained models (fewer than the bench's 64 to keep a sweep cheap: F is lower at
@@ -31,7 +38,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +51,17 @@ from obliviate.cache import ModelCache
 from obliviate.config import config_dict, field_info
 from obliviate.data import SCENARIOS, load_scenario
 from obliviate.data.scenario import Scenario
-from obliviate.errors import ConfigError
+from obliviate.errors import ConfigError, TrainingDivergedError
 from obliviate.evaluate.challenge import forgetting_quality, logit_scaled_confidence
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.paths import check_folder_target
 from obliviate.population import predict_population
 from obliviate.train import tensor_loader
+from obliviate.timer import timed_mean
 from obliviate.trial import Trial
 from obliviate.unlearning import TASK_WORDS, MethodInfo, resolve_method, unlearn
 
+REFERENCE_SEED = 99_999  # the reference retraining's run seed (the runs' are 500,000 + i)
 LR_SCALE = "lr_scale"  # grid key: multiplies every learning-rate field of the method at once
 
 
@@ -67,6 +76,7 @@ class TuneResult:
     seeds: tuple[int, ...]
     models: int
     cutoff: float
+    based_on: dict[str, Any] = field(default_factory=dict)  # the defaults the grid was laid on
 
     def best_trial(self) -> Trial:
         return next(t for t in self.trials if t.overrides == self.best)
@@ -74,6 +84,7 @@ class TuneResult:
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "method": self.method, "best": self.best,
                 "seeds": list(self.seeds), "models": self.models, "cutoff": self.cutoff,
+                "based_on": self.based_on,
                 "trials": [vars(t) for t in self.trials]}
 
 
@@ -136,15 +147,16 @@ def _prepare(name: str, seed: int, models: int, forget: str | None, recipe: Mapp
     original, _ = cache.get_or_train(sc.fingerprint("original", seed), lambda: sc.new_model(seed),
                                      lambda: sc.train_original_timed(seed),
                                      {"kind": "original", "seed": seed})
-    start = time.process_time()
-    sc.train_retrained_timed(seed)
-    retrain_cpu_s = time.process_time() - start
     seeds = [3_000_000 + 10_000 * seed + i for i in range(models)]
     pop = cached_population(cache, sc, "tune-retrained", seed, retain_masks(sc, models), seeds)
     s = sc.splits
     half = len(s.y_val) // 2
     method_val = tensor_loader(s.x_val[:half], s.y_val[:half], 512)
     score_val = (s.x_val[half:], s.y_val[half:])
+    retrain = resolve_method("retrain")
+    _, retrain_cpu_s = timed_mean(
+        lambda: _run(sc, original, method_val, retrain, retrain.build_config({}), REFERENCE_SEED),
+        clock=time.process_time)
     logits_f = predict_population(pop, sc.x_forget)
     conf = logit_scaled_confidence(logits_f, np.broadcast_to(sc.y_forget.numpy(),
                                                               logits_f.shape[:-1]))
@@ -154,16 +166,31 @@ def _prepare(name: str, seed: int, models: int, forget: str | None, recipe: Mapp
     return _Seed(sc, original, method_val, score_val, conf, float(ra), float(va), retrain_cpu_s)
 
 
+def _run(sc: Scenario, original: Any, method_val: Any, info: MethodInfo, cfg: Any,
+         run_seed: int) -> Any:
+    """One unlearning run from ``original``: the call both the runs and the reference make."""
+    return unlearn(original, sc.forget_loader(seed=run_seed), sc.retain_loader(seed=run_seed),
+                   method=info, num_classes=sc.num_classes, val=method_val, seed=run_seed,
+                   recipe=sc.recipe, config=cfg,
+                   guard="off")  # a sweep tries bad settings on purpose
+
+
 def _score(prep: _Seed, info: MethodInfo, cfg: Any, models: int, cutoff: float) -> dict:
-    """``models`` runs of the method on one seed: F, utility ratios, CPU-time ratio, score."""
+    """``models`` runs of the method on one seed: F, utility ratios, CPU-time ratio, score.
+
+    The time is the mean CPU seconds of the runs after the first, which warms the setting up
+    (its model is scored all the same), against the reference timed the same way
+    (:func:`_prepare`)."""
     sc, confs, ras, vas, cpu = prep.sc, [], [], [], []
     for i in range(models):
         run_seed = 500_000 + i
         start = time.process_time()
-        model = unlearn(prep.original, sc.forget_loader(seed=run_seed),
-                        sc.retain_loader(seed=run_seed), method=info, num_classes=sc.num_classes,
-                        val=prep.method_val, seed=run_seed, recipe=sc.recipe, config=cfg,
-                        guard="off")  # a sweep tries bad settings on purpose
+        try:
+            model = _run(sc, prep.original, prep.method_val, info, cfg, run_seed)
+        except TrainingDivergedError as err:  # a sweep tries bad settings on purpose
+            return {"F": math.nan, "RA_ratio": math.nan, "VA_ratio": math.nan,
+                    "time_ratio": math.nan, "over_cutoff": False, "score": 0.0,
+                    "diverged": str(err)}
         cpu.append(time.process_time() - start)
         logits = {k: predict(model, tensor_batches(x, y))[0] for k, (x, y) in
                   {"f": (sc.x_forget, sc.y_forget), "r": (sc.x_retain, sc.y_retain),
@@ -173,7 +200,7 @@ def _score(prep: _Seed, info: MethodInfo, cfg: Any, models: int, cutoff: float) 
         vas.append(accuracy(logits["v"], prep.score_val[1].numpy()))
     f = forgetting_quality(np.stack(confs), prep.conf)
     ra_ratio, va_ratio = float(np.mean(ras)) / prep.ra, float(np.mean(vas)) / prep.va
-    time_ratio = float(np.mean(cpu)) / prep.retrain_cpu_s
+    time_ratio = float(np.mean(cpu[1:])) / prep.retrain_cpu_s
     over = time_ratio > cutoff
     return {"F": f, "RA_ratio": ra_ratio, "VA_ratio": va_ratio, "time_ratio": time_ratio,
             "over_cutoff": over, "score": 0.0 if over else f * ra_ratio * va_ratio}
@@ -193,6 +220,7 @@ def tune(
     recipe: Mapping[str, Any] | None = None,
     cache: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
+    start: str = "scenario",
 ) -> TuneResult:
     """Sweep ``grid`` for ``method`` on ``scenario`` and return the best setting by score.
 
@@ -213,19 +241,26 @@ def tune(
         recipe: overrides of the scenario's training recipe, e.g. ``{"epochs": 5}``.
         cache: folder for the reference models (reused across calls); None: a temporary one.
         progress: called with one line per finished setting.
+        start: the settings the grid's points are laid on (and ``lr_scale`` scales):
+            ``"scenario"``, the scenario's method defaults (already tuned for the methods it
+            names); ``"method"``, the method's own (its authors'), as the sweeps behind those
+            defaults were run (``benchmarks/winners.py --tune``), so a sweep can be repeated.
 
     Returns:
         A :class:`TuneResult`; ``result.best`` are the overrides to use.
 
     Raises:
         ConfigError: another protocol, fewer than 3 models, no seeds, an unknown grid
-            parameter or an invalid value (checked before anything is trained).
+            parameter, an invalid value or ``start`` (checked before anything is trained), or
+            every setting diverged.
     """
     tunable = [n for n in PROTOCOLS.names() if PROTOCOLS.get(n).tunable]
     if protocol is not None and protocol not in tunable:
         PROTOCOLS.get(protocol)  # an unknown name gets the registry's own error
         raise ConfigError(f"tune maximises one score per setting; protocol '{protocol}' has "
                           f"none. Use protocol='{tunable[0]}'.")
+    if start not in ("scenario", "method"):
+        raise ConfigError(f"tune's start must be 'scenario' or 'method'; got {start!r}.")
     if models < 3 or not seeds:
         raise ConfigError(f"tune needs models >= 3 and at least one seed; got models={models}, "
                           f"seeds={list(seeds)[:5]}.")
@@ -246,7 +281,8 @@ def tune(
     info.refuse_task(task, scenario)
     options = dict(scenario_options or {})
     probe = load_scenario(scenario, forget=forget, seed=seeds[0], recipe=recipe, **options)
-    base = {**config_dict(info.build_config()), **probe.method_defaults.get(info.name, {})}
+    tuned = probe.method_defaults.get(info.name, {}) if start == "scenario" else {}
+    base = {**config_dict(info.build_config()), **tuned}
     grid = default_grid(info, base) if grid is None else grid
     if LR_SCALE in grid and not lr_fields(info):
         raise ConfigError(f"The grid scales learning rates, but {info.name} has no lr field; "
@@ -256,7 +292,6 @@ def tune(
                 not 0 < value < math.inf:
             raise ConfigError(f"The grid's {LR_SCALE} values must be numbers > 0 (e.g. "
                               f"{LR_SCALE}=0.3,1,3). Got {value!r} instead.")
-    tuned = probe.method_defaults.get(info.name, {})
     points = [(label, ov, info.build_config({**tuned, **ov}))
               for label, ov in expand(grid, info, base, probe.recipe.lr)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,14 +303,24 @@ def tune(
             per_seed = [_score(p, info, cfg, models, cutoff) for p in prepared]
             mean = {k: float(np.mean([r[k] for r in per_seed])) for k in
                     ("score", "F", "RA_ratio", "VA_ratio", "time_ratio")}
+            diverged = next((r["diverged"] for r in per_seed if "diverged" in r), None)
+            if diverged is not None:
+                mean["score"] = 0.0
             trials.append(Trial(label, overrides,
                                 over_cutoff=any(r["over_cutoff"] for r in per_seed),
-                                per_seed=per_seed, **mean))
+                                per_seed=per_seed, diverged=diverged, **mean))
             if progress is not None:
-                progress(f"{info.name} {label}: score {mean['score']:.4f} (F {mean['F']:.4f}, "
-                         f"time ratio {mean['time_ratio']:.3f})")
-    best = max(trials, key=lambda t: (t.score, -t.time_ratio))
-    return TuneResult(scenario, info.name, best.overrides, trials, tuple(seeds), models, cutoff)
+                progress(f"{info.name} {label}: " + (
+                    f"diverged, scored 0 ({diverged})" if diverged is not None else
+                    f"score {mean['score']:.4f} (F {mean['F']:.4f}, time ratio "
+                    f"{mean['time_ratio']:.3f})"))
+    finished = [t for t in trials if t.diverged is None]
+    if not finished:
+        raise ConfigError(f"Every setting of {info.name} diverged on {scenario} (the loss became "
+                          f"non-finite); lower its learning rates (e.g. {LR_SCALE}=0.1,0.3).")
+    best = max(finished, key=lambda t: (t.score, -t.time_ratio))
+    return TuneResult(scenario, info.name, best.overrides, trials, tuple(seeds), models, cutoff,
+                      dict(tuned))
 
 
 def _tune_lm(scenario: str, info: MethodInfo, grid: Mapping[str, Sequence] | None,

@@ -96,7 +96,8 @@ def tune(
     console.print(f"{'score':>7} {'F':>6} {'RA':>6} {'VA':>6} {'time':>6}  setting")
     for t in trials:
         console.print(f"{t.score:7.4f} {t.F:6.3f} {t.RA_ratio:6.3f} {t.VA_ratio:6.3f} "
-                      f"{t.time_ratio:6.3f}  {json.dumps(t.setting)}")
+                      f"{t.time_ratio:6.3f}  {json.dumps(t.setting)}"
+                      + ("  (diverged)" if t.diverged is not None else ""))
     sets = " ".join(f"--set {result.method}.{k}={v}" for k, v in result.best.items())
     console.print(f"best for {result.method} on {scenario}: {json.dumps(result.best)}"
                   + (f"; use: {sets}" if sets else " (the defaults)"))

@@ -63,7 +63,9 @@ SCENARIOS.add("fashion-mem", ScenarioSpec(
     },
     # The NeurIPS 2023 winners and redraw: the best point of each grid in benchmarks/winners.py
     # by obliviate.tune (challenge score on held-out seeds 1-2, N=16, validation split, 20%
-    # cut-off in CPU time; benchmarks/results/winners_tune_fashion-mem.json). The write-ups'
+    # cut-off in CPU time, both sides timed warm; benchmarks/results/winners_tune_fashion-mem.json:
+    # re-run in December 2026 with that timing, it moved the 4th and 6th prizes to 2 epochs, their
+    # longer settings over the cut-off on seed 2). The write-ups'
     # learning rates were for fine-tuning a ResNet-18 trained by Adam at 1e-4; this MLP is
     # trained by SGD at 0.05, and 8 contrastive rounds exceed the cut-off. The other methods
     # keep their authors' defaults here (untuned).
@@ -71,11 +73,11 @@ SCENARIOS.add("fashion-mem", ScenarioSpec(
                                             "forget_lr": 0.0015, "retain_lr": 0.02},
                      "winner-grad-reinit": {"epochs": 3, "lr": 0.05},
                      "winner-conv-noise": {"lr": 0.035, "std": 0.2},
-                     "winner-prune-reinit": {"lr": 0.05},
+                     "winner-prune-reinit": {"lr": 0.05, "epochs": 2.0},
                      "redraw": {"epochs": 5},
                      # the 5th-7th prizes and DeepUnlearn's MSG, tuned the same way
                      "winner-conv-transpose": {"epochs": 2, "lr": 0.05},
-                     "winner-reset-distill-val": {"retain_epochs": 3, "warmup_lr": 0.045,
+                     "winner-reset-distill-val": {"retain_epochs": 2, "warmup_lr": 0.045,
                                                   "lr": 0.05},
                      "winner-random-noise-layers": {"epochs": 5, "lr": 0.02, "fine_lr": 0.02,
                                                     "last_fine_lr": 0.1},
