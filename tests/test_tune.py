@@ -53,6 +53,19 @@ def test_tune_scores_a_diverging_setting_zero_and_refuses_when_all_diverge():
         tune("digits", "finetune", grid={"lr": [1e4]}, cutoff=100.0, **TINY)
 
 
+def test_tune_command_marks_a_diverged_setting_and_exits_2_when_all_diverge():
+    common = ("tune", "digits", "-m", "finetune", "--models", "3", "--seeds", "1", "--set",
+              "scenario.model=mlp", "--set", "recipe.epochs=2")
+    proc = run_cli(*common, "--grid", "lr=10000,0.01", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert '{"lr": 10000}  (diverged)' in proc.stdout
+    assert 'best for finetune on digits: {"lr": 0.01}' in proc.stdout
+    proc = run_cli(*common, "--grid", "lr=10000", "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "Every setting of finetune diverged" in proc.stderr
+
+
 def test_tune_lays_the_grid_on_the_scenario_or_the_method_defaults():
     # digits tunes winner-grad-reinit to 3 epochs; its authors' default is 5 (lr 1e-3 in both)
     for start, epochs in (("scenario", 3), ("method", None)):

@@ -56,8 +56,8 @@ from obliviate.evaluate.challenge import forgetting_quality, logit_scaled_confid
 from obliviate.evaluate.utility import accuracy, predict, tensor_batches
 from obliviate.paths import check_folder_target
 from obliviate.population import predict_population
-from obliviate.train import tensor_loader
 from obliviate.timer import timed_mean
+from obliviate.train import tensor_loader
 from obliviate.trial import Trial
 from obliviate.unlearning import TASK_WORDS, MethodInfo, resolve_method, unlearn
 
