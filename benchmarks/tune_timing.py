@@ -2,8 +2,8 @@
 
 :func:`obliviate.tune.tune` scores a setting 0 when its runs take over ``cutoff`` x one
 retraining, in CPU seconds of its own process. Until December 2026 the reference was one
-retraining by the training loop, timed cold (the first training of a seed, right after the
-original); the runs' mean included each setting's first, cold run. The challenge protocol had
+retraining by the training loop, once per seed, cold whenever it was the process's first
+training (the original found in the cache); the runs' mean included each setting's first run. The challenge protocol had
 already moved to timing both warm (challenge/5: retrain-as-a-method reads 1.0). This measures,
 per scenario in one process on one thread, in CPU seconds:
 
