@@ -126,6 +126,7 @@ bench-smoke: $(STAMP)
 	$(BENCH)/forget_level_probe.py --models 3 --shadows 4 --out $(SMOKE)/results --cache $(SMOKE)/runs/forget_level_probe
 	$(BENCH)/forget_level_probe.py --scenario digits --models 3 --shadows 4 --out $(SMOKE)/results --cache $(SMOKE)/runs/forget_level_probe_digits
 	$(BENCH)/challenge_cost.py --models 4 --loop-models 2 --threads 1 $(SMOKE_SET) --set protocol.n_boot=10 --out $(SMOKE)/results
+	$(BENCH)/tune_timing.py --scenarios digits --seeds 1 --runs 3 --out $(SMOKE)/results
 	$(BENCH)/domains.py --scenarios credit --seeds 1 $(SMOKE_SET) --out $(SMOKE)/results --runs $(SMOKE)/runs/domains
 	$(BENCH)/tofu_mini.py -m ga --smoke --out $(SMOKE)/runs/tofu-mini --json $(SMOKE)/results/tofu_mini.json
 	$(BENCH)/tofu_mini_tune.py -m ga --grid '{"ga": [{"lr": 1e-3}]}' --smoke --cache $(SMOKE)/runs/tofu-mini-tune --rows $(SMOKE)/results/tofu_mini_tune.jsonl --json $(SMOKE)/results/tofu_mini_tune.json
