@@ -3,9 +3,9 @@
 :func:`obliviate.tune.tune` scores a setting 0 when its runs take over ``cutoff`` x one
 retraining, in CPU seconds of its own process. Until December 2026 the reference was one
 retraining by the training loop, once per seed, cold whenever it was the process's first
-training (the original found in the cache); the runs' mean included each setting's first run. The challenge protocol had
-already moved to timing both warm (challenge/5: retrain-as-a-method reads 1.0). This measures,
-per scenario in one process on one thread, in CPU seconds:
+training (the original found in the cache); the runs' mean included each setting's first run.
+The challenge protocol had already moved to timing both warm (challenge/5: retrain-as-a-method
+reads 1.0). This measures, per scenario in one process on one thread, in CPU seconds:
 
 * ``cold_reference_s``: the old reference (``train_retrained_timed`` once, the first training of
   a fresh process, as it was whenever the cache held the original: each scenario and seed runs
@@ -37,7 +37,8 @@ from obliviate.bench.provenance import write_results
 from obliviate.data import load_scenario
 from obliviate.timer import timed_mean
 from obliviate.train import tensor_loader
-from obliviate.unlearning import resolve_method, unlearn
+from obliviate.tune import REFERENCE_SEED, _run
+from obliviate.unlearning import resolve_method
 
 BENCHMARK = "tune_timing/1"
 
@@ -55,15 +56,12 @@ def measure(scenario: str, seed: int, runs: int) -> dict:
     s = sc.splits
     val = tensor_loader(s.x_val[: len(s.y_val) // 2], s.y_val[: len(s.y_val) // 2], 512)
 
-    def run(method: str, run_seed: int):
+    def run(method: str, run_seed: int):  # the tuner's own call, for the runs and the reference
         info = resolve_method(method)
         cfg = info.build_config(sc.method_defaults.get(method, {}))
-        return lambda: unlearn(original, sc.forget_loader(seed=run_seed),
-                               sc.retain_loader(seed=run_seed), method=info,
-                               num_classes=sc.num_classes, val=val, seed=run_seed,
-                               recipe=sc.recipe, config=cfg, guard="off")
+        return lambda: _run(sc, original, val, info, cfg, run_seed)
 
-    _, warm = timed_mean(run("retrain", 99_999), clock=time.process_time)
+    _, warm = timed_mean(run("retrain", REFERENCE_SEED), clock=time.process_time)
     row = {"scenario": scenario, "seed": seed, "cold_reference_s": round(cold, 4),
            "warm_reference_s": round(warm, 4), "cold_over_warm": round(cold / warm, 3)}
     for method in ("retrain", "redraw"):
